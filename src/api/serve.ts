@@ -1,0 +1,45 @@
+// Start the API server from settings: open the database, compose the plugin, listen.
+// Used by `dvrnet server`, by tests (port 0) and by the all-in-one cloud.
+
+import type { FastifyInstance } from 'fastify';
+import type { ServerConfig } from '../config/server.js';
+import { openDatabase, type Db } from '../db/connect.js';
+import { CorePlugin } from '../server/plugin.js';
+import { buildApp } from './app.js';
+import { denyAll, noauth, type Authenticator } from './auth.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  plugin: CorePlugin;
+  db: Db;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(
+  conf: ServerConfig,
+  opts: { port?: number; host?: string; auth?: Authenticator; logger?: boolean } = {},
+): Promise<RunningServer> {
+  const db = await openDatabase(conf.database.connection);
+  const plugin = new CorePlugin(db, conf);
+  const auth = opts.auth ?? (conf.auth_strategy === 'noauth' ? noauth : denyAll);
+  const app = buildApp({ plugin, auth, logger: opts.logger });
+  const host = opts.host ?? conf.bind_host;
+  let address: string;
+  try {
+    address = await app.listen({ host, port: opts.port ?? conf.bind_port });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return {
+    app,
+    plugin,
+    db,
+    url: address,
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}

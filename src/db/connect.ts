@@ -1,0 +1,83 @@
+// Opens the database named by `[database] connection` and brings its schema up to date.
+// SQLite (better-sqlite3) is the embedded default; PostgreSQL (pg) is the same code across
+// machines. Callers get a Kysely instance and never see which one it is, except through
+// `dialect`, which the few dialect-specific spots (conflict detection) consult.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import type { Database } from './schema.js';
+import * as m001 from './migrations/001_l2_core.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/** All migrations, in order. A new one is appended here; applied ones are never edited. */
+const MIGRATIONS: Record<string, Migration> = {
+  '001_l2_core': m001,
+};
+
+class StaticProvider implements MigrationProvider {
+  async getMigrations() {
+    return MIGRATIONS;
+  }
+}
+
+export async function migrate(kysely: Kysely<Database>): Promise<void> {
+  const { error, results } = await new Migrator({ db: kysely, provider: new StaticProvider() }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`);
+  }
+}
+
+/**
+ * `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite://` (in memory, tests only),
+ * `postgresql://user:pass@host/db` (also `postgresql+psycopg2://`, as in neutron.conf files).
+ */
+export async function openDatabase(connection: string): Promise<Db> {
+  let db: Db;
+  if (connection.startsWith('sqlite:')) {
+    const path = connection.replace(/^sqlite:\/\/\/?/, '');
+    const file = path === '' ? ':memory:' : path;
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const sqlite = new SQLite(file);
+    // WAL + NORMAL: crash-safe (no corruption), a power loss may drop the last commits.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+  } else if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
+    const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // bigint columns (segment ids, IP numbers) fit in a JS number: parse them as such.
+    pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = { kysely, dialect: 'postgres', close: () => kysely.destroy() };
+  } else {
+    throw new Error(`unsupported database connection '${connection}': use sqlite:///path or postgresql://...`);
+  }
+  await migrate(db.kysely);
+  return db;
+}
+
+/** True when `err` is a unique/primary-key violation: a concurrent writer took the value first. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/** Errors after which the whole transaction may simply be run again. */
+export function isRetriable(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return isUniqueViolation(err) || code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
+}

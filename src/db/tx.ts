@@ -1,0 +1,64 @@
+// One transaction per API call that changes rows. Concurrent writers on PostgreSQL may
+// collide on a unique key (two requests picking the same free address or segment); such a
+// transaction is run again from the start, as Neutron's DB retry decorator does.
+
+import type { Transaction } from 'kysely';
+import { sql } from 'kysely';
+import { type Db, isRetriable } from './connect.js';
+import type { Database } from './schema.js';
+
+export type Tx = Transaction<Database>;
+
+const MAX_RETRIES = 20;
+
+export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.kysely.transaction().execute(fn);
+    } catch (err) {
+      if (attempt >= MAX_RETRIES || !isRetriable(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+    }
+  }
+}
+
+/**
+ * Serialise writers of one allocation domain (a network's addresses, the segment pool) for
+ * the rest of the transaction. SQLite already runs one transaction at a time; PostgreSQL
+ * takes a transaction-scoped advisory lock, so concurrent creators queue instead of racing.
+ */
+export async function lockDomain(db: Db, tx: Tx, domain: string): Promise<void> {
+  if (db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${domain}))`.execute(tx);
+}
+
+/**
+ * The lowest integer in [min, max] not yet taken in `table.column` among rows matching
+ * `scope`, or undefined when the range is full. Walks the index from `min` and stops at the
+ * first gap, so the cost grows with the taken prefix of the range, not with its size.
+ */
+export async function lowestFree(
+  tx: Tx,
+  table: 'ml2_segment_allocations' | 'ipallocations',
+  column: 'segmentation_id' | 'ip_num',
+  scope: Record<string, string>,
+  min: number,
+  max: number,
+): Promise<number | undefined> {
+  const t = sql.table(table);
+  const c = sql.ref(column);
+  const scopeSql = (alias: string) =>
+    sql.join(
+      Object.entries(scope).map(([k, v]) => sql`${sql.ref(`${alias}.${k}`)} = ${v}`),
+      sql` and `,
+    );
+  const first = await sql<{ n: number }>`select count(*) as n from ${t} a where ${scopeSql('a')} and ${c} = ${min}`.execute(tx);
+  if (Number(first.rows[0].n) === 0) return min;
+  const ac = sql.ref(`a.${column}`);
+  const bc = sql.ref(`b.${column}`);
+  const r = await sql<{ c: number }>`
+    select ${ac} + 1 as c from ${t} a
+    where ${scopeSql('a')} and ${ac} >= ${min} and ${ac} < ${max}
+      and not exists (select 1 from ${t} b where ${scopeSql('b')} and ${bc} = ${ac} + 1)
+    order by ${ac} limit 1`.execute(tx);
+  return r.rows.length ? Number(r.rows[0].c) : undefined;
+}

@@ -1,0 +1,458 @@
+// Ports: MAC and fixed-IP allocation, security groups, allowed address pairs, port
+// security, binding attributes and status. Allocation runs inside the port's transaction
+// with the network's allocation domain locked, so concurrent creators never share an
+// address or a MAC (the primary keys would refuse it anyway, and the call would retry).
+
+import { randomInt } from 'node:crypto';
+import type { ServerConfig } from '../config/server.js';
+import { Faults } from '../common/errors.js';
+import type { Db } from '../db/connect.js';
+import type { NetworkRow, PortRow, SubnetRow } from '../db/schema.js';
+import { inTransaction, lockDomain, type Tx } from '../db/tx.js';
+import type { RequestContext } from './context.js';
+import { allocateFromPools, assertAssignable, cidrContains, ipToNum } from './ipam.js';
+import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
+import type { NetworkService } from './networks.js';
+import { checkNetworkUse, checkOwner } from './policy.js';
+import type { SecurityGroupService } from './security_groups.js';
+import type { SubnetService } from './subnets.js';
+import { b, chunks, i, stdCreate, stdView, timestamp } from './util.js';
+
+export interface FixedIpRequest {
+  subnet_id?: string;
+  ip_address?: string;
+}
+
+export interface AddressPair {
+  ip_address: string;
+  mac_address?: string;
+}
+
+export interface PortCreate {
+  project_id: string;
+  network_id: string;
+  name?: string;
+  description?: string;
+  admin_state_up?: boolean;
+  mac_address?: string;
+  fixed_ips?: FixedIpRequest[];
+  device_id?: string;
+  device_owner?: string;
+  security_groups?: string[];
+  allowed_address_pairs?: AddressPair[];
+  port_security_enabled?: boolean;
+  'binding:host_id'?: string;
+  'binding:profile'?: Record<string, unknown>;
+  'binding:vnic_type'?: string;
+}
+
+export type PortUpdate = Partial<Omit<PortCreate, 'project_id' | 'network_id'>>;
+
+export type PortView = ReturnType<typeof view>;
+
+export type PortStatus = 'ACTIVE' | 'DOWN' | 'BUILD' | 'ERROR';
+
+/**
+ * How ML2 binds a port to a host. The openvswitch mechanism driver needs a live OVS agent
+ * on the host; the agents issue plugs the real one in. Without one, binding fails, as in
+ * Neutron when no agent serves the host.
+ */
+export interface PortBinder {
+  bind(port: { id: string; network_id: string; host: string; vnic_type: string }): Promise<{
+    vif_type: string;
+    vif_details: Record<string, unknown>;
+  }>;
+}
+
+export const noAgentBinder: PortBinder = {
+  async bind() {
+    return { vif_type: 'binding_failed', vif_details: {} };
+  },
+};
+
+const COLUMNS: Columns = {
+  id: { col: 'p.id' },
+  name: { col: 'p.name' },
+  description: { col: 'p.description' },
+  project_id: { col: 'p.project_id' },
+  tenant_id: { col: 'p.project_id' },
+  network_id: { col: 'p.network_id' },
+  mac_address: { col: 'p.mac_address', toDb: (v) => String(v).toLowerCase() },
+  admin_state_up: boolColumn('p.admin_state_up'),
+  status: { col: 'p.status' },
+  device_id: { col: 'p.device_id' },
+  device_owner: { col: 'p.device_owner' },
+  port_security_enabled: boolColumn('p.port_security_enabled'),
+  'binding:host_id': { col: 'p.binding_host_id' },
+  'binding:vif_type': { col: 'p.binding_vif_type' },
+  'binding:vnic_type': { col: 'p.binding_vnic_type' },
+  revision_number: { col: 'p.revision_number' },
+  created_at: { col: 'p.created_at' },
+  updated_at: { col: 'p.updated_at' },
+};
+
+interface Children {
+  ips: Array<{ subnet_id: string; ip_address: string }>;
+  sgs: string[];
+  pairs: Array<{ ip_address: string; mac_address: string }>;
+}
+
+function view(p: PortRow, c: Children) {
+  return {
+    ...stdView(p),
+    network_id: p.network_id,
+    mac_address: p.mac_address,
+    admin_state_up: b(p.admin_state_up),
+    status: p.status,
+    device_id: p.device_id,
+    device_owner: p.device_owner,
+    fixed_ips: c.ips,
+    allowed_address_pairs: c.pairs,
+    extra_dhcp_opts: [] as unknown[],
+    security_groups: c.sgs,
+    port_security_enabled: b(p.port_security_enabled),
+    ip_allocation: 'immediate',
+    tags: [] as string[],
+    'binding:host_id': p.binding_host_id,
+    'binding:vnic_type': p.binding_vnic_type,
+    'binding:profile': JSON.parse(p.binding_profile) as Record<string, unknown>,
+    'binding:vif_type': p.binding_vif_type,
+    'binding:vif_details': JSON.parse(p.binding_vif_details) as Record<string, unknown>,
+  };
+}
+
+/** Members see their own ports and every port on networks they own. */
+function visible(qb: any, ctx: RequestContext) {
+  if (ctx.isAdmin) return qb;
+  return qb.where((eb: any) =>
+    eb.or([
+      eb('p.project_id', '=', ctx.projectId),
+      eb.exists(eb.selectFrom('networks as vn').select('vn.id').whereRef('vn.id', '=', 'p.network_id').where('vn.project_id', '=', ctx.projectId)),
+    ]),
+  );
+}
+
+/** `fixed_ips=ip_address=X` / `fixed_ips=subnet_id=Y` filters, as Neutron's client sends them. */
+function fixedIpFilter(qb: any, values: unknown[]) {
+  const conds = values.map((v) => {
+    const [key, val] = String(v).split('=', 2);
+    if ((key !== 'ip_address' && key !== 'subnet_id' && key !== 'ip_address_substr') || val === undefined)
+      throw Faults.badRequest(`Invalid fixed_ips filter '${String(v)}': use ip_address=IP or subnet_id=ID`);
+    return { key, val };
+  });
+  for (const { key, val } of conds)
+    qb = qb.where((eb: any) =>
+      eb.exists(
+        eb
+          .selectFrom('ipallocations as fa')
+          .select('fa.port_id')
+          .whereRef('fa.port_id', '=', 'p.id')
+          .where(key === 'ip_address_substr' ? 'fa.ip_address' : `fa.${key}`, key === 'ip_address_substr' ? 'like' : '=', key === 'ip_address_substr' ? `%${val}%` : val),
+      ),
+    );
+  return qb;
+}
+
+export class PortService {
+  binder: PortBinder = noAgentBinder;
+
+  constructor(
+    private readonly db: Db,
+    private readonly conf: ServerConfig,
+    private readonly networks: NetworkService,
+    private readonly subnets: SubnetService,
+    private readonly groups: SecurityGroupService,
+  ) {}
+
+  async list(ctx: RequestContext, q: ListQuery): Promise<PortView[]> {
+    const k = this.db.kysely;
+    let qb = applyFilters(visible(k.selectFrom('ports as p').selectAll('p'), ctx), COLUMNS, q.filters);
+    if (q.filters.fixed_ips) qb = fixedIpFilter(qb, q.filters.fixed_ips);
+    if (q.filters.security_groups)
+      qb = qb.where((eb: any) =>
+        eb.exists(eb.selectFrom('securitygroupportbindings as fb').select('fb.port_id').whereRef('fb.port_id', '=', 'p.id').where('fb.security_group_id', 'in', q.filters.security_groups)),
+      );
+    const marker = q.marker
+      ? await visible(k.selectFrom('ports as p').selectAll('p'), ctx).where('p.id', '=', q.marker).executeTakeFirst()
+      : undefined;
+    if (q.marker && !marker) throw Faults.portNotFound(q.marker);
+    qb = applyOrderAndPage(qb, COLUMNS, 'p.id', q, marker);
+    let rows = (await qb.execute()) as PortRow[];
+    if (q.pageReverse) rows = rows.reverse();
+    const children = await this.children(rows.map((r) => r.id));
+    return rows.map((r) => view(r, children.get(r.id)!));
+  }
+
+  /** Fixed IPs, groups and address pairs of many ports in a few queries. */
+  private async children(ids: string[]): Promise<Map<string, Children>> {
+    const out = new Map<string, Children>(ids.map((id) => [id, { ips: [], sgs: [], pairs: [] }]));
+    const k = this.db.kysely;
+    for (const part of chunks(ids, 900)) {
+      const [ips, sgs, pairs] = await Promise.all([
+        k.selectFrom('ipallocations').select(['port_id', 'subnet_id', 'ip_address', 'ip_num']).where('port_id', 'in', part).orderBy('ip_num').execute(),
+        k.selectFrom('securitygroupportbindings').selectAll().where('port_id', 'in', part).execute(),
+        k.selectFrom('allowedaddresspairs').selectAll().where('port_id', 'in', part).execute(),
+      ]);
+      for (const a of ips) out.get(a.port_id)!.ips.push({ subnet_id: a.subnet_id, ip_address: a.ip_address });
+      for (const s of sgs) out.get(s.port_id)!.sgs.push(s.security_group_id);
+      for (const p of pairs) out.get(p.port_id)!.pairs.push({ ip_address: p.ip_address, mac_address: p.mac_address });
+    }
+    return out;
+  }
+
+  async get(ctx: RequestContext, id: string): Promise<PortView> {
+    const [p] = await this.list(ctx, { filters: { id: [id] }, sort: [] });
+    if (!p) throw Faults.portNotFound(id);
+    return p;
+  }
+
+  async create(ctx: RequestContext, body: PortCreate): Promise<PortView> {
+    const [v] = await this.createBulk(ctx, [body]);
+    return v;
+  }
+
+  async createBulk(ctx: RequestContext, bodies: PortCreate[]): Promise<PortView[]> {
+    const ids = await inTransaction(this.db, async (tx) => {
+      const out: string[] = [];
+      for (const body of bodies) out.push(await this.insert(tx, ctx, body));
+      return out;
+    });
+    return ids.length === 1 ? [await this.get(ctx, ids[0])] : this.list(ctx, { filters: { id: ids }, sort: [] });
+  }
+
+  private async insert(tx: Tx, ctx: RequestContext, body: PortCreate): Promise<string> {
+    await lockDomain(this.db, tx, `network:${body.network_id}`);
+    const net = await this.networks.row(tx, ctx, body.network_id);
+    checkNetworkUse(ctx, 'port', net);
+    const row = stdCreate(body.project_id, body.name, body.description);
+    const mac = await this.chooseMac(tx, net.id, body.mac_address);
+    const portSecurity = body.port_security_enabled ?? b(net.port_security_enabled);
+    const owner = body.device_owner ?? '';
+    const sgs = await this.securityGroupsFor(tx, ctx, body.project_id, portSecurity, owner, body.security_groups);
+    const pairs = this.addressPairs(portSecurity, mac, body.allowed_address_pairs ?? []);
+    const host = body['binding:host_id'] ?? '';
+    const vnic = body['binding:vnic_type'] ?? 'normal';
+    const binding = host ? await this.binder.bind({ id: row.id, network_id: net.id, host, vnic_type: vnic }) : { vif_type: 'unbound', vif_details: {} };
+    await tx
+      .insertInto('ports')
+      .values({
+        ...row,
+        network_id: net.id,
+        mac_address: mac,
+        admin_state_up: i(body.admin_state_up ?? true),
+        status: 'DOWN',
+        device_id: body.device_id ?? '',
+        device_owner: owner,
+        port_security_enabled: i(portSecurity),
+        binding_host_id: host,
+        binding_vif_type: binding.vif_type,
+        binding_vif_details: JSON.stringify(binding.vif_details),
+        binding_profile: JSON.stringify(body['binding:profile'] ?? {}),
+        binding_vnic_type: vnic,
+      })
+      .execute();
+    await this.allocateIps(tx, net, row.id, body.fixed_ips, owner);
+    if (sgs.length) await tx.insertInto('securitygroupportbindings').values(sgs.map((s) => ({ port_id: row.id, security_group_id: s }))).execute();
+    if (pairs.length) await tx.insertInto('allowedaddresspairs').values(pairs.map((p) => ({ port_id: row.id, ...p }))).execute();
+    return row.id;
+  }
+
+  /**
+   * A requested MAC must be free on the network; a generated one keeps base_mac's first
+   * three octets (and the fourth when it is not 00) and randomises the rest.
+   */
+  private async chooseMac(tx: Tx, networkId: string, requested?: string): Promise<string> {
+    const taken = async (m: string) =>
+      !!(await tx.selectFrom('ports').select('id').where('network_id', '=', networkId).where('mac_address', '=', m).executeTakeFirst());
+    if (requested) {
+      if (await taken(requested)) throw Faults.macAddressInUse(networkId, requested);
+      return requested;
+    }
+    const base = this.conf.base_mac.toLowerCase().split(':');
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const m = base.map((o, k) => (k < 3 || (k === 3 && o !== '00') ? o : randomInt(256).toString(16).padStart(2, '0'))).join(':');
+      if (!(await taken(m))) return m;
+    }
+    throw Faults.macGenerationFailure(networkId);
+  }
+
+  private async securityGroupsFor(
+    tx: Tx,
+    ctx: RequestContext,
+    projectId: string,
+    portSecurity: boolean,
+    owner: string,
+    requested: string[] | undefined,
+  ): Promise<string[]> {
+    if (requested !== undefined) {
+      if (requested.length && !portSecurity) throw Faults.portSecurityAndIPRequiredForSecurityGroups();
+      return this.groups.resolveForPort(tx, ctx, [...new Set(requested)]);
+    }
+    // Neutron gives the project's default group to ports with port security, except the
+    // network's own ports (router, DHCP...).
+    if (!portSecurity || owner.startsWith('network:')) return [];
+    return [await this.groups.ensureDefault(tx, projectId)];
+  }
+
+  private addressPairs(portSecurity: boolean, mac: string, pairs: AddressPair[]) {
+    if (pairs.length && !portSecurity) throw Faults.addressPairAndPortSecurityRequired();
+    const out = pairs.map((p) => ({ ip_address: p.ip_address, mac_address: p.mac_address ?? mac }));
+    const keys = new Set(out.map((p) => `${p.mac_address}/${p.ip_address}`));
+    if (keys.size !== out.length) throw Faults.invalidAttribute('allowed_address_pairs', 'Duplicate address pair found');
+    return out;
+  }
+
+  /**
+   * Neutron's rules: no fixed_ips -> one address from the first IPv4 subnet with room;
+   * `{subnet_id}` -> any address of that subnet; `{ip_address[, subnet_id]}` -> exactly it
+   * (any address of the subnet, pool or not, but not one in use).
+   */
+  private async allocateIps(tx: Tx, net: NetworkRow, portId: string, requested: FixedIpRequest[] | undefined, owner: string) {
+    const subnets = await this.subnets.ofNetwork(tx, net.id);
+    // Each address is written at once, so the next request of the same call sees it taken.
+    const add = (s: SubnetRow, ip: string) =>
+      tx.insertInto('ipallocations').values({ port_id: portId, network_id: net.id, subnet_id: s.id, ip_address: ip, ip_num: ipToNum(ip) }).execute();
+    if (requested === undefined) {
+      for (const s of subnets.filter((x) => x.ip_version === 4)) {
+        const ip = await allocateFromPools(tx, s.id, await this.pools(tx, s.id));
+        if (ip) return void (await add(s, ip));
+      }
+      if (subnets.length) throw Faults.ipAddressGenerationFailure(net.id);
+      return;
+    }
+    for (const r of requested) {
+      const s = this.subnetFor(subnets, net.id, r);
+      if (r.ip_address) {
+        assertAssignable(s, r.ip_address);
+        const isGateway = s.gateway_ip === r.ip_address && !owner.startsWith('network:router');
+        if (isGateway || (await this.ipTaken(tx, s.id, r.ip_address))) throw Faults.ipAddressInUse(net.id, r.ip_address);
+        await add(s, r.ip_address);
+      } else {
+        const ip = await allocateFromPools(tx, s.id, await this.pools(tx, s.id));
+        if (!ip) throw Faults.ipAddressGenerationFailure(net.id);
+        await add(s, ip);
+      }
+    }
+  }
+
+  private subnetFor(subnets: SubnetRow[], netId: string, r: FixedIpRequest): SubnetRow {
+    if (r.subnet_id) {
+      const s = subnets.find((x) => x.id === r.subnet_id);
+      if (!s) throw Faults.invalidInput(`Failed to create port on network ${netId}, because fixed_ips included invalid subnet ${r.subnet_id}`);
+      if (r.ip_address && !cidrContains(s.cidr, r.ip_address))
+        throw Faults.invalidInput(`IP address ${r.ip_address} is not a valid IP for the specified subnet.`);
+      return s;
+    }
+    if (!r.ip_address) throw Faults.invalidInput('IP allocation requires subnet_id or ip_address');
+    const s = subnets.find((x) => cidrContains(x.cidr, r.ip_address!));
+    if (!s) throw Faults.invalidInput(`IP address ${r.ip_address} is not a valid IP for any of the subnets on the specified network.`);
+    return s;
+  }
+
+  private async ipTaken(tx: Tx, subnetId: string, ip: string) {
+    return !!(await tx.selectFrom('ipallocations').select('port_id').where('subnet_id', '=', subnetId).where('ip_address', '=', ip).executeTakeFirst());
+  }
+
+  private pools(tx: Tx, subnetId: string) {
+    return tx.selectFrom('ipallocationpools').select(['first_num', 'last_num']).where('subnet_id', '=', subnetId).orderBy('first_num').execute();
+  }
+
+  private async row(tx: Tx, ctx: RequestContext, id: string): Promise<PortRow> {
+    const p = await visible(tx.selectFrom('ports as p').selectAll('p'), ctx).where('p.id', '=', id).executeTakeFirst();
+    if (!p) throw Faults.portNotFound(id);
+    return p as PortRow;
+  }
+
+  async update(ctx: RequestContext, id: string, body: PortUpdate): Promise<PortView> {
+    await inTransaction(this.db, async (tx) => {
+      const p = await this.row(tx, ctx, id);
+      checkOwner(ctx, 'port', 'update', p.project_id);
+      await lockDomain(this.db, tx, `network:${p.network_id}`);
+      const set: Partial<PortRow> = {};
+      const portSecurity = body.port_security_enabled ?? b(p.port_security_enabled);
+      if (body.mac_address !== undefined && body.mac_address !== p.mac_address) {
+        if (p.binding_vif_type !== 'unbound' && p.binding_vif_type !== 'binding_failed')
+          throw Faults.badRequest(`Port ${id} is bound: its MAC address cannot be changed`);
+        set.mac_address = await this.chooseMac(tx, p.network_id, body.mac_address);
+      }
+      const mac = set.mac_address ?? p.mac_address;
+      // Groups and pairs after this update: what the body says, else what the port has.
+      const sgs =
+        body.security_groups !== undefined
+          ? body.security_groups
+          : (await tx.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', id).execute()).map((r) => r.security_group_id);
+      const hasPairs =
+        body.allowed_address_pairs !== undefined
+          ? body.allowed_address_pairs.length > 0
+          : !!(await tx.selectFrom('allowedaddresspairs').select('port_id').where('port_id', '=', id).limit(1).executeTakeFirst());
+      if (!portSecurity) {
+        if (sgs.length) throw body.security_groups !== undefined ? Faults.portSecurityAndIPRequiredForSecurityGroups() : Faults.portSecurityPortHasSecurityGroup();
+        if (hasPairs) throw Faults.addressPairAndPortSecurityRequired();
+      }
+      if (body.security_groups !== undefined) {
+        const ids = await this.groups.resolveForPort(tx, ctx, [...new Set(body.security_groups)]);
+        await tx.deleteFrom('securitygroupportbindings').where('port_id', '=', id).execute();
+        if (ids.length) await tx.insertInto('securitygroupportbindings').values(ids.map((s) => ({ port_id: id, security_group_id: s }))).execute();
+      }
+      if (body.allowed_address_pairs !== undefined) {
+        const pairs = this.addressPairs(portSecurity, mac, body.allowed_address_pairs);
+        await tx.deleteFrom('allowedaddresspairs').where('port_id', '=', id).execute();
+        if (pairs.length) await tx.insertInto('allowedaddresspairs').values(pairs.map((x) => ({ port_id: id, ...x }))).execute();
+      }
+      if (body.fixed_ips !== undefined) await this.replaceIps(tx, ctx, p, body.fixed_ips, body.device_owner ?? p.device_owner);
+      if (body.name !== undefined) set.name = body.name;
+      if (body.description !== undefined) set.description = body.description;
+      if (body.admin_state_up !== undefined) set.admin_state_up = i(body.admin_state_up);
+      if (body.device_id !== undefined) set.device_id = body.device_id;
+      if (body.device_owner !== undefined) set.device_owner = body.device_owner;
+      if (body.port_security_enabled !== undefined) set.port_security_enabled = i(body.port_security_enabled);
+      if (body['binding:profile'] !== undefined) set.binding_profile = JSON.stringify(body['binding:profile']);
+      if (body['binding:vnic_type'] !== undefined) set.binding_vnic_type = body['binding:vnic_type'];
+      if (body['binding:host_id'] !== undefined && body['binding:host_id'] !== p.binding_host_id) {
+        const host = body['binding:host_id'];
+        set.binding_host_id = host;
+        const bound = host
+          ? await this.binder.bind({ id, network_id: p.network_id, host, vnic_type: set.binding_vnic_type ?? p.binding_vnic_type })
+          : { vif_type: 'unbound', vif_details: {} };
+        set.binding_vif_type = bound.vif_type;
+        set.binding_vif_details = JSON.stringify(bound.vif_details);
+        if (!host) set.status = 'DOWN';
+      }
+      await tx.updateTable('ports').set({ ...set, revision_number: Number(p.revision_number) + 1, updated_at: timestamp() }).where('id', '=', id).execute();
+    });
+    return this.get(ctx, id);
+  }
+
+  /** Keep the addresses the new list still names, free the others, allocate the new ones. */
+  private async replaceIps(tx: Tx, ctx: RequestContext, p: PortRow, requested: FixedIpRequest[], owner: string) {
+    const current = await tx.selectFrom('ipallocations').selectAll().where('port_id', '=', p.id).execute();
+    const keep = current.filter((c) => requested.some((r) => r.ip_address === c.ip_address && (!r.subnet_id || r.subnet_id === c.subnet_id)));
+    const fresh = requested.filter((r) => !keep.some((c) => c.ip_address === r.ip_address));
+    const drop = current.filter((c) => !keep.includes(c));
+    for (const d of drop) await tx.deleteFrom('ipallocations').where('subnet_id', '=', d.subnet_id).where('ip_address', '=', d.ip_address).execute();
+    if (fresh.length) {
+      const net = await this.networks.row(tx, ctx, p.network_id);
+      await this.allocateIps(tx, net, p.id, fresh, owner);
+    }
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    await inTransaction(this.db, async (tx) => {
+      const p = await this.row(tx, ctx, id);
+      checkOwner(ctx, 'port', 'delete', p.project_id);
+      await tx.deleteFrom('ports').where('id', '=', id).execute();
+    });
+  }
+
+  /** What an agent reports when it has wired (up) or unwired (down) a port on its host. */
+  async setStatus(id: string, status: PortStatus): Promise<void> {
+    const r = await this.db.kysely
+      .updateTable('ports')
+      .set((eb) => ({ status, updated_at: timestamp(), revision_number: eb('revision_number', '+', 1) }))
+      .where('id', '=', id)
+      .where('status', '!=', status)
+      .executeTakeFirst();
+    if (r.numUpdatedRows === 0n && !(await this.db.kysely.selectFrom('ports').select('id').where('id', '=', id).executeTakeFirst()))
+      throw Faults.portNotFound(id);
+  }
+}
