@@ -1,0 +1,3 @@
+import { apiSuite } from './api.case.js';
+
+apiSuite('sqlite');
