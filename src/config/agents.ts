@@ -236,7 +236,7 @@ export function loadOvsAgentConfig(files: string[], opts: AgentLoadOptions = {})
 /** The L3 and DHCP agents plug their ports with OVS (Neutron: interface_driver is required). */
 function interfaceDriver(o: Options): 'openvswitch' {
   const d = o.strOpt(D, 'interface_driver');
-  if (d === undefined) o.fail(D, 'interface_driver', 'an interface driver must be specified (openvswitch)');
+  if (d === undefined) o.fail(D, 'interface_driver', 'not set: an interface driver must be specified (openvswitch)');
   if (d !== 'openvswitch' && d !== 'neutron.agent.linux.interface.OVSInterfaceDriver') {
     o.fail(D, 'interface_driver', "unsupported interface driver (use openvswitch, i.e. neutron.agent.linux.interface.OVSInterfaceDriver)");
   }

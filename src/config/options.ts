@@ -74,7 +74,8 @@ export class Options {
   /** Where an option's value came from, for error messages. */
   where(section: string, option: string): ConfigErrorWhere {
     const v = this.ini.get(section, option);
-    if (!v) return { section, option };
+    // Not set anywhere (a default, or a required option): name the files that were read.
+    if (!v) return { file: this.ini.files.length ? this.ini.files.join(', ') : '(no config file)', section, option };
     return { file: v.file, line: v.line, section: v.section, option: v.option, value: v.value };
   }
 
