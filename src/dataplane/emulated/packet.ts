@@ -66,8 +66,60 @@ export interface Frame {
   encap?: Encap;
   /** Application data (a DHCP message object, an HTTP request text...), opaque to the network. */
   data?: unknown;
+  /**
+   * Kernel metadata that travels with the packet inside one namespace but is never on the
+   * wire (the skb mark set by iptables MARK and matched by `ip rule fwmark`/`-m mark`).
+   * `ct` is the packet's conntrack attachment between the hooks of one namespace (opaque
+   * here; the netfilter model defines it). Scrubbed when the frame leaves through a device.
+   */
+  meta?: { mark?: number; ct?: unknown };
 }
 
+/**
+ * A copy of a frame's headers, to rewrite before handing the new frame on. Hand-written
+ * rather than `structuredClone` because every hop of every packet may call it (the
+ * benchmark's budget is a few microseconds per hop). `data` is an application payload that
+ * the network never changes, so it is shared, not copied; an encapsulated inner frame and an
+ * ICMP error's quoted frame are copied.
+ */
 export function clone(f: Frame): Frame {
-  return structuredClone(f);
+  const c: Frame = { eth: { src: f.eth.src, dst: f.eth.dst, type: f.eth.type } };
+  if (f.vlan !== undefined) c.vlan = f.vlan;
+  if (f.arp) c.arp = { op: f.arp.op, sha: f.arp.sha, spa: f.arp.spa, tha: f.arp.tha, tpa: f.arp.tpa };
+  if (f.ip) c.ip = { src: f.ip.src, dst: f.ip.dst, ttl: f.ip.ttl, proto: f.ip.proto };
+  if (f.l4) c.l4 = cloneL4(f.l4);
+  if (f.encap) {
+    c.encap =
+      f.encap.kind === 'vxlan'
+        ? { kind: 'vxlan', vni: f.encap.vni, inner: clone(f.encap.inner) }
+        : { kind: 'gre', key: f.encap.key, inner: clone(f.encap.inner) };
+  }
+  if (f.data !== undefined) c.data = f.data;
+  if (f.meta) c.meta = { ...f.meta };
+  return c;
+}
+
+function cloneL4(l4: Icmp | Tcp | Udp): Icmp | Tcp | Udp {
+  switch (l4.kind) {
+    case 'udp':
+      return { kind: 'udp', sport: l4.sport, dport: l4.dport };
+    case 'tcp':
+      return { kind: 'tcp', sport: l4.sport, dport: l4.dport, flags: { ...l4.flags } };
+    case 'icmp': {
+      const c: Icmp = { kind: 'icmp', type: l4.type, code: l4.code };
+      if (l4.id !== undefined) c.id = l4.id;
+      if (l4.seq !== undefined) c.seq = l4.seq;
+      if (l4.quoted) c.quoted = clone(l4.quoted);
+      return c;
+    }
+  }
+}
+
+export function isBroadcastMac(mac: Mac): boolean {
+  return mac === BROADCAST_MAC;
+}
+
+/** Group bit set (broadcast or multicast): such frames are flooded, never learned as a destination. */
+export function isMulticastMac(mac: Mac): boolean {
+  return (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 }

@@ -1,0 +1,296 @@
+// The host's Open vSwitch (what ovs-vswitchd does around the flow tables): bridges and the
+// kind of each port. The flow tables themselves are the OVS model's (ovs/); this file
+// connects its outputs to the rest of the host:
+//   internal port  -> the Linux device of that name (wherever it was moved) receives it;
+//   system port    -> the Linux device of that name sends it (a veth end, a NIC);
+//   patch port     -> the peer port's bridge processes it;
+//   vxlan/gre port -> encapsulated, then sent by the host's own IP stack (root namespace)
+//                     to remote_ip; the receiving host's stack hands UDP 4789 / GRE to the
+//                     tunnel port whose remote_ip/local_ip/key match, with tun_id set.
+
+import { ipToInt } from './addr.js';
+import { IPPROTO_GRE, VXLAN_PORT, type Frame } from './packet.js';
+import type { Device } from './linux/device.js';
+import type { EmulatedHost } from './linux/host.js';
+import { createOvsBridge, type OvsBridgeModel } from './ovs-adapter.js';
+
+export type VsPortType = 'internal' | 'system' | 'patch' | 'vxlan' | 'gre';
+
+export interface VsPortSpec {
+  name: string;
+  type: VsPortType;
+  tag?: number;
+  ofport?: number;
+  /** patch: the peer port's name. */
+  peer?: string;
+  /** vxlan/gre. */
+  remoteIp?: string;
+  localIp?: string;
+  key?: number | 'flow';
+  dstPort?: number;
+  /** internal: namespace and MAC of the device OVS creates. */
+  ns?: string;
+  mac?: string;
+}
+
+export interface VsPort extends VsPortSpec {
+  bridge: VsBridge;
+  remote?: number;
+  local?: number;
+}
+
+export interface VsBridge {
+  name: string;
+  model: OvsBridgeModel;
+  ports: Map<string, VsPort>;
+}
+
+export class Vswitch {
+  bridges = new Map<string, VsBridge>();
+  ports = new Map<string, VsPort>();
+  private tunnelsByRemote = new Map<string, VsPort[]>();
+
+  constructor(private host: EmulatedHost) {}
+
+  bridge(name: string): VsBridge {
+    const b = this.bridges.get(name);
+    if (!b) throw new Error(`no bridge named ${name} on host '${this.host.name}'`);
+    return b;
+  }
+
+  /** `ovs-vsctl add-br`: also creates the bridge's local internal port and device (down). */
+  addBridge(name: string, opts: { mac?: string } = {}): VsBridge {
+    if (this.bridges.has(name) || this.ports.has(name)) throw new Error(`cannot create a bridge named ${name} on host '${this.host.name}' because a bridge or port named ${name} already exists`);
+    const b: VsBridge = { name, model: createOvsBridge(name), ports: new Map() };
+    this.bridges.set(name, b);
+    this.addPort(name, { name, type: 'internal', mac: opts.mac, ofport: 65534 });
+    return b;
+  }
+
+  delBridge(name: string): void {
+    const b = this.bridge(name);
+    for (const p of [...b.ports.keys()]) this.delPort(p);
+    this.bridges.delete(name);
+  }
+
+  addPort(bridge: string, spec: VsPortSpec): VsPort {
+    const b = this.bridge(bridge);
+    if (this.ports.has(spec.name)) throw new Error(`cannot create a port named ${spec.name} on host '${this.host.name}' because a port named ${spec.name} already exists on bridge ${this.ports.get(spec.name)!.bridge.name}`);
+    const port: VsPort = { ...spec, bridge: b };
+    if (spec.type === 'patch' && !spec.peer) throw new Error(`patch port ${spec.name} needs options:peer`);
+    if (spec.type === 'vxlan' || spec.type === 'gre') {
+      if (!spec.remoteIp) throw new Error(`${spec.type} port ${spec.name} needs options:remote_ip`);
+      port.remote = ipToInt(spec.remoteIp);
+      if (spec.localIp) port.local = ipToInt(spec.localIp);
+      if (spec.key === undefined) port.key = 0;
+    }
+    if (spec.type === 'internal') {
+      const dev = this.host.findDevice(spec.name) ?? this.host.addInternalDevice(spec.name, { mac: spec.mac });
+      if (dev.kind !== 'ovs-internal') throw new Error(`cannot add internal port ${spec.name} on host '${this.host.name}': a ${dev.kind} device of that name exists`);
+      if (spec.ns && dev.ns.name !== spec.ns) this.host.moveLink(dev, spec.ns);
+      dev.ovs = { bridge: bridge, port: spec.name };
+    } else if (spec.type === 'system') {
+      const dev = this.host.root.devices.get(spec.name);
+      if (dev) this.bindDevice(dev, port);
+    }
+    b.model.addPort(spec.name, { tag: spec.tag, ofport: spec.ofport });
+    b.ports.set(spec.name, port);
+    this.ports.set(spec.name, port);
+    if (port.remote !== undefined) this.indexTunnel(port, true);
+    return port;
+  }
+
+  /** `ovs-vsctl set Port X tag=N` (or clear it with undefined). */
+  setTag(name: string, tag: number | undefined): void {
+    const p = this.port(name);
+    p.tag = tag;
+    const model = p.bridge.model;
+    if (model.setPortTag) model.setPortTag(name, tag);
+    else {
+      model.delPort(name);
+      model.addPort(name, { tag, ofport: p.ofport });
+    }
+  }
+
+  delPort(name: string): void {
+    const p = this.port(name);
+    p.bridge.model.delPort(name);
+    p.bridge.ports.delete(name);
+    this.ports.delete(name);
+    if (p.remote !== undefined) this.indexTunnel(p, false);
+    const dev = p.type === 'internal' ? this.host.findDevice(name) : this.host.root.devices.get(name);
+    if (dev?.ovs?.port === name) {
+      dev.ovs = undefined;
+      // OVS destroys the internal device with its port.
+      if (p.type === 'internal') this.host.delLink(dev);
+    }
+  }
+
+  port(name: string): VsPort {
+    const p = this.ports.get(name);
+    if (!p) throw new Error(`no port named ${name} on host '${this.host.name}'`);
+    return p;
+  }
+
+  private bindDevice(dev: Device, port: VsPort): void {
+    if (dev.master) throw new Error(`cannot add ${dev.name} to OVS bridge ${port.bridge.name}: it is a port of Linux bridge ${dev.master.name}`);
+    dev.ovs = { bridge: port.bridge.name, port: port.name };
+  }
+
+  /** A device went away under a system port (the port stays, as in OVS, without a device). */
+  unbindDevice(dev: Device): void {
+    dev.ovs = undefined;
+  }
+
+  /** A system port's device was created after the port: bind it. */
+  deviceAppeared(dev: Device): void {
+    const p = this.ports.get(dev.name);
+    if (p && p.type === 'system' && dev.ns === this.host.root && !dev.ovs) this.bindDevice(dev, p);
+  }
+
+  private indexTunnel(p: VsPort, add: boolean): void {
+    const k = `${p.type}|${p.remote}`;
+    const list = this.tunnelsByRemote.get(k) ?? [];
+    const next = add ? [...list, p] : list.filter((x) => x !== p);
+    if (next.length) this.tunnelsByRemote.set(k, next);
+    else this.tunnelsByRemote.delete(k);
+    const root = this.host.root;
+    // The kernel's vxlan_sys_4789 / gre0 receivers exist while a tunnel port of the kind does.
+    const hasVxlan = [...this.ports.values()].some((x) => x.type === 'vxlan');
+    const hasGre = [...this.ports.values()].some((x) => x.type === 'gre');
+    if (hasVxlan) root.udpKernel.set(VXLAN_PORT, this.vxlanRx);
+    else root.udpKernel.delete(VXLAN_PORT);
+    if (hasGre) root.protoKernel.set(IPPROTO_GRE, this.greRx);
+    else root.protoKernel.delete(IPPROTO_GRE);
+  }
+
+  // --- packets -------------------------------------------------------------------------
+
+  /** A frame arrived on a system port's device. */
+  fromSystemPort(dev: Device, frame: Frame, pkt: number): void {
+    const p = this.ports.get(dev.ovs!.port);
+    if (!p) return this.host.drop(dev.ns, dev, frame, pkt, `${dev.name} is not an OVS port`);
+    this.process(p, frame, pkt, undefined);
+  }
+
+  /** The namespace behind an internal port sent a frame into the bridge. */
+  fromInternal(dev: Device, frame: Frame, pkt: number): void {
+    const p = dev.ovs ? this.ports.get(dev.ovs.port) : undefined;
+    if (!p) return this.host.drop(dev.ns, dev, frame, pkt, `internal device ${dev.name} has no OVS port`);
+    this.process(p, frame, pkt, undefined);
+  }
+
+  private process(inPort: VsPort, frame: Frame, pkt: number, tunId: number | bigint | undefined): void {
+    const b = inPort.bridge;
+    const host = this.host;
+    const r = b.model.process(frame, inPort.name, tunId === undefined ? {} : { tunId });
+    const tracer = host.engine.tracer;
+    if (tracer.steps) {
+      const outs = r.outputs.map((o) => o.port).join(', ');
+      host.step(undefined, {
+        pkt,
+        dev: inPort.name,
+        bridge: b.name,
+        kind: 'ovs',
+        table: firstTable(r.steps),
+        rule: flowTexts(r.steps),
+        action: r.outputs.length ? `in_port=${inPort.name}${tunId !== undefined ? `,tun_id=${tunId}` : ''} -> output ${outs}` : `in_port=${inPort.name}${tunId !== undefined ? `,tun_id=${tunId}` : ''} -> dropped by the flow tables`,
+        before: frame,
+        after: r.outputs.length === 1 && r.outputs[0].frame !== frame ? r.outputs[0].frame : undefined,
+        detail: r.steps,
+      });
+    }
+    if (!r.outputs.length) tracer.drop({ pkt, host: host.name, bridge: b.name, dev: inPort.name, reason: `no output from ${b.name} flow tables`, frame });
+    for (const o of r.outputs) {
+      const p = b.ports.get(o.port);
+      if (!p) {
+        host.drop(undefined, undefined, o.frame, pkt, `${b.name} output to unknown port ${o.port}`, b.name);
+        continue;
+      }
+      this.output(p, o.frame, pkt, o.tunId);
+    }
+  }
+
+  private output(p: VsPort, frame: Frame, pkt: number, tunId: number | bigint | undefined): void {
+    const host = this.host;
+    switch (p.type) {
+      case 'internal': {
+        const dev = host.findDevice(p.name);
+        if (!dev) return host.drop(undefined, undefined, frame, pkt, `internal port ${p.name} has no device`, p.bridge.name);
+        host.engine.schedule(() => host.rx(dev, frame, pkt));
+        return;
+      }
+      case 'system': {
+        const dev = host.root.devices.get(p.name);
+        if (!dev || dev.ovs?.port !== p.name) return host.drop(undefined, undefined, frame, pkt, `system port ${p.name}: could not open network device ${p.name} (No such device)`, p.bridge.name);
+        host.xmit(dev, frame, pkt);
+        return;
+      }
+      case 'patch': {
+        const peer = this.ports.get(p.peer!);
+        if (!peer || peer.type !== 'patch' || peer.peer !== p.name) return host.drop(undefined, undefined, frame, pkt, `patch port ${p.name}: peer ${p.peer} is not a patch port pointing back`, p.bridge.name);
+        host.engine.schedule(() => this.process(peer, frame, pkt, undefined));
+        return;
+      }
+      case 'vxlan':
+      case 'gre':
+        return this.tunnelTx(p, frame, pkt, tunId);
+    }
+  }
+
+  private tunnelTx(p: VsPort, inner: Frame, pkt: number, tunId: number | bigint | undefined): void {
+    const host = this.host;
+    const key = p.key === 'flow' ? Number(tunId ?? 0) : (p.key as number);
+    const src = p.localIp;
+    const encap = p.type === 'vxlan' ? ({ kind: 'vxlan', vni: key, inner } as const) : ({ kind: 'gre', key, inner } as const);
+    // The UDP source port is a hash of the inner flow (RFC 7348 5), for ECMP in the underlay.
+    const sport = p.type === 'vxlan' ? 49152 + (hashText(`${inner.eth.src}${inner.eth.dst}${inner.ip?.src ?? ''}${inner.ip?.dst ?? ''}`) % 16384) : 0;
+    if (host.engine.tracer.steps) {
+      host.step(undefined, { pkt, dev: p.name, bridge: p.bridge.name, kind: 'encap', rule: `${p.name}: type=${p.type} remote_ip=${p.remoteIp}${p.localIp ? ` local_ip=${p.localIp}` : ''} key=${p.key}`, action: `encapsulate in ${p.type === 'vxlan' ? `VXLAN VNI ${key}` : `GRE key ${key}`} to ${p.remoteIp}`, before: inner });
+    }
+    host.stack.send(host.root, { src, dst: p.remoteIp!, ...(p.type === 'vxlan' ? { l4: { kind: 'udp', sport, dport: p.dstPort ?? VXLAN_PORT } } : { proto: IPPROTO_GRE }), encap }, pkt);
+  }
+
+  private readonly vxlanRx = (outer: Frame, dev: Device, pkt: number): void => this.tunnelRx('vxlan', outer, dev, pkt);
+  private readonly greRx = (outer: Frame, dev: Device, pkt: number): void => this.tunnelRx('gre', outer, dev, pkt);
+
+  private tunnelRx(type: 'vxlan' | 'gre', outer: Frame, dev: Device, pkt: number): void {
+    const host = this.host;
+    const e = outer.encap;
+    if (!e || e.kind !== type) return host.drop(host.root, dev, outer, pkt, `${type} packet without a ${type} header`);
+    const key = e.kind === 'vxlan' ? e.vni : e.key;
+    const src = ipToInt(outer.ip!.src);
+    const dst = ipToInt(outer.ip!.dst);
+    const port = (this.tunnelsByRemote.get(`${type}|${src}`) ?? []).find((p) => (p.local === undefined || p.local === dst) && (p.key === 'flow' || p.key === key));
+    if (!port) return host.drop(host.root, dev, outer, pkt, `no ${type} port with remote_ip=${outer.ip!.src} and key ${key} (flow or ${key}): packet discarded`);
+    const inner = e.inner;
+    if (host.engine.tracer.steps) {
+      host.step(undefined, { pkt, dev: port.name, bridge: port.bridge.name, kind: 'decap', rule: `${port.name}: type=${type} remote_ip=${port.remoteIp} key=${port.key}`, action: `decapsulate ${type === 'vxlan' ? `VXLAN VNI ${key}` : `GRE key ${key}`} from ${outer.ip!.src}: in_port=${port.name} tun_id=${key}`, before: outer, after: inner });
+    }
+    host.engine.schedule(() => this.process(port, inner, pkt, key));
+  }
+}
+
+function hashText(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return h >>> 0;
+}
+
+function firstTable(steps: unknown[]): number | undefined {
+  const s = steps[0] as { table?: number } | undefined;
+  return typeof s?.table === 'number' ? s.table : undefined;
+}
+
+/** The flows that matched, in order, as the OVS model reports them. */
+function flowTexts(steps: unknown[]): string | undefined {
+  const texts: string[] = [];
+  for (const s of steps as Array<{ flow?: string; rule?: string; text?: string }>) {
+    const t = s?.flow ?? s?.rule ?? s?.text;
+    if (typeof t === 'string') texts.push(t);
+  }
+  return texts.length ? texts.join(' | ') : undefined;
+}
