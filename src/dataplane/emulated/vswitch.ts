@@ -12,7 +12,7 @@ import { ipToInt } from './addr.js';
 import { IPPROTO_GRE, VXLAN_PORT, type Frame } from './packet.js';
 import type { Device } from './linux/device.js';
 import type { EmulatedHost } from './linux/host.js';
-import { createOvsBridge, type OvsBridgeModel } from './ovs-adapter.js';
+import { OvsBridge, type OvsStep } from './ovs/index.js';
 
 export type VsPortType = 'internal' | 'system' | 'patch' | 'vxlan' | 'gre';
 
@@ -41,7 +41,7 @@ export interface VsPort extends VsPortSpec {
 
 export interface VsBridge {
   name: string;
-  model: OvsBridgeModel;
+  model: OvsBridge;
   ports: Map<string, VsPort>;
 }
 
@@ -61,7 +61,10 @@ export class Vswitch {
   /** `ovs-vsctl add-br`: also creates the bridge's local internal port and device (down). */
   addBridge(name: string, opts: { mac?: string } = {}): VsBridge {
     if (this.bridges.has(name) || this.ports.has(name)) throw new Error(`cannot create a bridge named ${name} on host '${this.host.name}' because a bridge or port named ${name} already exists`);
-    const b: VsBridge = { name, model: createOvsBridge(name), ports: new Map() };
+    // The OVS model's bridge has the LOCAL port named after the bridge; the vswitch adds its
+    // internal device. Its clock is the world's (milliseconds), for learn() and MAC ageing.
+    const engine = this.host.engine;
+    const b: VsBridge = { name, model: new OvsBridge(name, { clock: () => engine.now * 1000 }), ports: new Map() };
     this.bridges.set(name, b);
     this.addPort(name, { name, type: 'internal', mac: opts.mac, ofport: 65534 });
     return b;
@@ -93,7 +96,7 @@ export class Vswitch {
       const dev = this.host.root.devices.get(spec.name);
       if (dev) this.bindDevice(dev, port);
     }
-    b.model.addPort(spec.name, { tag: spec.tag, ofport: spec.ofport });
+    if (spec.name !== bridge) b.model.addPort(spec.name, { tag: spec.tag, ofport: spec.ofport });
     b.ports.set(spec.name, port);
     this.ports.set(spec.name, port);
     if (port.remote !== undefined) this.indexTunnel(port, true);
@@ -104,17 +107,12 @@ export class Vswitch {
   setTag(name: string, tag: number | undefined): void {
     const p = this.port(name);
     p.tag = tag;
-    const model = p.bridge.model;
-    if (model.setPortTag) model.setPortTag(name, tag);
-    else {
-      model.delPort(name);
-      model.addPort(name, { tag, ofport: p.ofport });
-    }
+    p.bridge.model.setPortTag(name, tag);
   }
 
   delPort(name: string): void {
     const p = this.port(name);
-    p.bridge.model.delPort(name);
+    if (name !== p.bridge.name) p.bridge.model.delPort(name);
     p.bridge.ports.delete(name);
     this.ports.delete(name);
     if (p.remote !== undefined) this.indexTunnel(p, false);
@@ -183,31 +181,45 @@ export class Vswitch {
   private process(inPort: VsPort, frame: Frame, pkt: number, tunId: number | bigint | undefined): void {
     const b = inPort.bridge;
     const host = this.host;
-    const r = b.model.process(frame, inPort.name, tunId === undefined ? {} : { tunId });
     const tracer = host.engine.tracer;
-    if (tracer.steps) {
-      const outs = r.outputs.map((o) => o.port).join(', ');
-      host.step(undefined, {
-        pkt,
-        dev: inPort.name,
-        bridge: b.name,
-        kind: 'ovs',
-        table: firstTable(r.steps),
-        rule: flowTexts(r.steps),
-        action: r.outputs.length ? `in_port=${inPort.name}${tunId !== undefined ? `,tun_id=${tunId}` : ''} -> output ${outs}` : `in_port=${inPort.name}${tunId !== undefined ? `,tun_id=${tunId}` : ''} -> dropped by the flow tables`,
-        before: frame,
-        after: r.outputs.length === 1 && r.outputs[0].frame !== frame ? r.outputs[0].frame : undefined,
-        detail: r.steps,
-      });
-    }
-    if (!r.outputs.length) tracer.drop({ pkt, host: host.name, bridge: b.name, dev: inPort.name, reason: `no output from ${b.name} flow tables`, frame });
+    const r = b.model.process(frame, inPort.name, { tunId, trace: tracer.steps });
+    if (tracer.steps) this.traceSteps(inPort, frame, tunId, r.steps, pkt);
+    if (!r.outputs.length) tracer.drop({ pkt, host: host.name, bridge: b.name, dev: inPort.name, reason: r.error ?? `${b.name}: no flow output the packet (in_port=${inPort.name})`, frame });
     for (const o of r.outputs) {
       const p = b.ports.get(o.port);
       if (!p) {
-        host.drop(undefined, undefined, o.frame, pkt, `${b.name} output to unknown port ${o.port}`, b.name);
+        host.drop(undefined, undefined, o.frame, pkt, `${b.name} output to port ${o.port} that the vswitch does not know`, b.name);
         continue;
       }
       this.output(p, o.frame, pkt, o.tunId);
+    }
+  }
+
+  /** One trace step per flow the packet hit (or table miss), with the packet before and after it. */
+  private traceSteps(inPort: VsPort, frame: Frame, tunId: number | bigint | undefined, steps: OvsStep[], pkt: number): void {
+    let before = frame;
+    // Each OvsStep's frame includes what its nested resubmits did; walk them in order and
+    // compare against the previous step's frame so that each change shows once.
+    for (const s of steps) {
+      const changed = !sameL2L3(before, s.frame);
+      const what: string[] = [];
+      if (s.kind === 'miss') what.push('table miss: drop');
+      else if (s.kind === 'error') what.push('error');
+      if (s.outputs.length) what.push(`output ${s.outputs.join(', ')}`);
+      if (s.notes?.length) what.push(...s.notes);
+      this.host.step(undefined, {
+        pkt,
+        dev: inPort.name,
+        bridge: s.bridge,
+        kind: 'ovs',
+        table: s.table,
+        rule: s.flow,
+        action: `${s.depth === 0 ? `in_port=${inPort.name}${tunId !== undefined ? ` tun_id=${tunId}` : ''}: ` : ''}${what.join('; ') || 'continue'}${s.tunId !== undefined && s.tunId !== tunId ? ` (tun_id=${s.tunId})` : ''}`,
+        before,
+        after: changed ? s.frame : undefined,
+        detail: s,
+      });
+      before = s.frame;
     }
   }
 
@@ -280,17 +292,18 @@ function hashText(s: string): number {
   return h >>> 0;
 }
 
-function firstTable(steps: unknown[]): number | undefined {
-  const s = steps[0] as { table?: number } | undefined;
-  return typeof s?.table === 'number' ? s.table : undefined;
-}
-
-/** The flows that matched, in order, as the OVS model reports them. */
-function flowTexts(steps: unknown[]): string | undefined {
-  const texts: string[] = [];
-  for (const s of steps as Array<{ flow?: string; rule?: string; text?: string }>) {
-    const t = s?.flow ?? s?.rule ?? s?.text;
-    if (typeof t === 'string') texts.push(t);
-  }
-  return texts.length ? texts.join(' | ') : undefined;
+function sameL2L3(a: Frame, b: Frame): boolean {
+  return (
+    a.eth.src === b.eth.src &&
+    a.eth.dst === b.eth.dst &&
+    a.vlan === b.vlan &&
+    a.arp?.op === b.arp?.op &&
+    a.arp?.sha === b.arp?.sha &&
+    a.arp?.spa === b.arp?.spa &&
+    a.arp?.tha === b.arp?.tha &&
+    a.arp?.tpa === b.arp?.tpa &&
+    a.ip?.src === b.ip?.src &&
+    a.ip?.dst === b.ip?.dst &&
+    a.ip?.ttl === b.ip?.ttl
+  );
 }

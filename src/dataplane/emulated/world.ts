@@ -15,7 +15,6 @@ import { EmulatedHost } from './linux/host.js';
 import type { Namespace } from './linux/namespace.js';
 import type { Frame, Icmp, Tcp, Udp } from './packet.js';
 import { Segment } from './segment.js';
-import './ovs-install.js';
 
 export interface Endpoint {
   host: string;

@@ -1,0 +1,141 @@
+// Hosts joined by the fabric: VLAN-tagged physical networks switched by OVS NORMAL, and
+// VXLAN/GRE tunnels carried by the hosts' own IP stacks over the tunnel network.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { World } from './world.js';
+import { renderTrace } from '../../trace/render.js';
+
+const vmMac = (host: number, n: number) => `fa:16:3e:0${host}:00:0${n}`;
+
+/** Two hosts whose br-vlan (NORMAL) trunks eth2 onto a shared VLAN segment; namespaces on tagged internal ports. */
+function vlanWorld() {
+  const w = new World();
+  const seg = w.addSegment('vlan');
+  for (const i of [1, 2]) {
+    const h = w.addHost(`compute${i}`);
+    h.addNic('eth2', seg, { mac: `52:54:00:00:02:0${i}` });
+    h.vswitch.addBridge('br-vlan');
+    h.vswitch.addPort('br-vlan', { name: 'eth2', type: 'system' });
+    h.vswitch.bridge('br-vlan').model.addFlows(['priority=0,actions=NORMAL']);
+    for (const [n, tag] of [
+      [1, 101],
+      [2, 102],
+    ]) {
+      h.addNetns(`ns${n}`);
+      h.vswitch.addPort('br-vlan', { name: `port${n}`, type: 'internal', tag, ns: `ns${n}`, mac: vmMac(i, n) });
+      h.linkSet(`port${n}`, { ns: `ns${n}`, up: true });
+      h.ns(`ns${n}`).addAddr(`port${n}`, `10.1.0.${i}/24`);
+    }
+  }
+  return w;
+}
+
+test('two hosts switch a VLAN-tagged network through NORMAL; another VLAN with the same addresses stays apart', () => {
+  const w = vlanWorld();
+  const rec = w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2');
+  const got = rec.delivered.find((d) => d.host === 'compute2' && d.to === 'icmp echo');
+  assert.ok(got, renderTrace(rec));
+  assert.equal(got.ns, 'ns1');
+  assert.equal(got.frame.vlan, undefined, 'delivered untagged on the access port');
+  assert.equal(got.frame.eth.src, vmMac(1, 1));
+  // On the wire the frames carry VLAN 101, both ways.
+  const wire = rec.steps.filter((s) => s.kind === 'wire' && s.before.ip);
+  assert.deepEqual(
+    wire.map((s) => [s.host, s.before.vlan, s.before.ip!.src]),
+    [
+      ['compute1', 101, '10.1.0.1'],
+      ['compute2', 101, '10.1.0.2'],
+    ],
+  );
+  // The broadcast ARP on VLAN 101 reached compute2's br-vlan, which delivered it only to the tag-101 port.
+  assert.ok(!rec.steps.some((s) => s.ns === 'ns2'), renderTrace(rec));
+  const normal = rec.steps.find((s) => s.kind === 'ovs' && s.host === 'compute2' && s.before.arp);
+  assert.equal(normal?.rule, 'priority=0,actions=NORMAL');
+  assert.ok(rec.delivered.some((d) => d.host === 'compute1' && d.ns === 'ns1' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0));
+  const other = w.ping({ host: 'compute1', ns: 'ns2' }, '10.1.0.2');
+  assert.ok(other.delivered.some((d) => d.host === 'compute2' && d.ns === 'ns2' && d.to === 'icmp echo'), renderTrace(other));
+  assert.ok(!other.delivered.some((d) => d.ns === 'ns1'));
+});
+
+/**
+ * Two hosts with a tunnel bridge each: local ports on network A (VNI 1) and B (VNI 2) hold the
+ * same addresses; flows tag by input port on the way out and pick the port by tun_id on the
+ * way in.
+ */
+function tunnelWorld(type: 'vxlan' | 'gre') {
+  const w = new World();
+  const seg = w.addSegment('tunnel');
+  for (const i of [1, 2]) {
+    const h = w.addHost(`compute${i}`);
+    h.addNic('eth1', seg, { mac: `52:54:00:00:01:0${i}` });
+    h.root.addAddr('eth1', `10.0.1.1${i}/24`);
+    const remote = `10.0.1.1${3 - i}`;
+    const tun = `${type}-0a00010${3 - i}`;
+    h.vswitch.addBridge('br-tun');
+    h.vswitch.addPort('br-tun', { name: tun, type, remoteIp: remote, localIp: `10.0.1.1${i}`, key: 'flow' });
+    for (const [n, vni] of [
+      ['a', 1],
+      ['b', 2],
+    ] as const) {
+      h.addNetns(`net-${n}`);
+      h.vswitch.addPort('br-tun', { name: `tap-${n}`, type: 'internal', ns: `net-${n}`, mac: vmMac(i, vni) });
+      h.linkSet(`tap-${n}`, { ns: `net-${n}`, up: true });
+      h.ns(`net-${n}`).addAddr(`tap-${n}`, `10.5.0.${i}/24`);
+      h.vswitch.bridge('br-tun').model.addFlows([`table=0,priority=1,in_port=tap-${n},actions=set_tunnel:${vni},output:${tun}`, `table=0,priority=1,in_port=${tun},tun_id=${vni},actions=output:tap-${n}`]);
+    }
+  }
+  return w;
+}
+
+for (const type of ['vxlan', 'gre'] as const) {
+  test(`two hosts joined by ${type.toUpperCase()}: per-key isolation, outer header over the tunnel network`, () => {
+    const w = tunnelWorld(type);
+    const rec = w.ping({ host: 'compute1', ns: 'net-a' }, '10.5.0.2');
+    const got = rec.delivered.filter((d) => d.host === 'compute2' && d.to === 'icmp echo');
+    assert.equal(got.length, 1, renderTrace(rec));
+    assert.equal(got[0].ns, 'net-a');
+    assert.equal(got[0].frame.eth.src, vmMac(1, 1));
+    // A packet on key 1 never reaches the key-2 network.
+    assert.ok(!rec.steps.some((s) => s.host === 'compute2' && s.ns === 'net-b'), renderTrace(rec));
+    // The outer packet on the wire: host addresses, protocol, key, and the inner frame.
+    const wire = rec.steps.find((s) => s.kind === 'wire' && s.before.encap?.inner.ip);
+    assert.ok(wire, renderTrace(rec));
+    const outer = wire.before;
+    assert.equal(outer.ip!.src, '10.0.1.11');
+    assert.equal(outer.ip!.dst, '10.0.1.12');
+    assert.equal(outer.eth.src, '52:54:00:00:01:01');
+    assert.equal(outer.eth.dst, '52:54:00:00:01:02');
+    if (type === 'vxlan') {
+      assert.equal(outer.ip!.proto, 17);
+      assert.equal(outer.l4?.kind === 'udp' && outer.l4.dport, 4789);
+      assert.deepEqual(outer.encap && outer.encap.kind === 'vxlan' && outer.encap.vni, 1);
+    } else {
+      assert.equal(outer.ip!.proto, 47);
+      assert.deepEqual(outer.encap && outer.encap.kind === 'gre' && outer.encap.key, 1);
+    }
+    assert.equal(outer.encap!.inner.ip!.dst, '10.5.0.2');
+    const decap = rec.steps.find((s) => s.kind === 'decap' && s.host === 'compute2');
+    assert.match(decap!.action, /tun_id=1/);
+    // The reply came back the same way.
+    assert.ok(rec.delivered.some((d) => d.host === 'compute1' && d.ns === 'net-a' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0), renderTrace(rec));
+    // Network B (key 2) works with the same addresses, isolated from A.
+    const b = w.ping({ host: 'compute1', ns: 'net-b' }, '10.5.0.2');
+    assert.deepEqual(
+      b.delivered.filter((d) => d.to === 'icmp echo').map((d) => `${d.host}/${d.ns}`),
+      ['compute2/net-b'],
+    );
+    const wireB = b.steps.find((s) => s.kind === 'wire' && s.before.encap?.inner.ip);
+    const e = wireB!.before.encap!;
+    assert.equal(e.kind === 'vxlan' ? e.vni : e.key, 2);
+  });
+}
+
+test('a tunnel packet from an unknown remote or with a fixed key that differs is discarded', () => {
+  const w = tunnelWorld('vxlan');
+  const h2 = w.host('compute2');
+  h2.vswitch.delPort('vxlan-0a000101');
+  h2.vswitch.addPort('br-tun', { name: 'vxlan-0a000101', type: 'vxlan', remoteIp: '10.0.1.11', key: 7 });
+  const rec = w.ping({ host: 'compute1', ns: 'net-a' }, '10.5.0.2');
+  assert.ok(rec.dropped.some((d) => d.host === 'compute2' && /no vxlan port with remote_ip=10.0.1.11 and key 1/.test(d.reason)), renderTrace(rec));
+});
