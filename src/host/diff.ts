@@ -1,0 +1,448 @@
+// `diff(current, desired)`: the operations that turn one host state into another.
+//
+// Order. Deletions come first, in reverse dependency order (services, neighbours, rules,
+// routes, addresses, OVS ports, bridges, links, namespaces); then creations and changes in
+// dependency order (namespaces, Linux bridges, other links, link attributes, OVS bridges,
+// their local devices, ports, internal-port devices, addresses, routes, rules, neighbours,
+// sysctls, flows, ipsets, iptables, then the ipsets no rule uses any more, then DHCP and
+// metadata). Within a kind, names sort so the same change always gives the same list.
+//
+// Consequences. What the kernel or OVS removes by itself (see ops.ts) gets no operation of
+// its own, and what it removed but the desired state keeps is put back: a link that must be
+// re-created (its kind or veth peer changed, its OVS port was re-created) gets its
+// addresses, routes, neighbours, device sysctls and bridge members again.
+//
+// Cost. Work is proportional to the size of the states, with constant-time lookups (flows
+// are indexed by table+priority+match), and sub-values that are the same object in both
+// states (structural sharing from the pure builders) are skipped without looking inside.
+// Both states are expected to pass `validate`.
+import { flowKey } from './flow.js';
+import { neighKey, routeKey, routeSatisfies, ruleKey, sameMap, sameValue, sysctlDevice } from './keys.js';
+import type { BridgeColumn, HostOp, PortColumn } from './ops.js';
+import { bridgeSpec, interfaceOptions, linkSpec } from './ovs.js';
+import type { DhcpServer, Flow, FlowKey, HostState, Link, MetadataProxy, Namespace, OvsBridge, OvsPort } from './state.js';
+import { IPTABLES_TABLES, ROOT_NS } from './state.js';
+
+type Op<K extends HostOp['op']> = Extract<HostOp, { op: K }>;
+
+const sortedKeys = (o: object) => Object.keys(o).sort();
+
+interface PortAt {
+  bridge: string;
+  port: OvsPort;
+}
+
+function portIndex(s: HostState): Map<string, PortAt> {
+  const m = new Map<string, PortAt>();
+  for (const b of Object.values(s.ovs.bridges)) for (const p of Object.values(b.ports)) m.set(p.name, { bridge: b.name, port: p });
+  return m;
+}
+
+/** Where each OVS internal device (port or bridge-local) lives. */
+function ovsDeviceNamespaces(s: HostState): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const ns of Object.values(s.namespaces)) for (const l of Object.values(ns.links)) if (l.kind === 'ovs-internal') m.set(l.name, ns.name);
+  return m;
+}
+
+/** A link whose identity changed cannot be changed in place: it is deleted and created again. */
+function identityChanged(c: Link, d: Link): boolean {
+  if (c.kind !== d.kind) return true;
+  return c.kind === 'veth' && d.kind === 'veth' && (c.peer !== d.peer || c.peer_namespace !== d.peer_namespace);
+}
+
+function pairKey(ns: string, name: string, peerNs: string, peer: string): string {
+  const a = `${ns}\u0000${name}`;
+  const b = `${peerNs}\u0000${peer}`;
+  return a < b ? `${a}\u0001${b}` : `${b}\u0001${a}`;
+}
+
+export function diff(current: HostState, desired: HostState): HostOp[] {
+  if (current === desired) return [];
+
+  // Deletions (in this order), then creations and changes (in this order).
+  const metadataStop: Op<'metadata.stop'>[] = [];
+  const dhcpStop: Op<'dhcp.stop'>[] = [];
+  const neighDel: Op<'neigh.del'>[] = [];
+  const ruleDel: Op<'rule.del'>[] = [];
+  const routeDel: Op<'route.del'>[] = [];
+  const addrDel: Op<'address.del'>[] = [];
+  const portDel: Op<'port.del'>[] = [];
+  const bridgeDel: Op<'bridge.delete'>[] = [];
+  const linkDel: Op<'link.delete'>[] = [];
+  const sysctlUnset: Op<'sysctl.unset'>[] = [];
+  const netnsDel: Op<'netns.delete'>[] = [];
+  const netnsCreate: Op<'netns.create'>[] = [];
+  const linkCreateFirst: Op<'link.create'>[] = []; // Linux bridges, lo, NICs: what others point at
+  const linkCreate: Op<'link.create'>[] = [];
+  const linkSet: Op<'link.set'>[] = [];
+  const bridgeOps: (Op<'bridge.create'> | Op<'bridge.set'>)[] = [];
+  const linkCreateBridgeLocal: Op<'link.create'>[] = [];
+  const portOps: (Op<'port.add'> | Op<'port.set'>)[] = [];
+  const linkCreateInternal: Op<'link.create'>[] = [];
+  const addrAdd: Op<'address.add'>[] = [];
+  const routeReplace: Op<'route.replace'>[] = [];
+  const ruleAdd: Op<'rule.add'>[] = [];
+  const neighReplace: Op<'neigh.replace'>[] = [];
+  const sysctlSet: Op<'sysctl.set'>[] = [];
+  const flowOps: Op<'flows.update'>[] = [];
+  const ipsetOps: (Op<'ipset.create'> | Op<'ipset.replace'> | Op<'ipset.update'>)[] = [];
+  const iptablesOps: Op<'iptables.restore'>[] = [];
+  const ipsetDestroy: Op<'ipset.destroy'>[] = [];
+  const dhcpOps: (Op<'dhcp.start'> | Op<'dhcp.reload'> | Op<'dhcp.restart'>)[] = [];
+  const metadataStart: Op<'metadata.start'>[] = [];
+
+  const curNs = current.namespaces;
+  const desNs = desired.namespaces;
+  const curBridges = current.ovs.bridges;
+  const desBridges = desired.ovs.bridges;
+  const curPorts = portIndex(current);
+  const desPorts = portIndex(desired);
+  const curDevNs = ovsDeviceNamespaces(current);
+  const desDevNs = ovsDeviceNamespaces(desired);
+
+  // --- Which current links go away (deleted, re-created, or taken along by something else).
+  const gone = new Map<string, Set<string>>();
+  const markGone = (ns: string, name: string) => {
+    let set = gone.get(ns);
+    if (!set) gone.set(ns, (set = new Set()));
+    set.add(name);
+  };
+  const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
+
+  for (const nsName of Object.keys(curNs)) {
+    const cn = curNs[nsName];
+    const dn = desNs[nsName];
+    if (cn === dn) continue;
+    for (const [name, c] of Object.entries(cn.links)) {
+      const d = dn?.links[name];
+      if (!d || identityChanged(c, d)) markGone(nsName, name);
+    }
+  }
+  // Deleting one end of a veth deletes the other.
+  for (const [nsName, names] of [...gone]) {
+    for (const name of names) {
+      const c = curNs[nsName].links[name];
+      if (c.kind === 'veth' && curNs[c.peer_namespace]?.links[c.peer]) markGone(c.peer_namespace, c.peer);
+    }
+  }
+
+  // --- OVS ports that must be deleted and added again.
+  const recreatedPorts = new Set<string>();
+  for (const [name, cp] of curPorts) {
+    const dp = desPorts.get(name);
+    if (!dp) continue;
+    if (
+      cp.bridge !== dp.bridge ||
+      cp.port.type !== dp.port.type ||
+      (cp.port.type === 'internal' && curDevNs.get(name) !== desDevNs.get(name)) ||
+      (cp.port.type === 'system' && isGone(ROOT_NS, name))
+    ) {
+      recreatedPorts.add(name);
+    }
+  }
+  // Deleting an internal port or a bridge deletes its Linux device.
+  for (const [name, cp] of curPorts) {
+    if (cp.port.type !== 'internal') continue;
+    if (!desPorts.has(name) || recreatedPorts.has(name) || !desBridges[cp.bridge]) {
+      const ns = curDevNs.get(name);
+      if (ns !== undefined) markGone(ns, name);
+    }
+  }
+  for (const name of Object.keys(curBridges)) {
+    if (!desBridges[name] && curDevNs.has(name)) markGone(curDevNs.get(name)!, name);
+  }
+
+  // --- Namespaces.
+  for (const name of sortedKeys(curNs)) if (!desNs[name] && name !== ROOT_NS) netnsDel.push({ op: 'netns.delete', namespace: name });
+  for (const name of sortedKeys(desNs)) if (!curNs[name] && name !== ROOT_NS) netnsCreate.push({ op: 'netns.create', namespace: name });
+
+  // --- Link deletions (only what nothing else takes along).
+  const deletedPairs = new Set<string>();
+  for (const nsName of [...gone.keys()].sort()) {
+    for (const name of [...gone.get(nsName)!].sort()) {
+      const c = curNs[nsName].links[name];
+      if (c.kind === 'ovs-internal') continue; // goes with its port or bridge
+      const nsSurvives = !!desNs[nsName];
+      if (c.kind === 'veth') {
+        const key = pairKey(nsName, name, c.peer_namespace, c.peer);
+        if (deletedPairs.has(key)) continue;
+        if (!nsSurvives) continue; // deleted from the other end, or with both namespaces
+        deletedPairs.add(key);
+      } else if (!nsSurvives) continue;
+      linkDel.push({ op: 'link.delete', namespace: nsName, name });
+    }
+  }
+
+  // --- Per namespace: links, addresses, routes, rules, neighbours, sysctls, netfilter.
+  const createdPairs = new Set<string>();
+  for (const nsName of sortedKeys(desNs)) {
+    const dn = desNs[nsName];
+    const cn: Namespace | undefined = curNs[nsName];
+    const goneHere = gone.get(nsName);
+    if (cn === dn && !goneHere) continue;
+    const alive = (dev: string | undefined) => dev === undefined || !goneHere?.has(dev);
+
+    for (const name of sortedKeys(dn.links)) {
+      const d = dn.links[name];
+      const c = cn?.links[name];
+      if (!c || !alive(name)) {
+        const op: Op<'link.create'> = { op: 'link.create', namespace: nsName, link: linkSpec(d) };
+        if (d.kind === 'veth') {
+          const key = pairKey(nsName, name, d.peer_namespace, d.peer);
+          if (createdPairs.has(key)) continue;
+          createdPairs.add(key);
+          const peer = desNs[d.peer_namespace]?.links[d.peer];
+          if (peer) op.peer = linkSpec(peer);
+        }
+        if (d.kind === 'ovs-internal') (desPorts.has(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
+        else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') linkCreateFirst.push(op);
+        else linkCreate.push(op);
+        for (const cidr of d.addresses) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
+        continue;
+      }
+      if (c === d) continue;
+      const set: Op<'link.set'> = { op: 'link.set', namespace: nsName, name };
+      let changed = false;
+      if (c.up !== d.up) (set.up = d.up), (changed = true);
+      if (d.mtu !== undefined && c.mtu !== d.mtu) (set.mtu = d.mtu), (changed = true);
+      if (d.mac !== undefined && c.mac !== d.mac) (set.mac = d.mac), (changed = true);
+      const curMaster = c.master !== undefined && alive(c.master) ? c.master : undefined;
+      if (curMaster !== d.master) (set.master = d.master ?? null), (changed = true);
+      if (changed) linkSet.push(set);
+      if (c.addresses !== d.addresses) {
+        const have = new Set(c.addresses);
+        const want = new Set(d.addresses);
+        for (const cidr of c.addresses) if (!want.has(cidr)) addrDel.push({ op: 'address.del', namespace: nsName, dev: name, cidr });
+        for (const cidr of d.addresses) if (!have.has(cidr)) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
+      }
+    }
+
+    // Routes: keyed like `ip route replace`; those through a link that goes away went with it.
+    if (!cn || cn.routes !== dn.routes || goneHere) {
+      const have = new Map((cn?.routes ?? []).filter((r) => alive(r.dev)).map((r) => [routeKey(r), r]));
+      const want = new Set<string>();
+      for (const r of dn.routes) {
+        const key = routeKey(r);
+        want.add(key);
+        const c = have.get(key);
+        if (!c || !routeSatisfies(c, r)) routeReplace.push({ op: 'route.replace', namespace: nsName, route: r });
+      }
+      for (const [key, r] of have) if (!want.has(key)) routeDel.push({ op: 'route.del', namespace: nsName, route: r });
+    }
+
+    if (!cn || cn.rules !== dn.rules) {
+      const have = new Set((cn?.rules ?? []).map(ruleKey));
+      const want = new Set(dn.rules.map(ruleKey));
+      for (const r of cn?.rules ?? []) if (!want.has(ruleKey(r))) ruleDel.push({ op: 'rule.del', namespace: nsName, rule: r });
+      for (const r of dn.rules) if (!have.has(ruleKey(r))) ruleAdd.push({ op: 'rule.add', namespace: nsName, rule: r });
+    }
+
+    if (!cn || cn.neighbours !== dn.neighbours || goneHere) {
+      const have = new Map((cn?.neighbours ?? []).filter((n) => alive(n.dev)).map((n) => [neighKey(n), n]));
+      const want = new Set<string>();
+      for (const n of dn.neighbours) {
+        const key = neighKey(n);
+        want.add(key);
+        const c = have.get(key);
+        if (!c || c.lladdr !== n.lladdr || c.nud !== n.nud) neighReplace.push({ op: 'neigh.replace', namespace: nsName, neighbour: n });
+      }
+      for (const [key, n] of have) if (!want.has(key)) neighDel.push({ op: 'neigh.del', namespace: nsName, neighbour: n });
+    }
+
+    if (!cn || cn.sysctls !== dn.sysctls || goneHere) {
+      const have = cn?.sysctls ?? {};
+      for (const key of sortedKeys(dn.sysctls)) {
+        const value = dn.sysctls[key];
+        if (have[key] !== value || !alive(sysctlDevice(key))) sysctlSet.push({ op: 'sysctl.set', namespace: nsName, key, value });
+      }
+      for (const key of sortedKeys(have)) {
+        if (!(key in dn.sysctls) && alive(sysctlDevice(key))) sysctlUnset.push({ op: 'sysctl.unset', namespace: nsName, key });
+      }
+    }
+
+    if (!cn || cn.ipsets !== dn.ipsets) {
+      const have = cn?.ipsets ?? {};
+      for (const name of sortedKeys(dn.ipsets)) {
+        const d = dn.ipsets[name];
+        const c = have[name];
+        if (!c) ipsetOps.push({ op: 'ipset.create', namespace: nsName, set: d });
+        else if (c.type !== d.type || c.family !== d.family) ipsetOps.push({ op: 'ipset.replace', namespace: nsName, set: d });
+        else if (c !== d) {
+          const cm = new Set(c.members);
+          const dm = new Set(d.members);
+          const add = d.members.filter((m) => !cm.has(m));
+          const del = c.members.filter((m) => !dm.has(m));
+          if (add.length || del.length) ipsetOps.push({ op: 'ipset.update', namespace: nsName, name, add, del, members: d.members });
+        }
+      }
+      for (const name of sortedKeys(have)) if (!dn.ipsets[name]) ipsetDestroy.push({ op: 'ipset.destroy', namespace: nsName, name });
+    }
+
+    for (const table of IPTABLES_TABLES) {
+      const c = cn?.iptables[table];
+      const d = dn.iptables[table];
+      if (c !== d) iptablesOps.push({ op: 'iptables.restore', namespace: nsName, table, text: d ?? null });
+    }
+  }
+
+  // --- Open vSwitch: bridges, ports, flows.
+  for (const name of sortedKeys(curBridges)) if (!desBridges[name]) bridgeDel.push({ op: 'bridge.delete', name });
+  for (const name of sortedKeys(desBridges)) {
+    const d = desBridges[name];
+    const c = curBridges[name];
+    if (!c) bridgeOps.push({ op: 'bridge.create', bridge: bridgeSpec(d) });
+    else if (c !== d) {
+      const changed = bridgeChanges(c, d);
+      if (changed.length) bridgeOps.push({ op: 'bridge.set', bridge: bridgeSpec(d), changed });
+    }
+  }
+  // Bridges holding a re-created port are looked at even when their value is shared.
+  const touched = new Set<string>();
+  for (const p of recreatedPorts) touched.add(curPorts.get(p)!.bridge).add(desPorts.get(p)!.bridge);
+  for (const name of sortedKeys(curBridges)) {
+    if (!desBridges[name]) continue; // its ports went with it
+    const cb = curBridges[name];
+    if (cb === desBridges[name] && !touched.has(name)) continue;
+    for (const pname of sortedKeys(cb.ports)) {
+      const dp = desPorts.get(pname);
+      if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) portDel.push({ op: 'port.del', bridge: name, name: pname });
+    }
+  }
+  for (const name of sortedKeys(desBridges)) {
+    const db = desBridges[name];
+    const cb = curBridges[name];
+    if (cb === db && !touched.has(name)) continue;
+    for (const pname of sortedKeys(db.ports)) {
+      const d = db.ports[pname];
+      const cp = curPorts.get(pname);
+      if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) portOps.push({ op: 'port.add', bridge: name, port: d });
+      else if (cp.port !== d) {
+        const changed = portChanges(cp.port, d);
+        if (changed.length) portOps.push({ op: 'port.set', bridge: name, port: d, changed });
+      }
+    }
+    // A re-created port may get another OpenFlow port number; flows that name it are re-sent.
+    const renumbered = cb ? Object.keys(db.ports).filter((p) => recreatedPorts.has(p) && cb.ports[p]) : [];
+    const update = diffFlows(name, cb?.flows ?? [], db.flows, renumbered);
+    if (update) flowOps.push(update);
+  }
+
+  // --- DHCP servers and metadata proxies.
+  for (const id of sortedKeys(current.dhcp)) {
+    const c = current.dhcp[id];
+    const d = desired.dhcp[id];
+    if (!d || c.namespace !== d.namespace || c.interface !== d.interface) dhcpStop.push({ op: 'dhcp.stop', id });
+  }
+  for (const id of sortedKeys(desired.dhcp)) {
+    const d = desired.dhcp[id];
+    const c = current.dhcp[id];
+    if (!c || c.namespace !== d.namespace || c.interface !== d.interface) dhcpOps.push({ op: 'dhcp.start', server: d });
+    else if (c === d && !isGone(d.namespace, d.interface)) continue;
+    else if (isGone(d.namespace, d.interface) || needsRestart(c, d)) dhcpOps.push({ op: 'dhcp.restart', server: d });
+    else if (!sameValue(c.hosts, d.hosts) || !sameValue(c.options, d.options)) dhcpOps.push({ op: 'dhcp.reload', server: d });
+  }
+  const listenGone = (p: MetadataProxy) => {
+    const names = gone.get(p.namespace);
+    if (!names) return false;
+    for (const n of names) if (curNs[p.namespace]?.links[n]?.addresses.some((a) => a.split('/')[0] === p.listen_ip)) return true;
+    return false;
+  };
+  for (const id of sortedKeys(current.metadata)) {
+    const c = current.metadata[id];
+    const d = desired.metadata[id];
+    if (!d || !sameValue(c, d) || listenGone(c)) metadataStop.push({ op: 'metadata.stop', id });
+  }
+  for (const id of sortedKeys(desired.metadata)) {
+    const d = desired.metadata[id];
+    const c = current.metadata[id];
+    if (!c || !sameValue(c, d) || listenGone(c)) metadataStart.push({ op: 'metadata.start', proxy: d });
+  }
+
+  return [
+    ...metadataStop,
+    ...dhcpStop,
+    ...neighDel,
+    ...ruleDel,
+    ...routeDel,
+    ...addrDel,
+    ...portDel,
+    ...bridgeDel,
+    ...linkDel,
+    ...sysctlUnset,
+    ...netnsDel,
+    ...netnsCreate,
+    ...linkCreateFirst,
+    ...linkCreate,
+    ...linkSet,
+    ...bridgeOps,
+    ...linkCreateBridgeLocal,
+    ...portOps,
+    ...linkCreateInternal,
+    ...addrAdd,
+    ...routeReplace,
+    ...ruleAdd,
+    ...neighReplace,
+    ...sysctlSet,
+    ...flowOps,
+    ...ipsetOps,
+    ...iptablesOps,
+    ...ipsetDestroy,
+    ...dhcpOps,
+    ...metadataStart,
+  ];
+}
+
+function bridgeChanges(c: OvsBridge, d: OvsBridge): BridgeColumn[] {
+  const changed: BridgeColumn[] = [];
+  if (c.datapath_type !== d.datapath_type) changed.push('datapath_type');
+  if (c.fail_mode !== d.fail_mode) changed.push('fail_mode');
+  if (!sameValue(c.protocols ?? [], d.protocols ?? [])) changed.push('protocols');
+  if (!sameMap(c.external_ids, d.external_ids)) changed.push('external_ids');
+  if (!sameMap(c.other_config, d.other_config)) changed.push('other_config');
+  return changed;
+}
+
+function portChanges(c: OvsPort, d: OvsPort): PortColumn[] {
+  const changed: PortColumn[] = [];
+  if (c.tag !== d.tag) changed.push('tag');
+  if (c.ofport_request !== d.ofport_request) changed.push('ofport_request');
+  if (!sameMap(c.external_ids, d.external_ids)) changed.push('external_ids');
+  if (!sameMap(c.other_config, d.other_config)) changed.push('other_config');
+  if (!sameMap(interfaceOptions(c), interfaceOptions(d))) changed.push('options');
+  return changed;
+}
+
+/** dnsmasq reads ranges, domain and lease time from its command line: those need a restart. */
+function needsRestart(c: DhcpServer, d: DhcpServer): boolean {
+  return c.domain !== d.domain || c.lease_time !== d.lease_time || !sameValue(c.ranges, d.ranges);
+}
+
+/** Flow changes of one bridge; `renumbered` ports force the flows that name them to be re-sent. */
+function diffFlows(bridge: string, cur: Flow[], des: Flow[], renumbered: string[]): Op<'flows.update'> | undefined {
+  if (cur === des && renumbered.length === 0) return undefined;
+  const names = renumbered.length ? portNamePattern(renumbered) : undefined;
+  const have = new Map<string, Flow>();
+  for (const f of cur) have.set(flowKey(f), f);
+  const add: Flow[] = [];
+  const modify: Flow[] = [];
+  for (const d of des) {
+    const key = flowKey(d);
+    const c = have.get(key);
+    if (!c) add.push(d);
+    else {
+      have.delete(key);
+      if (c.cookie !== d.cookie || c.actions !== d.actions || (names && (names.test(d.match) || names.test(d.actions)))) modify.push(d);
+    }
+  }
+  const del: FlowKey[] = [];
+  for (const c of have.values()) del.push({ table: c.table, priority: c.priority, match: c.match });
+  if (!add.length && !modify.length && !del.length) return undefined;
+  return { op: 'flows.update', bridge, add, modify, delete: del };
+}
+
+/** Matches a port name used as a value in flow text: `in_port=NAME`, `output:NAME`, `output(port=NAME...)`. */
+function portNamePattern(names: string[]): RegExp {
+  const alt = names.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')).join('|');
+  return new RegExp(`(?:^|[=:,(])(?:${alt})(?=$|[,)\\s])`);
+}

@@ -1,0 +1,361 @@
+// Consistency checks on a host state, run before a driver acts on it (and by the linux
+// driver before any name or address reaches a command line). Each problem names the object
+// and quotes the offending text; all problems are reported, not just the first.
+import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
+import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
+import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
+import { DEVICE_NAME_MAX_LEN } from './names.js';
+import type { HostState, IptablesTable, Link, Namespace, OvsPort } from './state.js';
+import { IPTABLES_TABLES, ROOT_NS } from './state.js';
+
+export class InvalidHostStateError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid host state:\n  ${problems.join('\n  ')}`);
+    this.name = 'InvalidHostStateError';
+  }
+}
+
+export function assertValidHost(s: HostState): void {
+  const problems = validateHost(s);
+  if (problems.length) throw new InvalidHostStateError(problems);
+}
+
+const DEVICE_NAME = /^[A-Za-z0-9_.-]+$/;
+const NS_NAME = /^[A-Za-z0-9_.-]+$/;
+const where = (ns: string) => (ns === ROOT_NS ? 'the root namespace' : `namespace "${ns}"`);
+
+/** Problems with a Linux device (or OVS bridge/port) name, or undefined when it is fine. */
+export function deviceNameProblem(name: string): string | undefined {
+  if (!name) return 'is empty';
+  if (name.length > DEVICE_NAME_MAX_LEN) return `is ${name.length} characters long (at most ${DEVICE_NAME_MAX_LEN}, IFNAMSIZ)`;
+  if (!DEVICE_NAME.test(name) || name === '.' || name === '..') return 'has characters other than letters, digits, "_", "." and "-"';
+  return undefined;
+}
+
+const isUint = (n: unknown, max: number) => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= max;
+
+export function validateHost(s: HostState): string[] {
+  const p: string[] = [];
+  const bad = (msg: string) => p.push(msg);
+
+  if (!s.namespaces[ROOT_NS]) bad('The root namespace "" is missing');
+
+  // OVS device names: bridges and internal ports have a Linux device that must be placed.
+  const ovsDevices = new Map<string, string>(); // name -> what it is
+  const portOwner = new Map<string, string>(); // port name -> bridge
+  for (const [key, b] of Object.entries(s.ovs.bridges)) {
+    if (b.name !== key) bad(`Bridge recorded under "${key}" is named "${b.name}"`);
+    const np = deviceNameProblem(b.name);
+    if (np) bad(`Bridge name "${b.name}" ${np}`);
+    if (b.datapath_type !== 'system' && b.datapath_type !== 'netdev') bad(`Bridge "${b.name}" has datapath_type "${b.datapath_type}" (system or netdev)`);
+    if (b.fail_mode !== 'secure' && b.fail_mode !== 'standalone') bad(`Bridge "${b.name}" has fail_mode "${b.fail_mode}" (secure or standalone)`);
+    ovsDevices.set(b.name, `bridge "${b.name}"`);
+  }
+  for (const b of Object.values(s.ovs.bridges)) {
+    const ofports = new Map<number, string>();
+    for (const [key, port] of Object.entries(b.ports)) {
+      const what = `Port "${port.name}" on bridge "${b.name}"`;
+      if (port.name !== key) bad(`Port recorded under "${key}" on bridge "${b.name}" is named "${port.name}"`);
+      const np = deviceNameProblem(port.name);
+      if (np) bad(`${what}: name ${np}`);
+      const prev = portOwner.get(port.name);
+      if (prev !== undefined) bad(`${what}: a port of that name is also on bridge "${prev}"`);
+      else portOwner.set(port.name, b.name);
+      if (s.ovs.bridges[port.name]) bad(`${what}: a bridge has the same name`);
+      if (port.tag !== undefined && !isUint(port.tag, 4095)) bad(`${what}: tag ${port.tag} is not a VLAN id 0-4095`);
+      if (port.ofport_request !== undefined) {
+        if (!isUint(port.ofport_request, 65279) || port.ofport_request < 1) bad(`${what}: ofport_request ${port.ofport_request} is not 1-65279`);
+        const other = ofports.get(port.ofport_request);
+        if (other) bad(`${what}: ofport_request ${port.ofport_request} is also requested by "${other}"`);
+        ofports.set(port.ofport_request, port.name);
+      }
+      checkStringMap(bad, `${what} external_ids`, port.external_ids);
+      checkStringMap(bad, `${what} other_config`, port.other_config);
+      checkPortKind(bad, s, b.name, port);
+      if (port.type === 'internal') ovsDevices.set(port.name, `internal port "${port.name}"`);
+    }
+    checkFlows(bad, b.name, b.flows);
+  }
+
+  const ovsDevicePlaced = new Map<string, string>();
+  for (const [nsKey, ns] of Object.entries(s.namespaces)) {
+    if (ns.name !== nsKey) bad(`Namespace recorded under "${nsKey}" is named "${ns.name}"`);
+    if (nsKey !== ROOT_NS && (!NS_NAME.test(nsKey) || nsKey.length > 255)) bad(`Namespace name "${nsKey}" is not letters, digits, "_", "." and "-" (at most 255)`);
+    checkNamespace(bad, s, ns, ovsDevices, ovsDevicePlaced);
+  }
+  for (const [name, what] of ovsDevices) {
+    if (!ovsDevicePlaced.has(name)) bad(`OVS ${what} has no "ovs-internal" link for its device in any namespace`);
+  }
+
+  for (const [id, d] of Object.entries(s.dhcp)) {
+    const what = `DHCP server "${id}"`;
+    if (d.id !== id) bad(`DHCP server recorded under "${id}" has id "${d.id}"`);
+    const ns = s.namespaces[d.namespace];
+    if (!ns) bad(`${what}: namespace "${d.namespace}" does not exist`);
+    else if (!ns.links[d.interface]) bad(`${what}: interface "${d.interface}" does not exist in ${where(d.namespace)}`);
+    if (!/^[A-Za-z0-9.-]*$/.test(d.domain)) bad(`${what}: domain "${d.domain}" is not a DNS domain`);
+    if (!Number.isInteger(d.lease_time) || (d.lease_time < 120 && d.lease_time !== -1)) bad(`${what}: lease_time ${d.lease_time} is not -1 or at least 120 seconds`);
+    const tags = new Set<string>();
+    for (const r of d.ranges) {
+      if (!isNetworkCidr(r.cidr)) bad(`${what}: range "${r.cidr}" is not a subnet CIDR`);
+      if (!/^[A-Za-z0-9_.-]+$/.test(r.tag)) bad(`${what}: range tag "${r.tag}" has characters dnsmasq would misread`);
+      tags.add(r.tag);
+    }
+    const macs = new Set<string>();
+    for (const h of d.hosts) {
+      if (!isMac(h.mac)) bad(`${what}: host MAC "${h.mac}" is not aa:bb:cc:dd:ee:ff`);
+      if (!isIp(h.ip)) bad(`${what}: host address "${h.ip}" is not an IP address`);
+      if (!/^[A-Za-z0-9-]+$/.test(h.hostname)) bad(`${what}: hostname "${h.hostname}" is not a DNS label`);
+      if (macs.has(h.mac)) bad(`${what}: MAC ${h.mac} listed twice`);
+      macs.add(h.mac);
+    }
+    for (const o of d.options) {
+      if (!isUint(o.option, 254) || o.option < 1) bad(`${what}: option ${o.option} is not 1-254`);
+      if (o.tag !== undefined && !tags.has(o.tag)) bad(`${what}: option ${o.option} uses tag "${o.tag}" that no range sets`);
+      for (const v of o.values) if (/[\s,]/.test(v) || v === '') bad(`${what}: option ${o.option} value "${v}" is empty or holds a comma or space`);
+    }
+  }
+
+  for (const [id, m] of Object.entries(s.metadata)) {
+    const what = `Metadata proxy "${id}"`;
+    if (m.id !== id) bad(`Metadata proxy recorded under "${id}" has id "${m.id}"`);
+    if (!s.namespaces[m.namespace]) bad(`${what}: namespace "${m.namespace}" does not exist`);
+    if (!isIp(m.listen_ip)) bad(`${what}: listen_ip "${m.listen_ip}" is not an IP address`);
+    if (!isUint(m.listen_port, 65535) || m.listen_port < 1) bad(`${what}: listen_port ${m.listen_port} is not 1-65535`);
+    if (!m.upstream) bad(`${what}: upstream is empty`);
+  }
+  return p;
+}
+
+function checkStringMap(bad: (m: string) => void, what: string, m: Record<string, string> | undefined): void {
+  if (!m) return;
+  for (const [k, v] of Object.entries(m)) if (typeof v !== 'string') bad(`${what}: "${k}" is not a string`);
+}
+
+function checkPortKind(bad: (m: string) => void, s: HostState, bridge: string, port: OvsPort): void {
+  const what = `Port "${port.name}" on bridge "${bridge}"`;
+  switch (port.type) {
+    case 'internal':
+      return;
+    case 'system': {
+      const dev = s.namespaces[ROOT_NS]?.links[port.name];
+      if (!dev) bad(`${what}: system port has no device "${port.name}" in the root namespace`);
+      else if (dev.kind === 'ovs-internal') bad(`${what}: system port names an OVS internal device`);
+      else if (dev.master !== undefined) bad(`${what}: device "${port.name}" is also a member of Linux bridge "${dev.master}"`);
+      return;
+    }
+    case 'patch': {
+      let peer: OvsPort | undefined;
+      let peerBridge = '';
+      for (const b of Object.values(s.ovs.bridges)) if (b.ports[port.peer]) (peer = b.ports[port.peer]), (peerBridge = b.name);
+      if (!peer) bad(`${what}: patch peer "${port.peer}" does not exist`);
+      else if (peer.type !== 'patch' || peer.peer !== port.name) bad(`${what}: patch peer "${port.peer}" does not point back to it`);
+      else if (peerBridge === bridge) bad(`${what}: patch peer "${port.peer}" is on the same bridge`);
+      return;
+    }
+    case 'vxlan':
+    case 'gre': {
+      if (!isIp(port.remote_ip)) bad(`${what}: remote_ip "${port.remote_ip}" is not an IP address`);
+      if (port.local_ip !== undefined && !isIp(port.local_ip)) bad(`${what}: local_ip "${port.local_ip}" is not an IP address`);
+      const maxKey = port.type === 'vxlan' ? 0xffffff : 0xffffffff;
+      if (port.key !== 'flow' && !isUint(port.key, maxKey)) bad(`${what}: key "${port.key}" is not "flow" or 0-${maxKey}`);
+      if (port.dst_port !== undefined && (!isUint(port.dst_port, 65535) || port.dst_port < 1)) bad(`${what}: dst_port ${port.dst_port} is not 1-65535`);
+      checkStringMap(bad, `${what} options`, port.options);
+      return;
+    }
+    default:
+      bad(`${what}: unknown type "${(port as { type: string }).type}"`);
+  }
+}
+
+const FLOW_RESERVED = new Set(['table', 'priority', 'cookie', 'actions', 'idle_timeout', 'hard_timeout']);
+
+function checkFlows(bad: (m: string) => void, bridge: string, flows: HostState['ovs']['bridges'][string]['flows']): void {
+  const seen = new Set<string>();
+  for (const f of flows) {
+    const what = `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
+    if (!isUint(f.table, 254)) bad(`${what}: table ${f.table} is not 0-254`);
+    if (!isUint(f.priority, 65535)) bad(`${what}: priority ${f.priority} is not 0-65535`);
+    if (typeof f.cookie !== 'string' || !isCanonicalCookie(f.cookie)) bad(`${what}: cookie "${f.cookie}" is not canonical 0x hex (use cookie())`);
+    if (/\s/.test(f.match)) bad(`${what}: match holds whitespace`);
+    for (const field of f.match ? splitTopLevel(f.match) : []) {
+      const name = field.split('=')[0];
+      if (!field) bad(`${what}: match has an empty field`);
+      else if (FLOW_RESERVED.has(name)) bad(`${what}: "${name}" belongs in its own field, not in the match`);
+    }
+    if (!f.actions || /[\r\n]/.test(f.actions)) bad(`${what}: actions "${f.actions}" are empty or span lines`);
+    const key = flowKey(f);
+    if (seen.has(key)) bad(`${what}: another flow has the same table, priority and match`);
+    seen.add(key);
+  }
+}
+
+function checkNamespace(
+  bad: (m: string) => void,
+  s: HostState,
+  ns: Namespace,
+  ovsDevices: Map<string, string>,
+  ovsDevicePlaced: Map<string, string>,
+): void {
+  const at = where(ns.name);
+  const localIps = new Set<string>();
+
+  for (const [key, l] of Object.entries(ns.links)) {
+    const what = `Link "${l.name}" in ${at}`;
+    if (l.name !== key) bad(`Link recorded under "${key}" in ${at} is named "${l.name}"`);
+    const np = deviceNameProblem(l.name);
+    if (np) bad(`${what}: name ${np}`);
+    if (l.mac !== undefined && !isMac(l.mac)) bad(`${what}: MAC "${l.mac}" is not aa:bb:cc:dd:ee:ff`);
+    if (l.mtu !== undefined && (!Number.isInteger(l.mtu) || l.mtu < 68 || l.mtu > 65535)) bad(`${what}: MTU ${l.mtu} is not 68-65535`);
+    if (typeof l.up !== 'boolean') bad(`${what}: "up" is not true or false`);
+    if (l.master !== undefined) {
+      const m = ns.links[l.master];
+      if (!m) bad(`${what}: master "${l.master}" does not exist in ${at}`);
+      else if (m.kind !== 'bridge') bad(`${what}: master "${l.master}" is a ${m.kind}, not a Linux bridge`);
+      else if (l.master === l.name) bad(`${what}: is its own master`);
+    }
+    const addrs = new Set<string>();
+    for (const a of l.addresses) {
+      if (!isCidr(a)) bad(`${what}: address "${a}" is not in CIDR form (address/prefix length)`);
+      else localIps.add(cidrIp(a));
+      if (addrs.has(a)) bad(`${what}: address ${a} listed twice`);
+      addrs.add(a);
+    }
+    checkLinkKind(bad, s, ns, l, ovsDevices, ovsDevicePlaced);
+  }
+
+  const devExists = (dev: string) => !!ns.links[dev];
+  const routes = new Set<string>();
+  for (const r of ns.routes) {
+    const what = `Route "${r.dst}${r.via ? ' via ' + r.via : ''}${r.dev ? ' dev ' + r.dev : ''} table ${r.table}" in ${at}`;
+    if (r.dst !== 'default' && !isNetworkCidr(r.dst)) bad(`${what}: destination "${r.dst}" is not "default" or a CIDR with host bits clear`);
+    if (r.via !== undefined && !isIp(r.via)) bad(`${what}: via "${r.via}" is not an IP address`);
+    if (r.type === 'blackhole') {
+      if (r.dev !== undefined || r.via !== undefined) bad(`${what}: a blackhole route has no dev or via`);
+    } else if (r.type === 'unicast' || r.type === 'local') {
+      if (r.dev === undefined) bad(`${what}: names no dev`);
+      else if (!devExists(r.dev)) bad(`${what}: dev "${r.dev}" does not exist in ${at}`);
+    } else bad(`${what}: type "${(r as { type: string }).type}" is not unicast, blackhole or local`);
+    if (!isUint(r.table, 0xffffffff) || r.table === 0) bad(`${what}: table ${r.table} is not 1-4294967295`);
+    if (r.metric !== undefined && !isUint(r.metric, 0xffffffff)) bad(`${what}: metric ${r.metric} is not a 32-bit number`);
+    if (r.src !== undefined && !localIps.has(r.src)) bad(`${what}: src "${r.src}" is not an address of ${at}`);
+    if (r.via !== undefined && r.dst !== 'default' && isCidr(r.dst) && ipFamily(cidrIp(r.dst)) !== ipFamily(r.via)) bad(`${what}: via and destination are of different families`);
+    const key = routeKey(r);
+    if (routes.has(key)) bad(`${what}: another route has the same table, destination and metric`);
+    routes.add(key);
+  }
+
+  const rules = new Set<string>();
+  for (const r of ns.rules) {
+    const what = `Rule "priority ${r.priority}${r.from ? ' from ' + r.from : ''}${r.to ? ' to ' + r.to : ''}${r.iif ? ' iif ' + r.iif : ''} lookup ${r.table}" in ${at}`;
+    if (!isUint(r.priority, 0xffffffff)) bad(`${what}: priority ${r.priority} is not a 32-bit number`);
+    if (!isUint(r.table, 0xffffffff) || r.table === 0) bad(`${what}: table ${r.table} is not 1-4294967295`);
+    for (const sel of [r.from, r.to]) if (sel !== undefined && !isIp(sel) && !isCidr(sel)) bad(`${what}: "${sel}" is not an address or CIDR`);
+    if (r.iif !== undefined && !devExists(r.iif)) bad(`${what}: iif "${r.iif}" does not exist in ${at}`);
+    const key = ruleKey(r);
+    if (rules.has(key)) bad(`${what}: listed twice`);
+    rules.add(key);
+  }
+
+  const neighs = new Set<string>();
+  for (const n of ns.neighbours) {
+    const what = `Neighbour "${n.ip} dev ${n.dev}" in ${at}`;
+    if (!devExists(n.dev)) bad(`${what}: dev "${n.dev}" does not exist in ${at}`);
+    if (!isIp(n.ip)) bad(`${what}: "${n.ip}" is not an IP address`);
+    if (!isMac(n.lladdr)) bad(`${what}: lladdr "${n.lladdr}" is not aa:bb:cc:dd:ee:ff`);
+    if (n.nud !== 'permanent' && n.nud !== 'reachable') bad(`${what}: nud "${n.nud}" is not permanent or reachable`);
+    const key = neighKey(n);
+    if (neighs.has(key)) bad(`${what}: listed twice`);
+    neighs.add(key);
+  }
+
+  for (const [key, value] of Object.entries(ns.sysctls)) {
+    if (!/^(net|kernel)\.[A-Za-z0-9_./-]+$/.test(key)) bad(`Sysctl "${key}" in ${at} is not a net.* key in dotted form`);
+    if (typeof value !== 'string' || value === '' || /[\r\n]/.test(value)) bad(`Sysctl "${key}" in ${at} has value "${value}" (non-empty text on one line)`);
+    const dev = sysctlDevice(key);
+    if (dev !== undefined && !devExists(dev)) bad(`Sysctl "${key}" in ${at} names device "${dev}" that does not exist there`);
+  }
+
+  for (const [key, set] of Object.entries(ns.ipsets)) {
+    const what = `ipset "${set.name}" in ${at}`;
+    if (set.name !== key) bad(`ipset recorded under "${key}" in ${at} is named "${set.name}"`);
+    if (!/^[A-Za-z0-9_.:-]{1,31}$/.test(set.name)) bad(`${what}: name is not 1-31 letters, digits, "_", ".", ":" or "-"`);
+    if (set.type !== 'hash:ip' && set.type !== 'hash:net') bad(`${what}: type "${set.type}" is not hash:ip or hash:net`);
+    if (set.family !== 'inet' && set.family !== 'inet6') bad(`${what}: family "${set.family}" is not inet or inet6`);
+    const fam = set.family === 'inet6' ? 6 : 4;
+    const seen = new Set<string>();
+    for (const m of set.members) {
+      const ok = set.type === 'hash:ip' ? isIp(m) && ipFamily(m) === fam : (isCidr(m) || isIp(m)) && ipFamily(cidrIp(m)) === fam;
+      if (!ok) bad(`${what}: member "${m}" is not ${set.type === 'hash:ip' ? 'an address' : 'an address or CIDR'} of family ${set.family}`);
+      if (seen.has(m)) bad(`${what}: member ${m} listed twice`);
+      seen.add(m);
+    }
+  }
+
+  for (const [table, text] of Object.entries(ns.iptables) as [IptablesTable, string][]) {
+    checkIptables(bad, ns, at, table, text);
+  }
+}
+
+function checkLinkKind(
+  bad: (m: string) => void,
+  s: HostState,
+  ns: Namespace,
+  l: Link,
+  ovsDevices: Map<string, string>,
+  ovsDevicePlaced: Map<string, string>,
+): void {
+  const what = `Link "${l.name}" in ${where(ns.name)}`;
+  switch (l.kind) {
+    case 'veth': {
+      const peerNs = s.namespaces[l.peer_namespace];
+      const peer = peerNs?.links[l.peer];
+      if (!peerNs) bad(`${what}: veth peer namespace "${l.peer_namespace}" does not exist`);
+      else if (!peer) bad(`${what}: veth peer "${l.peer}" does not exist in ${where(l.peer_namespace)}`);
+      else if (peer.kind !== 'veth' || peer.peer !== l.name || peer.peer_namespace !== ns.name) {
+        bad(`${what}: veth peer "${l.peer}" in ${where(l.peer_namespace)} does not point back to it`);
+      }
+      return;
+    }
+    case 'loopback':
+      if (l.name !== 'lo') bad(`${what}: a loopback link must be named "lo"`);
+      return;
+    case 'physical':
+      if (ns.name !== ROOT_NS) bad(`${what}: a physical link belongs in the root namespace`);
+      return;
+    case 'ovs-internal': {
+      const owner = ovsDevices.get(l.name);
+      if (!owner) bad(`${what}: no OVS bridge or internal port has this name`);
+      else if (s.ovs.bridges[l.name] && ns.name !== ROOT_NS) bad(`${what}: bridge "${l.name}"'s own device belongs in the root namespace`);
+      const prev = ovsDevicePlaced.get(l.name);
+      if (prev !== undefined) bad(`${what}: the same OVS device is also in ${where(prev)}`);
+      ovsDevicePlaced.set(l.name, ns.name);
+      return;
+    }
+    case 'tap':
+    case 'bridge':
+    case 'dummy':
+      if (ns.name === ROOT_NS && ovsDevices.has(l.name)) bad(`${what}: the name is taken by OVS ${ovsDevices.get(l.name)}`);
+      return;
+    default:
+      bad(`${what}: unknown kind "${(l as { kind: string }).kind}"`);
+  }
+}
+
+function checkIptables(bad: (m: string) => void, ns: Namespace, at: string, table: IptablesTable, text: string): void {
+  const what = `iptables table "${table}" in ${at}`;
+  if (!IPTABLES_TABLES.includes(table)) {
+    bad(`${what}: not one of ${IPTABLES_TABLES.join(', ')}`);
+    return;
+  }
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines[0] !== `*${table}`) bad(`${what}: text must start with "*${table}", found "${lines[0] ?? ''}"`);
+  if (lines[lines.length - 1] !== 'COMMIT') bad(`${what}: text must end with "COMMIT"`);
+  for (const line of lines.slice(1, -1)) {
+    if (line.startsWith('*') || line === 'COMMIT') bad(`${what}: holds more than one table ("${line}")`);
+    else if (!line.startsWith(':') && !line.startsWith('-A ') && !line.startsWith('-I ')) bad(`${what}: line "${line}" is not a chain (":") or a rule ("-A")`);
+  }
+  for (const m of text.matchAll(/--match-set\s+(\S+)/g)) {
+    if (!ns.ipsets[m[1]]) bad(`${what}: rule uses ipset "${m[1]}" that does not exist in ${at}`);
+  }
+}
