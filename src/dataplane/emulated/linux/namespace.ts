@@ -7,7 +7,7 @@ import type { Frame, Mac } from '../packet.js';
 import { Device, type IfAddr } from './device.js';
 import type { EmulatedHost } from './host.js';
 import { neighText, type Neighbour } from './neigh.js';
-import type { NetfilterLike } from './nf.js';
+import { Netfilter } from '../netfilter/index.js';
 import { Rib, RT_TABLE_MAIN, routeText, type Route, type RouteType, type Rule } from './routing.js';
 
 /** A datagram or segment handed to a local socket. */
@@ -59,7 +59,8 @@ export class Namespace {
   bridgeNfCallIptables = false;
   /** Every sysctl set, as written (read back by the driver). */
   sysctls = new Map<string, string>();
-  netfilter?: NetfilterLike;
+  /** Created by the first iptables/ipset change; until then hooks are skipped (no rules, no conntrack). */
+  netfilter?: Netfilter;
   udp = new Map<number, UdpHandler>();
   /** Packet sockets bound to a UDP port (a DHCP client before it has an address): see frames before IP. */
   packetUdp = new Map<number, UdpHandler>();
@@ -254,6 +255,27 @@ export class Namespace {
     const out: string[] = [];
     for (const d of this.devices.values()) for (const n of d.neigh.values()) out.push(neighText(n, d.name));
     return out;
+  }
+
+  // --- iptables / ipset ---------------------------------------------------------------
+
+  /** The namespace's netfilter state, created on first use with the world's clock. */
+  nf(): Netfilter {
+    if (!this.netfilter) {
+      const engine = this.host.engine;
+      this.netfilter = new Netfilter({ clock: () => engine.now });
+    }
+    return this.netfilter;
+  }
+
+  /** `iptables-restore [--noflush]` in this namespace. */
+  iptablesRestore(text: string, opts: { noflush?: boolean } = {}): void {
+    this.nf().restore(text, opts);
+  }
+
+  /** `ipset restore` in this namespace. */
+  ipsetRestore(text: string): void {
+    this.nf().ipset.restore(text);
   }
 
   // --- sysctl --------------------------------------------------------------------------
