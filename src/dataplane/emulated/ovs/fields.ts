@@ -97,8 +97,9 @@ export const FIELDS: FieldDef[] = [
     writable: false,
   }),
   f('vlan_tci', ['NXM_OF_VLAN_TCI'], 'NXM_OF_VLAN_TCI', 16, [W.VLAN_TCI], 'hex', 'none'),
-  // OXM vlan_vid: the VID plus the "present" bit (0x1000), i.e. the low 13 bits of the TCI.
-  f('vlan_vid', ['OXM_OF_VLAN_VID'], 'OXM_OF_VLAN_VID', 13, [W.VLAN_TCI], 'hex', 'none'),
+  // OXM vlan_vid. As a match (parse.ts) its value carries the "present" bit 0x1000; written
+  // by set_field/load/move it is the 12-bit VID of a packet that must already be tagged.
+  f('vlan_vid', ['OXM_OF_VLAN_VID'], 'OXM_OF_VLAN_VID', 12, [W.VLAN_TCI], 'hex', 'none'),
   f('nw_src', ['ip_src', 'NXM_OF_IP_SRC', 'OXM_OF_IPV4_SRC', 'ipv4_src'], 'NXM_OF_IP_SRC', 32, [W.NW_SRC], 'ipv4', 'ip'),
   f('nw_dst', ['ip_dst', 'NXM_OF_IP_DST', 'OXM_OF_IPV4_DST', 'ipv4_dst'], 'NXM_OF_IP_DST', 32, [W.NW_DST], 'ipv4', 'ip'),
   f('nw_proto', ['ip_proto', 'NXM_OF_IP_PROTO', 'OXM_OF_IP_PROTO'], 'NXM_OF_IP_PROTO', 8, [W.NW_PROTO], 'dec', 'ip', {

@@ -112,6 +112,10 @@ export class MatchBuilder {
   }
 
   build(): Match {
+    // nw_proto (8 bits) and arp_op (16 bits) share a word whose upper byte is always zero in
+    // a packet key: one canonical mask keeps `arp,nw_proto=1` and `arp,arp_op=1` (or `tcp` and
+    // `ip,nw_proto=6`) the same flow, as they are in OVS.
+    if ((this.masks[W.NW_PROTO] & 0xff) === 0xff) this.masks[W.NW_PROTO] = 0xffff;
     return Match.fromWords(this.masks, this.values);
   }
 }
