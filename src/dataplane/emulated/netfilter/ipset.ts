@@ -105,16 +105,14 @@ export class Ipset {
     return false;
   }
 
-  /** Members as `ipset save` prints them. */
+  /** Members as `ipset save` prints them, in address order. */
   members(): string[] {
     const d = this.data;
     const full = BITS[d.family];
-    const out: string[] = [];
-    for (const len of [...d.lens].sort((a, b) => b - a)) {
-      const keys = [...d.byLen.get(len)!].map((k) => BigInt(k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const k of keys) out.push(len === full ? formatAddr(k, d.family) : `${formatAddr(k, d.family)}/${len}`);
-    }
-    return out;
+    const all: { key: bigint; len: number }[] = [];
+    for (const [len, keys] of d.byLen) for (const k of keys) all.push({ key: BigInt(k), len });
+    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.len - b.len));
+    return all.map((m) => (m.len === full ? formatAddr(m.key, d.family) : `${formatAddr(m.key, d.family)}/${m.len}`));
   }
 }
 

@@ -395,6 +395,8 @@ export class Netfilter {
   private policy_(st: PacketState, table: NfTable, chain: Chain): Stop | undefined {
     chain.policyCounters.pkts++;
     chain.policyCounters.bytes += st.len ?? (st.len = packetLength(st.frame));
+    // An empty chain that accepts says nothing worth a trace line.
+    if (chain.rules.length === 0 && chain.policy === 'ACCEPT') return undefined;
     st.steps.push({
       hook: st.hook,
       table,
