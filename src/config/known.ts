@@ -28,7 +28,7 @@ export const DVRNET_SERVER_EXTRAS: KnownFile = {
       // Removed from oslo.log in Newton; accepted so old files keep loading.
       verbose: 'bool',
     },
-    // dvrnet's built-in identity service (a later issue); kept in `raw` until then.
+    // dvrnet's built-in identity service (ServerConfig.identity).
     identity: {
       bind_host: 'str',
       bind_port: 'port',

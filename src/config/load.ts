@@ -8,7 +8,7 @@ import { ConfigError } from './errors.js';
 import { readIni } from './ini.js';
 import { SERVER_KNOWN } from './known.js';
 import { Options, type Warn } from './options.js';
-import type { NetworkType, ServerConfig, VlanRange } from './server.js';
+import type { IdentityConfig, NetworkType, ServerConfig, VlanRange } from './server.js';
 import { checkBaseMac, checkHostAddress, checkIpAddress, macPrefixesOverlap, parseInteger, parseRange } from './values.js';
 
 export { ConfigError } from './errors.js';
@@ -133,7 +133,7 @@ export function loadServerConfig(files: string[], opts: LoadOptions = {}): Serve
     raw: ini.toRaw(),
   };
   if (config.ml2.path_mtu > 0 && config.ml2.path_mtu < 68) o.fail('ml2', 'path_mtu', 'must be 0 (use global_physnet_mtu) or at least 68');
-  checkIdentity(o);
+  config.identity = loadIdentity(o);
   return config;
 }
 
@@ -257,10 +257,21 @@ function parseDatabaseConnection(o: Options, cwd: string): ServerConfig['databas
   return o.fail('database', 'connection', 'unsupported database URL: use sqlite:///path (sqlite:// = in memory) or postgresql://user:password@host/dbname');
 }
 
-/** [identity] is read by a later issue from `raw`; its values are still checked at startup. */
-function checkIdentity(o: Options): void {
-  const host = o.strOpt('identity', 'bind_host');
-  if (host !== undefined) checkOr(o, 'identity', 'bind_host', checkHostAddress(host));
+/** [identity]: dvrnet's built-in identity service. */
+function loadIdentity(o: Options): IdentityConfig {
+  const I = 'identity';
+  const bind_host = o.str(I, 'bind_host', '127.0.0.1');
+  checkOr(o, I, 'bind_host', checkHostAddress(bind_host));
+  const out: IdentityConfig = {
+    bind_host,
+    bind_port: o.int(I, 'bind_port', 5000, { min: 0, max: 65535 }),
+    token_expiration: o.int(I, 'token_expiration', 3600, { min: 1 }),
+  };
+  const admin = o.strOpt(I, 'admin_password');
+  const demo = o.strOpt(I, 'demo_password');
+  if (admin !== undefined) out.admin_password = admin;
+  if (demo !== undefined) out.demo_password = demo;
+  return out;
 }
 
 function checkOr(o: Options, section: string, option: string, reason: string | undefined): void {

@@ -10,6 +10,15 @@ export interface VlanRange {
   max?: number;
 }
 
+export interface IdentityConfig {
+  bind_host: string; // default '127.0.0.1'
+  bind_port: number; // default 5000
+  /** Bootstrap passwords; absent = that user is not created (admin is then unusable). */
+  admin_password?: string;
+  demo_password?: string;
+  token_expiration: number; // seconds, default 3600
+}
+
 export interface ServerConfig {
   core_plugin: string; // 'ml2'
   service_plugins: string[]; // ['router']
@@ -59,6 +68,8 @@ export interface ServerConfig {
   max_allowed_address_pair?: number; // default 10
   /** The files read, in order. */
   config_files?: string[];
-  /** Raw sections for later issues (identity, agents) so nothing read is lost. */
+  /** dvrnet's built-in identity service (Keystone v3 subset), `[identity]`. */
+  identity?: IdentityConfig;
+  /** Raw sections for later issues (agents) so nothing read is lost. */
   raw: Record<string, Record<string, string>>;
 }
