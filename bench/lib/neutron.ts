@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 // A minimal Neutron v2.0 HTTP client for the benchmark: plain fetch (Node's built-in undici,
 // keep-alive pooled per origin), JSON in and out. It never throws for HTTP or network
 // failures: the caller checks the status it expected and counts the rest as errors.
@@ -20,6 +22,8 @@ export interface Reply {
   error?: string;
   /** First bytes of the body, for error reports. */
   text?: string;
+  /** From sending the request to the last byte of the reply (JSON parsing excluded). */
+  ms: number;
 }
 
 export class NeutronClient {
@@ -42,6 +46,7 @@ export class NeutronClient {
   }
 
   async request(method: string, path: string, body?: unknown): Promise<Reply> {
+    const t0 = performance.now();
     const headers = body === undefined ? this.headers : { ...this.headers, 'Content-Type': 'application/json' };
     let res: Response;
     try {
@@ -53,14 +58,15 @@ export class NeutronClient {
       });
     } catch (e) {
       const err = e as Error & { cause?: Error };
-      return { status: 0, error: `${err.name}: ${err.cause?.message ?? err.message}` };
+      return { status: 0, error: `${err.name}: ${err.cause?.message ?? err.message}`, ms: performance.now() - t0 };
     }
     const text = await res.text().catch((e: Error) => `(body read failed: ${e.message})`);
-    if (!text) return { status: res.status };
+    const ms = performance.now() - t0;
+    if (!text) return { status: res.status, ms };
     try {
-      return { status: res.status, body: JSON.parse(text), text: text.slice(0, 300) };
+      return { status: res.status, body: JSON.parse(text), text: text.slice(0, 300), ms };
     } catch {
-      return { status: res.status, error: 'response body is not JSON', text: text.slice(0, 300) };
+      return { status: res.status, error: 'response body is not JSON', text: text.slice(0, 300), ms };
     }
   }
 

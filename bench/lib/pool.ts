@@ -7,7 +7,16 @@ export interface PoolResult<T> {
   wallMs: number;
 }
 
-export async function runPool<T>(n: number, concurrency: number, op: (i: number) => Promise<T>): Promise<PoolResult<T>> {
+/**
+ * `latencyOf` lets an operation report its own latency (the HTTP client stops the clock at the
+ * last byte, before parsing JSON on the client's CPU); otherwise the whole call is timed.
+ */
+export async function runPool<T>(
+  n: number,
+  concurrency: number,
+  op: (i: number) => Promise<T>,
+  latencyOf?: (result: T) => number | undefined,
+): Promise<PoolResult<T>> {
   const results = new Array<T>(n);
   const latencies = new Array<number>(n);
   let next = 0;
@@ -16,7 +25,7 @@ export async function runPool<T>(n: number, concurrency: number, op: (i: number)
       const i = next++;
       const t0 = performance.now();
       results[i] = await op(i);
-      latencies[i] = performance.now() - t0;
+      latencies[i] = latencyOf?.(results[i]) ?? performance.now() - t0;
     }
   };
   const t0 = performance.now();
