@@ -10,6 +10,7 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_l2_core.js';
+import * as m002 from './migrations/002_l3_dvr.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -22,6 +23,7 @@ export interface Db {
 /** All migrations, in order. A new one is appended here; applied ones are never edited. */
 const MIGRATIONS: Record<string, Migration> = {
   '001_l2_core': m001,
+  '002_l3_dvr': m002,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -124,6 +124,68 @@ export interface DefaultSecurityGroupRow {
   security_group_id: string;
 }
 
+export interface RouterRow extends StandardAttrs {
+  admin_state_up: number;
+  status: string;
+  distributed: number;
+  ha: number;
+  gw_port_id: string | null;
+  enable_snat: number;
+}
+
+export interface RouterRouteRow {
+  router_id: string;
+  destination: string;
+  nexthop: string;
+}
+
+export interface FloatingIpRow {
+  id: string;
+  project_id: string;
+  description: string;
+  revision_number: number;
+  created_at: string;
+  updated_at: string;
+  floating_ip_address: string;
+  floating_network_id: string;
+  floating_port_id: string;
+  fixed_port_id: string | null;
+  fixed_ip_address: string | null;
+  router_id: string | null;
+  status: string;
+}
+
+export interface AgentRow {
+  id: string;
+  agent_type: string;
+  binary: string;
+  topic: string;
+  host: string;
+  availability_zone: string | null;
+  admin_state_up: number;
+  created_at: string;
+  started_at: string;
+  heartbeat_timestamp: string;
+  description: string;
+  configurations: string; // JSON object
+  resources_synced: number | null;
+}
+
+export interface DvrHostMacRow {
+  host: string;
+  mac_address: string;
+}
+
+export interface RouterL3AgentBindingRow {
+  router_id: string;
+  l3_agent_id: string;
+}
+
+export interface NetworkDhcpAgentBindingRow {
+  network_id: string;
+  dhcp_agent_id: string;
+}
+
 export interface Database {
   networks: NetworkRow;
   networksegments: NetworkSegmentRow;
@@ -137,4 +199,11 @@ export interface Database {
   securitygrouprules: SecurityGroupRuleRow;
   securitygroupportbindings: SecurityGroupPortBindingRow;
   default_security_group: DefaultSecurityGroupRow;
+  routers: RouterRow;
+  routerroutes: RouterRouteRow;
+  floatingips: FloatingIpRow;
+  agents: AgentRow;
+  dvr_host_macs: DvrHostMacRow;
+  routerl3agentbindings: RouterL3AgentBindingRow;
+  networkdhcpagentbindings: NetworkDhcpAgentBindingRow;
 }

@@ -4,12 +4,14 @@
 import type { ServerConfig } from '../config/server.js';
 import type { Db } from '../db/connect.js';
 import { TypeManager } from '../ml2/type_drivers.js';
+import { Events } from './events.js';
 import { NetworkService } from './networks.js';
 import { PortService } from './ports.js';
 import { SecurityGroupService } from './security_groups.js';
 import { SubnetService } from './subnets.js';
 
 export class CorePlugin {
+  readonly events = new Events();
   readonly types: TypeManager;
   readonly networks: NetworkService;
   readonly subnets: SubnetService;
@@ -24,6 +26,6 @@ export class CorePlugin {
     this.networks = new NetworkService(db, conf, this.types);
     this.subnets = new SubnetService(db, conf, this.networks);
     this.securityGroups = new SecurityGroupService(db);
-    this.ports = new PortService(db, conf, this.networks, this.subnets, this.securityGroups);
+    this.ports = new PortService(db, this.events, conf, this.networks, this.subnets, this.securityGroups);
   }
 }

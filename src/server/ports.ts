@@ -9,6 +9,7 @@ import { Faults } from '../common/errors.js';
 import type { Db } from '../db/connect.js';
 import type { NetworkRow, PortRow, SubnetRow } from '../db/schema.js';
 import { inTransaction, lockDomain, type Tx } from '../db/tx.js';
+import { BINDING_FAILED, UNBOUND, type PortBinder } from '../ml2/mech_openvswitch.js';
 import type { RequestContext } from './context.js';
 import { allocateFromPools, assertAssignable, cidrContains, ipToNum } from './ipam.js';
 import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
@@ -16,6 +17,7 @@ import type { NetworkService } from './networks.js';
 import { checkNetworkUse, checkOwner } from './policy.js';
 import type { SecurityGroupService } from './security_groups.js';
 import type { SubnetService } from './subnets.js';
+import type { Events } from './events.js';
 import { b, chunks, i, stdCreate, stdView, timestamp } from './util.js';
 
 export interface FixedIpRequest {
@@ -52,21 +54,10 @@ export type PortView = ReturnType<typeof view>;
 
 export type PortStatus = 'ACTIVE' | 'DOWN' | 'BUILD' | 'ERROR';
 
-/**
- * How ML2 binds a port to a host. The openvswitch mechanism driver needs a live OVS agent
- * on the host; the agents issue plugs the real one in. Without one, binding fails, as in
- * Neutron when no agent serves the host.
- */
-export interface PortBinder {
-  bind(port: { id: string; network_id: string; host: string; vnic_type: string }): Promise<{
-    vif_type: string;
-    vif_details: Record<string, unknown>;
-  }>;
-}
-
+/** Binding without any agent knowledge: nothing can be bound. */
 export const noAgentBinder: PortBinder = {
   async bind() {
-    return { vif_type: 'binding_failed', vif_details: {} };
+    return BINDING_FAILED;
   },
 };
 
@@ -153,11 +144,16 @@ function fixedIpFilter(qb: any, values: unknown[]) {
   return qb;
 }
 
+/** A check run before a port is deleted through the API, inside its transaction (may throw). */
+export type DeleteGuard = (tx: Tx, port: PortRow) => Promise<void>;
+
 export class PortService {
   binder: PortBinder = noAgentBinder;
+  readonly deleteGuards: DeleteGuard[] = [];
 
   constructor(
     private readonly db: Db,
+    private readonly events: Events,
     private readonly conf: ServerConfig,
     private readonly networks: NetworkService,
     private readonly subnets: SubnetService,
@@ -214,13 +210,22 @@ export class PortService {
   async createBulk(ctx: RequestContext, bodies: PortCreate[]): Promise<PortView[]> {
     const ids = await inTransaction(this.db, async (tx) => {
       const out: string[] = [];
-      for (const body of bodies) out.push(await this.insert(tx, ctx, body));
+      for (const body of bodies) out.push(await this.createInTx(tx, ctx, body));
       return out;
     });
+    await this.emitRows('create', ids);
     return ids.length === 1 ? [await this.get(ctx, ids[0])] : this.list(ctx, { filters: { id: ids }, sort: [] });
   }
 
-  private async insert(tx: Tx, ctx: RequestContext, body: PortCreate): Promise<string> {
+  /** Tell listeners about ports after their transaction committed. */
+  async emitRows(op: 'create' | 'update', ids: string[], before?: Map<string, PortRow>) {
+    if (!ids.length) return;
+    const rows = await this.db.kysely.selectFrom('ports').selectAll().where('id', 'in', ids).execute();
+    for (const r of rows) this.events.emit({ kind: 'port', op, before: before?.get(r.id), after: r });
+  }
+
+  /** Create a port inside the caller's transaction (router and floating-IP ports use this). */
+  async createInTx(tx: Tx, ctx: RequestContext, body: PortCreate): Promise<string> {
     await lockDomain(this.db, tx, `network:${body.network_id}`);
     const net = await this.networks.row(tx, ctx, body.network_id);
     checkNetworkUse(ctx, 'port', net);
@@ -232,7 +237,7 @@ export class PortService {
     const pairs = this.addressPairs(portSecurity, mac, body.allowed_address_pairs ?? []);
     const host = body['binding:host_id'] ?? '';
     const vnic = body['binding:vnic_type'] ?? 'normal';
-    const binding = host ? await this.binder.bind({ id: row.id, network_id: net.id, host, vnic_type: vnic }) : { vif_type: 'unbound', vif_details: {} };
+    const binding = host ? await this.binder.bind(tx, { id: row.id, network_id: net.id, host, vnic_type: vnic, device_owner: owner }) : UNBOUND;
     await tx
       .insertInto('ports')
       .values({
@@ -364,63 +369,71 @@ export class PortService {
   }
 
   async update(ctx: RequestContext, id: string, body: PortUpdate): Promise<PortView> {
-    await inTransaction(this.db, async (tx) => {
+    const before = await inTransaction(this.db, async (tx) => {
       const p = await this.row(tx, ctx, id);
-      checkOwner(ctx, 'port', 'update', p.project_id);
-      await lockDomain(this.db, tx, `network:${p.network_id}`);
-      const set: Partial<PortRow> = {};
-      const portSecurity = body.port_security_enabled ?? b(p.port_security_enabled);
-      if (body.mac_address !== undefined && body.mac_address !== p.mac_address) {
-        if (p.binding_vif_type !== 'unbound' && p.binding_vif_type !== 'binding_failed')
-          throw Faults.badRequest(`Port ${id} is bound: its MAC address cannot be changed`);
-        set.mac_address = await this.chooseMac(tx, p.network_id, body.mac_address);
-      }
-      const mac = set.mac_address ?? p.mac_address;
-      // Groups and pairs after this update: what the body says, else what the port has.
-      const sgs =
-        body.security_groups !== undefined
-          ? body.security_groups
-          : (await tx.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', id).execute()).map((r) => r.security_group_id);
-      const hasPairs =
-        body.allowed_address_pairs !== undefined
-          ? body.allowed_address_pairs.length > 0
-          : !!(await tx.selectFrom('allowedaddresspairs').select('port_id').where('port_id', '=', id).limit(1).executeTakeFirst());
-      if (!portSecurity) {
-        if (sgs.length) throw body.security_groups !== undefined ? Faults.portSecurityAndIPRequiredForSecurityGroups() : Faults.portSecurityPortHasSecurityGroup();
-        if (hasPairs) throw Faults.addressPairAndPortSecurityRequired();
-      }
-      if (body.security_groups !== undefined) {
-        const ids = await this.groups.resolveForPort(tx, ctx, [...new Set(body.security_groups)]);
-        await tx.deleteFrom('securitygroupportbindings').where('port_id', '=', id).execute();
-        if (ids.length) await tx.insertInto('securitygroupportbindings').values(ids.map((s) => ({ port_id: id, security_group_id: s }))).execute();
-      }
-      if (body.allowed_address_pairs !== undefined) {
-        const pairs = this.addressPairs(portSecurity, mac, body.allowed_address_pairs);
-        await tx.deleteFrom('allowedaddresspairs').where('port_id', '=', id).execute();
-        if (pairs.length) await tx.insertInto('allowedaddresspairs').values(pairs.map((x) => ({ port_id: id, ...x }))).execute();
-      }
-      if (body.fixed_ips !== undefined) await this.replaceIps(tx, ctx, p, body.fixed_ips, body.device_owner ?? p.device_owner);
-      if (body.name !== undefined) set.name = body.name;
-      if (body.description !== undefined) set.description = body.description;
-      if (body.admin_state_up !== undefined) set.admin_state_up = i(body.admin_state_up);
-      if (body.device_id !== undefined) set.device_id = body.device_id;
-      if (body.device_owner !== undefined) set.device_owner = body.device_owner;
-      if (body.port_security_enabled !== undefined) set.port_security_enabled = i(body.port_security_enabled);
-      if (body['binding:profile'] !== undefined) set.binding_profile = JSON.stringify(body['binding:profile']);
-      if (body['binding:vnic_type'] !== undefined) set.binding_vnic_type = body['binding:vnic_type'];
-      if (body['binding:host_id'] !== undefined && body['binding:host_id'] !== p.binding_host_id) {
-        const host = body['binding:host_id'];
-        set.binding_host_id = host;
-        const bound = host
-          ? await this.binder.bind({ id, network_id: p.network_id, host, vnic_type: set.binding_vnic_type ?? p.binding_vnic_type })
-          : { vif_type: 'unbound', vif_details: {} };
-        set.binding_vif_type = bound.vif_type;
-        set.binding_vif_details = JSON.stringify(bound.vif_details);
-        if (!host) set.status = 'DOWN';
-      }
-      await tx.updateTable('ports').set({ ...set, revision_number: Number(p.revision_number) + 1, updated_at: timestamp() }).where('id', '=', id).execute();
+      await this.updateInTx(tx, ctx, p, body);
+      return p;
     });
+    await this.emitRows('update', [id], new Map([[id, before]]));
     return this.get(ctx, id);
+  }
+
+  /** Apply a port update inside the caller's transaction. */
+  async updateInTx(tx: Tx, ctx: RequestContext, p: PortRow, body: PortUpdate): Promise<void> {
+    const id = p.id;
+    checkOwner(ctx, 'port', 'update', p.project_id);
+    await lockDomain(this.db, tx, `network:${p.network_id}`);
+    const set: Partial<PortRow> = {};
+    const portSecurity = body.port_security_enabled ?? b(p.port_security_enabled);
+    if (body.mac_address !== undefined && body.mac_address !== p.mac_address) {
+      if (p.binding_vif_type !== 'unbound' && p.binding_vif_type !== 'binding_failed')
+        throw Faults.badRequest(`Port ${id} is bound: its MAC address cannot be changed`);
+      set.mac_address = await this.chooseMac(tx, p.network_id, body.mac_address);
+    }
+    const mac = set.mac_address ?? p.mac_address;
+    // Groups and pairs after this update: what the body says, else what the port has.
+    const sgs =
+      body.security_groups !== undefined
+        ? body.security_groups
+        : (await tx.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', id).execute()).map((r) => r.security_group_id);
+    const hasPairs =
+      body.allowed_address_pairs !== undefined
+        ? body.allowed_address_pairs.length > 0
+        : !!(await tx.selectFrom('allowedaddresspairs').select('port_id').where('port_id', '=', id).limit(1).executeTakeFirst());
+    if (!portSecurity) {
+      if (sgs.length) throw body.security_groups !== undefined ? Faults.portSecurityAndIPRequiredForSecurityGroups() : Faults.portSecurityPortHasSecurityGroup();
+      if (hasPairs) throw Faults.addressPairAndPortSecurityRequired();
+    }
+    if (body.security_groups !== undefined) {
+      const ids = await this.groups.resolveForPort(tx, ctx, [...new Set(body.security_groups)]);
+      await tx.deleteFrom('securitygroupportbindings').where('port_id', '=', id).execute();
+      if (ids.length) await tx.insertInto('securitygroupportbindings').values(ids.map((s) => ({ port_id: id, security_group_id: s }))).execute();
+    }
+    if (body.allowed_address_pairs !== undefined) {
+      const pairs = this.addressPairs(portSecurity, mac, body.allowed_address_pairs);
+      await tx.deleteFrom('allowedaddresspairs').where('port_id', '=', id).execute();
+      if (pairs.length) await tx.insertInto('allowedaddresspairs').values(pairs.map((x) => ({ port_id: id, ...x }))).execute();
+    }
+    if (body.fixed_ips !== undefined) await this.replaceIps(tx, ctx, p, body.fixed_ips, body.device_owner ?? p.device_owner);
+    if (body.name !== undefined) set.name = body.name;
+    if (body.description !== undefined) set.description = body.description;
+    if (body.admin_state_up !== undefined) set.admin_state_up = i(body.admin_state_up);
+    if (body.device_id !== undefined) set.device_id = body.device_id;
+    if (body.device_owner !== undefined) set.device_owner = body.device_owner;
+    if (body.port_security_enabled !== undefined) set.port_security_enabled = i(body.port_security_enabled);
+    if (body['binding:profile'] !== undefined) set.binding_profile = JSON.stringify(body['binding:profile']);
+    if (body['binding:vnic_type'] !== undefined) set.binding_vnic_type = body['binding:vnic_type'];
+    if (body['binding:host_id'] !== undefined && body['binding:host_id'] !== p.binding_host_id) {
+      const host = body['binding:host_id'];
+      set.binding_host_id = host;
+      const bound = host
+        ? await this.binder.bind(tx, { id, network_id: p.network_id, host, vnic_type: set.binding_vnic_type ?? p.binding_vnic_type, device_owner: set.device_owner ?? p.device_owner })
+        : UNBOUND;
+      set.binding_vif_type = bound.vif_type;
+      set.binding_vif_details = JSON.stringify(bound.vif_details);
+      if (!host) set.status = 'DOWN';
+    }
+    await tx.updateTable('ports').set({ ...set, revision_number: Number(p.revision_number) + 1, updated_at: timestamp() }).where('id', '=', id).execute();
   }
 
   /** Keep the addresses the new list still names, free the others, allocate the new ones. */
@@ -437,15 +450,27 @@ export class PortService {
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    await inTransaction(this.db, async (tx) => {
+    const p = await inTransaction(this.db, async (tx) => {
       const p = await this.row(tx, ctx, id);
       checkOwner(ctx, 'port', 'delete', p.project_id);
+      for (const guard of this.deleteGuards) await guard(tx, p);
       await tx.deleteFrom('ports').where('id', '=', id).execute();
+      return p;
     });
+    this.events.emit({ kind: 'port', op: 'delete', before: p });
+  }
+
+  /** Delete ports inside the caller's transaction, without the API's guards. */
+  async deleteInTx(tx: Tx, ids: string[]): Promise<PortRow[]> {
+    if (!ids.length) return [];
+    const rows = await tx.selectFrom('ports').selectAll().where('id', 'in', ids).execute();
+    await tx.deleteFrom('ports').where('id', 'in', ids).execute();
+    return rows;
   }
 
   /** What an agent reports when it has wired (up) or unwired (down) a port on its host. */
   async setStatus(id: string, status: PortStatus): Promise<void> {
+    const before = await this.db.kysely.selectFrom('ports').selectAll().where('id', '=', id).executeTakeFirst();
     const r = await this.db.kysely
       .updateTable('ports')
       .set((eb) => ({ status, updated_at: timestamp(), revision_number: eb('revision_number', '+', 1) }))
@@ -454,5 +479,6 @@ export class PortService {
       .executeTakeFirst();
     if (r.numUpdatedRows === 0n && !(await this.db.kysely.selectFrom('ports').select('id').where('id', '=', id).executeTakeFirst()))
       throw Faults.portNotFound(id);
+    if (r.numUpdatedRows > 0n) await this.emitRows('update', [id], before ? new Map([[id, before]]) : undefined);
   }
 }
