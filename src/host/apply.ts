@@ -1,8 +1,11 @@
 // `applyOps`: what a host looks like after the operations, modelled on the state alone.
 // Tests use it to prove `diff` right (apply(a, diff(a, b)) is b); drivers can use it to
 // keep their record of a host current between read-backs. It models the kernel's and OVS's
-// own consequences listed in ops.ts, and refuses an operation that could not be carried out
-// (creating what exists, deleting what does not) with an error naming the object.
+// own consequences listed in ops.ts, and refuses an operation that the real tools would
+// refuse at that point (creating what exists, deleting what does not, a route through a
+// missing device, a rule naming a missing ipset, destroying an ipset a rule still uses,
+// enslaving to a missing bridge) with an error naming the object: so a successful apply
+// also proves the order of the operations.
 import { flowKey } from './flow.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
 import type { HostOp } from './ops.js';
@@ -67,6 +70,16 @@ function removeOvsDevice(s: HostState, name: string): void {
   }
 }
 
+function checkMaster(s: HostState, ns: string, master: string | undefined): void {
+  if (master === undefined) return;
+  const m = s.namespaces[ns]?.links[master];
+  if (!m || m.kind !== 'bridge') fail(`Master "${master}" is not a Linux bridge in ${nsLabel(ns)}`);
+}
+
+function usedIpsets(text: string): Set<string> {
+  return new Set([...text.matchAll(/--match-set\s+(\S+)/g)].map((m) => m[1]));
+}
+
 function findPort(s: HostState, name: string): { bridge: string; port: OvsPort } | undefined {
   for (const b of Object.values(s.ovs.bridges)) if (b.ports[name]) return { bridge: b.name, port: b.ports[name] };
   return undefined;
@@ -90,6 +103,8 @@ function applyOne(s: HostState, o: HostOp): void {
     case 'netns.delete': {
       if (o.namespace === ROOT_NS) fail('The root namespace cannot be deleted');
       const ns = getNs(s, o.namespace);
+      for (const d of Object.values(s.dhcp)) if (d.namespace === o.namespace) fail(`DHCP server "${d.id}" still runs in namespace "${o.namespace}"`);
+      for (const m of Object.values(s.metadata)) if (m.namespace === o.namespace) fail(`Metadata proxy "${m.id}" still runs in namespace "${o.namespace}"`);
       for (const name of Object.keys(ns.links)) removeLink(s, o.namespace, name);
       delete s.namespaces[o.namespace];
       return;
@@ -101,8 +116,10 @@ function applyOne(s: HostState, o: HostOp): void {
         if (!o.peer) fail(`veth "${o.link.name}" created without its peer`);
         const peerNs = getNs(s, o.link.peer_namespace);
         if (peerNs.links[o.peer.name]) fail(`Link "${o.peer.name}" already exists in ${nsLabel(o.link.peer_namespace)}`);
+        checkMaster(s, o.link.peer_namespace, o.peer.master);
         peerNs.links[o.peer.name] = { ...o.peer, addresses: [] } as Link;
       }
+      checkMaster(s, o.namespace, o.link.master);
       ns.links[o.link.name] = { ...o.link, addresses: [] } as Link;
       return;
     }
@@ -116,7 +133,10 @@ function applyOne(s: HostState, o: HostOp): void {
       if (o.mtu !== undefined) link.mtu = o.mtu;
       if (o.mac !== undefined) link.mac = o.mac;
       if (o.master === null) delete link.master;
-      else if (o.master !== undefined) link.master = o.master;
+      else if (o.master !== undefined) {
+        checkMaster(s, o.namespace, o.master);
+        link.master = o.master;
+      }
       return;
     }
     case 'address.add': {
@@ -134,6 +154,7 @@ function applyOne(s: HostState, o: HostOp): void {
     }
     case 'route.replace': {
       const ns = getNs(s, o.namespace);
+      if (o.route.dev !== undefined) getLink(s, o.namespace, o.route.dev);
       const key = routeKey(o.route);
       ns.routes = ns.routes.filter((r) => routeKey(r) !== key);
       ns.routes.push({ ...o.route });
@@ -188,7 +209,10 @@ function applyOne(s: HostState, o: HostOp): void {
     case 'iptables.restore': {
       const ns = getNs(s, o.namespace);
       if (o.text === null) delete ns.iptables[o.table];
-      else ns.iptables[o.table] = o.text;
+      else {
+        for (const set of usedIpsets(o.text)) if (!ns.ipsets[set]) fail(`iptables ${o.table} uses ipset "${set}" that does not exist in ${nsLabel(o.namespace)}`);
+        ns.iptables[o.table] = o.text;
+      }
       return;
     }
     case 'ipset.create': {
@@ -214,6 +238,9 @@ function applyOne(s: HostState, o: HostOp): void {
     case 'ipset.destroy': {
       const ns = getNs(s, o.namespace);
       if (!ns.ipsets[o.name]) fail(`No ipset "${o.name}" in ${nsLabel(o.namespace)}`);
+      for (const [table, text] of Object.entries(ns.iptables)) {
+        if (text && usedIpsets(text).has(o.name)) fail(`ipset "${o.name}" is still used by iptables ${table} in ${nsLabel(o.namespace)}`);
+      }
       delete ns.ipsets[o.name];
       return;
     }
@@ -237,6 +264,11 @@ function applyOne(s: HostState, o: HostOp): void {
       const b = s.ovs.bridges[o.bridge] ?? fail(`No bridge "${o.bridge}" for port "${o.port.name}"`);
       const other = findPort(s, o.port.name);
       if (other) fail(`Port "${o.port.name}" already exists on bridge "${other.bridge}"`);
+      if (o.port.type === 'system') {
+        const dev = s.namespaces[ROOT_NS]?.links[o.port.name];
+        if (!dev) fail(`No device "${o.port.name}" in the root namespace for system port`);
+        if (dev.master !== undefined) fail(`Device "${o.port.name}" is a member of Linux bridge "${dev.master}"`);
+      }
       b.ports[o.port.name] = structuredClone(o.port);
       return;
     }
@@ -275,11 +307,13 @@ function applyOne(s: HostState, o: HostOp): void {
     }
     case 'dhcp.start':
       if (s.dhcp[o.server.id]) fail(`DHCP server "${o.server.id}" already runs`);
+      getLink(s, o.server.namespace, o.server.interface);
       s.dhcp[o.server.id] = structuredClone(o.server);
       return;
     case 'dhcp.reload':
     case 'dhcp.restart':
       if (!s.dhcp[o.server.id]) fail(`No DHCP server "${o.server.id}"`);
+      getLink(s, o.server.namespace, o.server.interface);
       s.dhcp[o.server.id] = structuredClone(o.server);
       return;
     case 'dhcp.stop':
@@ -288,6 +322,7 @@ function applyOne(s: HostState, o: HostOp): void {
       return;
     case 'metadata.start':
       if (s.metadata[o.proxy.id]) fail(`Metadata proxy "${o.proxy.id}" already runs`);
+      getNs(s, o.proxy.namespace);
       s.metadata[o.proxy.id] = structuredClone(o.proxy);
       return;
     case 'metadata.stop':

@@ -188,14 +188,16 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
       const c = cn?.links[name];
       if (!c || !alive(name)) {
         const op: Op<'link.create'> = { op: 'link.create', namespace: nsName, link: linkSpec(d) };
+        let first = true; // a veth pair is created once, from whichever end comes first
         if (d.kind === 'veth') {
           const key = pairKey(nsName, name, d.peer_namespace, d.peer);
-          if (createdPairs.has(key)) continue;
+          first = !createdPairs.has(key);
           createdPairs.add(key);
           const peer = desNs[d.peer_namespace]?.links[d.peer];
           if (peer) op.peer = linkSpec(peer);
         }
-        if (d.kind === 'ovs-internal') (desPorts.has(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
+        if (!first);
+        else if (d.kind === 'ovs-internal') (desPorts.has(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
         else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') linkCreateFirst.push(op);
         else linkCreate.push(op);
         for (const cidr of d.addresses) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });

@@ -11,3 +11,4 @@ export * from './canonical.js';
 export { interfaceOptions, interfaceType, bridgeSpec, linkSpec } from './ovs.js';
 export { routeKey, ruleKey, neighKey, routeSatisfies, sysctlDevice, stableStringify } from './keys.js';
 export { isIp, isIpv4, isIpv6, isCidr, isNetworkCidr, isMac, ipv4ToInt } from './ip.js';
+export * from './samples.js';
