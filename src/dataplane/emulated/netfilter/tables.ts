@@ -86,7 +86,6 @@ export function commitTable(t: TableState): void {
     const onPath = new Set<Chain>();
     const done = new Set<Chain>();
     const walk = (c: Chain, via: string[]): void => {
-      if (onPath.has(c)) throw new CommitError(`loop through chain "${c.name}" (${[...via, c.name].join(' -> ')})`);
       if (done.has(c)) return;
       onPath.add(c);
       for (const r of c.rules) {
@@ -97,6 +96,9 @@ export function commitTable(t: TableState): void {
           }
         }
         const to = links.get(r);
+        if (to && onPath.has(to)) {
+          throw new CommitError(`loop through chain "${to.name}" (${[...via, c.name, to.name].join(' -> ')})`, r);
+        }
         if (to) walk(to, [...via, c.name]);
       }
       onPath.delete(c);
