@@ -80,6 +80,8 @@ export function prereqOk(p: Prereq, ethType: number | undefined, proto: number |
       return ip && proto === IPPROTO_ICMP;
     case 'icmpv6':
       return ip6 && proto === IPPROTO_ICMPV6;
+    case 'icmp_any':
+      return (ip && proto === IPPROTO_ICMP) || (ip6 && proto === IPPROTO_ICMPV6);
     case 'l4':
       return (
         (ip && (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP || proto === IPPROTO_ICMP)) ||
@@ -96,6 +98,7 @@ const PREREQ_TEXT: Record<Prereq, string> = {
   tcp: 'tcp',
   udp: 'udp',
   icmp: 'icmp',
+  icmp_any: 'icmp or icmp6',
   icmpv6: 'icmp6',
   l4: 'tcp, udp, sctp or icmp',
 };

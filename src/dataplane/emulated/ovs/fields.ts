@@ -42,7 +42,7 @@ export const VLAN_CFI = 0x1000;
 export const VLAN_VID_MASK = 0x0fff;
 
 /** What a field needs the packet to be before it can be matched or written (OVS prerequisites). */
-export type Prereq = 'none' | 'ip' | 'arp' | 'ip_or_arp' | 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'l4';
+export type Prereq = 'none' | 'ip' | 'arp' | 'ip_or_arp' | 'tcp' | 'udp' | 'icmp' | 'icmp_any' | 'icmpv6' | 'l4';
 
 export type FieldFormat = 'mac' | 'ipv4' | 'dec' | 'hex' | 'port';
 
@@ -118,8 +118,9 @@ export const FIELDS: FieldDef[] = [
   f('tcp_dst', ['NXM_OF_TCP_DST', 'OXM_OF_TCP_DST'], 'NXM_OF_TCP_DST', 16, [W.TP_DST], 'dec', 'tcp'),
   f('udp_src', ['NXM_OF_UDP_SRC', 'OXM_OF_UDP_SRC'], 'NXM_OF_UDP_SRC', 16, [W.TP_SRC], 'dec', 'udp'),
   f('udp_dst', ['NXM_OF_UDP_DST', 'OXM_OF_UDP_DST'], 'NXM_OF_UDP_DST', 16, [W.TP_DST], 'dec', 'udp'),
-  f('icmp_type', ['NXM_OF_ICMP_TYPE', 'OXM_OF_ICMPV4_TYPE'], 'NXM_OF_ICMP_TYPE', 8, [W.TP_SRC], 'dec', 'icmp', { maskable: false }),
-  f('icmp_code', ['NXM_OF_ICMP_CODE', 'OXM_OF_ICMPV4_CODE'], 'NXM_OF_ICMP_CODE', 8, [W.TP_DST], 'dec', 'icmp', { maskable: false }),
+  // ovs-ofctl also reads icmp_type/icmp_code as the ICMPv6 fields in an icmp6 flow.
+  f('icmp_type', ['NXM_OF_ICMP_TYPE', 'OXM_OF_ICMPV4_TYPE'], 'NXM_OF_ICMP_TYPE', 8, [W.TP_SRC], 'dec', 'icmp_any', { maskable: false }),
+  f('icmp_code', ['NXM_OF_ICMP_CODE', 'OXM_OF_ICMPV4_CODE'], 'NXM_OF_ICMP_CODE', 8, [W.TP_DST], 'dec', 'icmp_any', { maskable: false }),
   f('icmpv6_type', ['NXM_NX_ICMPV6_TYPE', 'OXM_OF_ICMPV6_TYPE'], 'NXM_NX_ICMPV6_TYPE', 8, [W.TP_SRC], 'dec', 'icmpv6', {
     maskable: false,
   }),

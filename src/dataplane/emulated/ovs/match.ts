@@ -211,6 +211,7 @@ export function formatMatch(m: Match): string {
   const [vm, vv] = m.word(W.VLAN_TCI);
   if (vm) {
     if (vm === 0x1fff && vv & VLAN_CFI) parts.push(`dl_vlan=${vv & 0xfff}`);
+    else if ((vm & 0xffff) === 0xffff && vv & VLAN_CFI) parts.push(`dl_vlan=${vv & 0xfff}`, `dl_vlan_pcp=${(vv >> 13) & 7}`);
     else if ((vm & 0xffff) === 0xffff && vv === 0) parts.push('vlan_tci=0x0000');
     else parts.push(`vlan_tci=0x${(vv & 0xffff).toString(16).padStart(4, '0')}/0x${(vm & 0xffff).toString(16).padStart(4, '0')}`);
   }
