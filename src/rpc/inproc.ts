@@ -1,0 +1,250 @@
+// In-process transport: a bus object plays the broker for every transport attached to it
+// (server and agents of a test or an all-in-one process). It behaves like the AMQP transport
+// where it matters to callers: every delivery is a later macrotask (never inside the sender's
+// stack), payloads cross as JSON text (no shared objects), call/cast go round-robin to one
+// server of the topic, fanout reaches every fanout subscriber, and messages from one sender on
+// one topic arrive in the order sent (setImmediate runs callbacks first-in, first-out).
+//
+// Differences from RabbitMQ, by design: nothing is queued for a topic that has no server (a
+// call rejects with RpcNoServer, a cast or fanout is dropped), and nothing is ever lost
+// unless a fault rule says so.
+
+import { dispatch, reportHandlerError } from './dispatch.js';
+import { describe, FaultInjector } from './faults.js';
+import {
+  DEFAULT_CALL_TIMEOUT_MS,
+  RpcConnectionError,
+  RpcError,
+  RpcNoServer,
+  RpcTimeout,
+  type FaultInjectable,
+  type FaultRules,
+  type Handlers,
+  type Transport,
+} from './transport.js';
+import { checkMethod, checkTopic, decodeReply, encodeRequest } from './wire.js';
+
+interface Server {
+  topic: string;
+  handlers: Handlers;
+  owner: InProcessTransport;
+  active: boolean;
+}
+
+interface Pending {
+  topic: string;
+  method: string;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class InProcessBus {
+  private static readonly registry = new Map<string, InProcessBus>();
+
+  /** The bus behind `inproc://<name>`: every transport made from the same URL shares it. */
+  static named(name: string): InProcessBus {
+    let bus = InProcessBus.registry.get(name);
+    if (!bus) InProcessBus.registry.set(name, (bus = new InProcessBus()));
+    return bus;
+  }
+
+  private readonly topics = new Map<string, { servers: Server[]; next: number }>();
+  private readonly fanouts = new Map<string, Server[]>();
+
+  transport(opts: Omit<InProcessTransportOptions, 'bus'> = {}): InProcessTransport {
+    return new InProcessTransport({ ...opts, bus: this });
+  }
+
+  /** Round-robin among the topic's servers; undefined when nobody serves it. */
+  pick(topic: string): Server | undefined {
+    const t = this.topics.get(topic);
+    if (!t || t.servers.length === 0) return undefined;
+    const s = t.servers[t.next % t.servers.length];
+    t.next = (t.next + 1) % t.servers.length;
+    return s;
+  }
+
+  fanoutServers(topic: string): readonly Server[] {
+    return this.fanouts.get(topic) ?? [];
+  }
+
+  add(server: Server, fanout: boolean): void {
+    let t = this.topics.get(server.topic);
+    if (!t) this.topics.set(server.topic, (t = { servers: [], next: 0 }));
+    t.servers.push(server);
+    if (fanout) this.fanouts.set(server.topic, [...this.fanoutServers(server.topic), server]);
+  }
+
+  remove(server: Server): void {
+    server.active = false;
+    const t = this.topics.get(server.topic);
+    if (t) {
+      const i = t.servers.indexOf(server);
+      if (i >= 0) t.servers.splice(i, 1);
+      if (i >= 0 && i < t.next) t.next--;
+      if (t.servers.length === 0) this.topics.delete(server.topic);
+    }
+    const f = this.fanoutServers(server.topic).filter((s) => s !== server);
+    if (f.length) this.fanouts.set(server.topic, f);
+    else this.fanouts.delete(server.topic);
+  }
+}
+
+export interface InProcessTransportOptions {
+  /** The bus to attach to; a private one by default (useful only for a single-transport test). */
+  bus?: InProcessBus;
+  /** Failures of cast/fanout handlers (nobody waits for them). Default: one line on stderr. */
+  onHandlerError?: (err: unknown, meta: { topic: string; method: string }) => void;
+}
+
+export class InProcessTransport implements Transport, FaultInjectable {
+  readonly bus: InProcessBus;
+  private readonly faults = new FaultInjector();
+  private readonly servers = new Set<Server>();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private readonly onHandlerError: NonNullable<InProcessTransportOptions['onHandlerError']>;
+
+  constructor(opts: InProcessTransportOptions = {}) {
+    this.bus = opts.bus ?? new InProcessBus();
+    this.onHandlerError = opts.onHandlerError ?? reportHandlerError;
+  }
+
+  inject(rules: FaultRules): () => void {
+    return this.faults.inject(rules);
+  }
+
+  call<T = unknown>(topic: string, method: string, args: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+    let text: string;
+    try {
+      this.checkOpen();
+      checkTopic(topic);
+      checkMethod(method);
+      text = encodeRequest(method, args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RpcTimeout(topic, method, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(id, { topic, method, resolve: resolve as (v: unknown) => void, reject, timer });
+      const n = this.faults.copies(() => describe('call', topic, method, text));
+      if (n === 0) return; // lost: the caller finds out by its timeout, as over a broker
+      const server = this.bus.pick(topic);
+      if (!server) {
+        this.settle(id, undefined, new RpcNoServer(topic, method));
+        return;
+      }
+      for (let i = 0; i < n; i++) {
+        const target = i === 0 ? server : this.bus.pick(topic) ?? server;
+        setImmediate(() => this.deliverCall(target, text, id, method));
+      }
+    });
+  }
+
+  cast(topic: string, method: string, args: unknown): Promise<void> {
+    try {
+      this.checkOpen();
+      checkTopic(topic);
+      checkMethod(method);
+      const text = encodeRequest(method, args);
+      const n = this.faults.copies(() => describe('cast', topic, method, text));
+      for (let i = 0; i < n; i++) {
+        const server = this.bus.pick(topic);
+        if (server) setImmediate(() => this.deliverOneWay(server, text));
+      }
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  fanout(topic: string, method: string, args: unknown): Promise<void> {
+    try {
+      this.checkOpen();
+      checkTopic(topic);
+      checkMethod(method);
+      const text = encodeRequest(method, args);
+      const n = this.faults.copies(() => describe('fanout', topic, method, text));
+      const targets = this.bus.fanoutServers(topic);
+      for (let i = 0; i < n; i++) {
+        for (const server of targets) setImmediate(() => this.deliverOneWay(server, text));
+      }
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async serve(topic: string, handlers: Handlers, opts: { fanout?: boolean } = {}): Promise<() => Promise<void>> {
+    this.checkOpen();
+    checkTopic(topic);
+    const server: Server = { topic, handlers, owner: this, active: true };
+    this.servers.add(server);
+    this.bus.add(server, opts.fanout === true);
+    return async () => {
+      this.servers.delete(server);
+      this.bus.remove(server);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.servers) this.bus.remove(s);
+    this.servers.clear();
+    for (const [id, p] of this.pending) this.settle(id, undefined, new RpcConnectionError(`Transport closed while waiting for a reply to ${p.method} on topic '${p.topic}'`));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RpcConnectionError('Transport is closed');
+  }
+
+  /** Runs on the server's side of the bus; `this` is the caller, `server.owner` the server. */
+  private deliverCall(server: Server, text: string, id: number, method: string): void {
+    // The server may have stopped since the message was sent: like a requeue, try another.
+    const target = server.active ? server : this.bus.pick(server.topic);
+    if (!target) {
+      this.settle(id, undefined, new RpcNoServer(server.topic, method));
+      return;
+    }
+    void dispatch(target.handlers, text, target.topic).then((d) => {
+      const n = target.owner.faults.copies(() => describe('reply', target.topic, method, d.reply));
+      for (let i = 0; i < n; i++) setImmediate(() => this.receiveReply(id, d.reply));
+    });
+  }
+
+  private deliverOneWay(server: Server, text: string): void {
+    if (!server.active) return;
+    void dispatch(server.handlers, text, server.topic).then((d) => {
+      if (d.error !== undefined) server.owner.onHandlerError(d.error, { topic: server.topic, method: d.method });
+    });
+  }
+
+  private receiveReply(id: number, text: string): void {
+    const p = this.pending.get(id);
+    if (!p) return; // timed out, closed, or a duplicate reply
+    try {
+      const env = decodeReply(text);
+      if ('error' in env) this.settle(id, undefined, new RpcError(env.error.type, env.error.message, p.topic, p.method, env.error.status));
+      else this.settle(id, env.result);
+    } catch (e) {
+      this.settle(id, undefined, e as Error);
+    }
+  }
+
+  private settle(id: number, value: unknown, err?: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if (err) p.reject(err);
+    else p.resolve(value);
+  }
+}

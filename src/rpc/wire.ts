@@ -1,0 +1,172 @@
+// What travels between processes: JSON text in a small envelope. Both transports encode with
+// these functions, so a payload that one of them refuses the other refuses too, and nothing is
+// ever shared by reference between sender and receiver.
+//
+//   request  {"v": 1, "method": "...", "args": ...}     (args absent when undefined)
+//   reply    {"result": ...}  or  {"error": {"type": "...", "message": "...", "status"?: n}}
+
+import { RpcPayloadError } from './transport.js';
+
+export const ENVELOPE_VERSION = 1;
+
+export interface RequestEnvelope {
+  v: number;
+  method: string;
+  args?: unknown;
+}
+export interface RemoteErrorBody {
+  type: string;
+  message: string;
+  status?: number;
+}
+export type ReplyEnvelope = { result?: unknown } | { error: RemoteErrorBody };
+
+/**
+ * Checks that `value` survives JSON unchanged, throwing RpcPayloadError with the path of the
+ * first offender. Refused: functions, symbols, bigints, NaN/Infinity, array holes or undefined
+ * elements (JSON would turn them into null), cycles, and objects that are not plain (Date, Map,
+ * Set, Buffer, class instances), which JSON would silently flatten. Undefined object
+ * properties are allowed and dropped, as JSON does, so optional fields can be left unset.
+ */
+export function assertJson(value: unknown, path: string): void {
+  const stack = new Set<object>();
+  const walk = (v: unknown, p: string): void => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) throw new RpcPayloadError(`${p} is ${v}, which JSON cannot carry`);
+        return;
+      case 'undefined':
+        throw new RpcPayloadError(`${p} is undefined, which JSON would turn into null`);
+      case 'bigint':
+      case 'symbol':
+      case 'function':
+        throw new RpcPayloadError(`${p} is a ${typeof v}, which JSON cannot carry`);
+    }
+    if (v === null) return;
+    const o = v as object;
+    if (stack.has(o)) throw new RpcPayloadError(`${p} refers back to one of its parents (a cycle)`);
+    stack.add(o);
+    if (Array.isArray(o)) {
+      for (let i = 0; i < o.length; i++) walk(o[i], `${p}[${i}]`);
+    } else {
+      const proto = Object.getPrototypeOf(o);
+      if (proto !== Object.prototype && proto !== null) {
+        const kind = (proto?.constructor?.name as string | undefined) || 'object';
+        throw new RpcPayloadError(`${p} is a ${kind}, not a plain object; convert it to JSON values first`);
+      }
+      for (const [k, x] of Object.entries(o)) {
+        if (x !== undefined) walk(x, /^[A-Za-z_$][\w$]*$/.test(k) ? `${p}.${k}` : `${p}[${JSON.stringify(k)}]`);
+      }
+    }
+    stack.delete(o);
+  };
+  walk(value, path);
+}
+
+export function encodeRequest(method: string, args: unknown): string {
+  if (args !== undefined) assertJson(args, 'args');
+  const env: RequestEnvelope = { v: ENVELOPE_VERSION, method };
+  if (args !== undefined) env.args = args;
+  return JSON.stringify(env);
+}
+
+export class MessageFormatError extends Error {
+  override name = 'MessageFormatError';
+}
+
+export function decodeRequest(text: string): RequestEnvelope {
+  let env: unknown;
+  try {
+    env = JSON.parse(text);
+  } catch {
+    throw new MessageFormatError(`Request is not JSON: ${quote(text)}`);
+  }
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
+    throw new MessageFormatError(`Request is not an envelope object: ${quote(text)}`);
+  }
+  const e = env as Partial<RequestEnvelope>;
+  if (e.v !== ENVELOPE_VERSION) {
+    throw new MessageFormatError(`Request envelope version ${JSON.stringify(e.v)} is not ${ENVELOPE_VERSION}: ${quote(text)}`);
+  }
+  if (typeof e.method !== 'string' || e.method === '') {
+    throw new MessageFormatError(`Request envelope has no method: ${quote(text)}`);
+  }
+  return e as RequestEnvelope;
+}
+
+/** Encodes a handler's result; one that JSON cannot carry becomes an RpcPayloadError reply. */
+export function encodeResult(result: unknown): string {
+  if (result === undefined) return '{}';
+  try {
+    assertJson(result, 'result');
+  } catch (e) {
+    return encodeError(e);
+  }
+  return JSON.stringify({ result });
+}
+
+/** The error's class name travels as `type`: NeutronError.type when present, else Error.name. */
+export function encodeError(err: unknown): string {
+  return JSON.stringify({ error: errorBody(err) });
+}
+
+export function errorBody(err: unknown): RemoteErrorBody {
+  if (err instanceof Error) {
+    const typed = (err as { type?: unknown }).type;
+    const status = (err as { status?: unknown }).status;
+    const body: RemoteErrorBody = { type: typeof typed === 'string' && typed ? typed : err.name || 'Error', message: err.message };
+    if (typeof status === 'number' && Number.isFinite(status)) body.status = status;
+    return body;
+  }
+  return { type: 'Error', message: typeof err === 'string' ? err : safeString(err) };
+}
+
+export function decodeReply(text: string): ReplyEnvelope {
+  let env: unknown;
+  try {
+    env = JSON.parse(text);
+  } catch {
+    throw new MessageFormatError(`Reply is not JSON: ${quote(text)}`);
+  }
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
+    throw new MessageFormatError(`Reply is not an envelope object: ${quote(text)}`);
+  }
+  if ('error' in env) {
+    const e = (env as { error: unknown }).error as Partial<RemoteErrorBody> | null;
+    if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.message !== 'string') {
+      throw new MessageFormatError(`Reply error has no type and message: ${quote(text)}`);
+    }
+  }
+  return env as ReplyEnvelope;
+}
+
+const TOPIC = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+/** Topics are routing keys and queue names: no AMQP wildcards, no spaces, at most 200 chars. */
+export function checkTopic(topic: unknown): string {
+  if (typeof topic !== 'string' || !TOPIC.test(topic)) {
+    throw new TypeError(`Invalid RPC topic ${quote(topic)}: use 1-200 of letters, digits, '_', '.', ':' and '-'`);
+  }
+  return topic;
+}
+
+export function checkMethod(method: unknown): string {
+  if (typeof method !== 'string' || method === '') throw new TypeError(`Invalid RPC method name ${quote(method)}`);
+  return method;
+}
+
+function quote(v: unknown): string {
+  const s = typeof v === 'string' ? JSON.stringify(v) : safeString(v);
+  return s.length > 200 ? `${s.slice(0, 200)}...` : s;
+}
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
