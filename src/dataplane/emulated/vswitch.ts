@@ -12,6 +12,8 @@ import { ipToInt } from './addr.js';
 import { IPPROTO_GRE, VXLAN_PORT, type Frame } from './packet.js';
 import type { Device } from './linux/device.js';
 import type { EmulatedHost } from './linux/host.js';
+import type { OvsPort } from '../../host/state.js';
+import type { BridgeSpec } from '../../host/ops.js';
 import { OvsBridge, type OvsStep } from './ovs/index.js';
 
 export type VsPortType = 'internal' | 'system' | 'patch' | 'vxlan' | 'gre';
@@ -35,12 +37,16 @@ export interface VsPortSpec {
 
 export interface VsPort extends VsPortSpec {
   bridge: VsBridge;
+  /** The port as the host state describes it (columns the model does not act on included). */
+  state?: OvsPort;
   remote?: number;
   local?: number;
 }
 
 export interface VsBridge {
   name: string;
+  /** OVSDB columns of the bridge (datapath_type, fail_mode...), kept for reading the state back. */
+  spec: BridgeSpec;
   model: OvsBridge;
   ports: Map<string, VsPort>;
 }
@@ -64,7 +70,7 @@ export class Vswitch {
     // The OVS model's bridge has the LOCAL port named after the bridge; the vswitch adds its
     // internal device. Its clock is the world's (milliseconds), for learn() and MAC ageing.
     const engine = this.host.engine;
-    const b: VsBridge = { name, model: new OvsBridge(name, { clock: () => engine.now * 1000 }), ports: new Map() };
+    const b: VsBridge = { name, spec: { name, datapath_type: 'system', fail_mode: 'secure' }, model: new OvsBridge(name, { clock: () => engine.now * 1000 }), ports: new Map() };
     this.bridges.set(name, b);
     this.addPort(name, { name, type: 'internal', mac: opts.mac, ofport: 65534 });
     return b;

@@ -45,6 +45,11 @@ export class Device {
   neigh = new Map<number, Neighbour>();
   /** Per-interface sysctls that the model honours (net.ipv4.conf.<dev>.*). */
   proxyArp = false;
+  /**
+   * Devices that exist without being created (lo, NICs) are part of the host state only
+   * once a state configured them; the driver sets this then.
+   */
+  managed = false;
 
   constructor(
     public name: string,

@@ -11,6 +11,9 @@ import type { Engine } from '../engine.js';
 import type { Frame } from '../packet.js';
 import type { Segment } from '../segment.js';
 import { Vswitch } from '../vswitch.js';
+import { EmulatedDriver } from '../driver.js';
+import type { HostOp } from '../../../host/ops.js';
+import type { HostState } from '../../../host/state.js';
 import type { TraceStep } from '../../../trace/record.js';
 import { LinuxBridge } from './bridge.js';
 import { Device, type DeviceKind } from './device.js';
@@ -33,6 +36,7 @@ export class EmulatedHost {
   stack: IpStack;
   vswitch: Vswitch;
   bridges = new Map<string, LinuxBridge>();
+  private driverInstance?: EmulatedDriver;
 
   constructor(
     public name: string,
@@ -41,6 +45,27 @@ export class EmulatedHost {
     this.root = new Namespace(this, '');
     this.stack = new IpStack(this);
     this.vswitch = new Vswitch(this);
+  }
+
+  // --- desired state (src/host) --------------------------------------------------------
+
+  get driver(): EmulatedDriver {
+    return (this.driverInstance ??= new EmulatedDriver(this));
+  }
+
+  /** Carries out host operations (from `diff`) in order. */
+  apply(ops: readonly HostOp[]): void {
+    this.driver.apply(ops);
+  }
+
+  /** Makes the host match `desired`; returns the operations that took. */
+  applyState(desired: HostState): HostOp[] {
+    return this.driver.applyState(desired);
+  }
+
+  /** The host as a HostState (what the driver manages; see driver.ts for what is left out). */
+  readState(): HostState {
+    return this.driver.readState();
   }
 
   // --- namespaces ----------------------------------------------------------------------
@@ -98,6 +123,11 @@ export class EmulatedHost {
   /** A tap device; `addInstance` puts an instance behind it. */
   addTap(name: string, opts: DeviceOptions = {}): Device {
     return this.newDevice(name, 'tap', opts);
+  }
+
+  /** `ip link add NAME type dummy`: a device that swallows what it sends. */
+  addDummy(name: string, opts: DeviceOptions = {}): Device {
+    return this.newDevice(name, 'dummy', opts);
   }
 
   /** A physical NIC in the root namespace, plugged into a segment of the fabric. */
@@ -241,8 +271,9 @@ export class EmulatedHost {
         this.engine.schedule(() => peer.ns.host.rx(peer, f, pkt));
         return;
       }
-      case 'physical':
       case 'dummy':
+        return this.drop(dev.ns, dev, frame, pkt, `${dev.name} is a dummy device: what it sends goes nowhere`);
+      case 'physical':
         if (!dev.segment) return this.drop(dev.ns, dev, frame, pkt, `${dev.name} has no carrier (not plugged into a segment)`);
         return dev.segment.carry(dev, frame, pkt);
       case 'ovs-internal':

@@ -8,6 +8,7 @@ import { Device, type IfAddr } from './device.js';
 import type { EmulatedHost } from './host.js';
 import { neighText, type Neighbour } from './neigh.js';
 import { Netfilter } from '../netfilter/index.js';
+import type { IpSet, IptablesTable } from '../../../host/state.js';
 import { Rib, RT_TABLE_MAIN, routeText, type Route, type RouteType, type Rule } from './routing.js';
 
 /** A datagram or segment handed to a local socket. */
@@ -59,6 +60,9 @@ export class Namespace {
   bridgeNfCallIptables = false;
   /** Every sysctl set, as written (read back by the driver). */
   sysctls = new Map<string, string>();
+  /** iptables-restore input per table and ipsets, as last applied (what the host state reads back). */
+  iptablesText: Partial<Record<IptablesTable, string>> = {};
+  ipsetState: Record<string, IpSet> = {};
   /** Created by the first iptables/ipset change; until then hooks are skipped (no rules, no conntrack). */
   netfilter?: Netfilter;
   udp = new Map<number, UdpHandler>();
@@ -120,6 +124,8 @@ export class Namespace {
     for (const t of this.rib.tables.values()) t.delWhere((r) => r.dev === dev);
     dev.neigh.clear();
     this.devices.delete(dev.name);
+    const prefix = `net.ipv4.conf.${dev.name.replace(/\./g, '/')}.`;
+    for (const k of [...this.sysctls.keys()]) if (k.startsWith(prefix)) this.sysctls.delete(k);
   }
 
   // --- ip addr -------------------------------------------------------------------------
@@ -166,6 +172,17 @@ export class Namespace {
   addRoute(spec: RouteSpec): Route {
     const route = this.makeRoute(spec);
     this.rib.table(route.table).add(route);
+    return route;
+  }
+
+  /** `ip route replace`: the route with the same table, destination and metric is replaced. */
+  replaceRoute(spec: RouteSpec): Route {
+    const route = this.makeRoute(spec);
+    const t = this.rib.table(route.table);
+    while (t.del({ dst: route.dst, metric: route.metric })) {
+      /* removed the one(s) with that key */
+    }
+    t.add(route);
     return route;
   }
 
@@ -221,8 +238,14 @@ export class Namespace {
   private makeRule(spec: RuleSpec): Rule {
     const r: Rule = { priority: spec.priority, table: spec.table };
     if (!Number.isInteger(spec.priority) || spec.priority < 0 || spec.priority > 0xffffffff) throw new Error(`Invalid rule priority '${spec.priority}'`);
-    if (spec.from && spec.from !== 'all') r.from = parseCidr(spec.from);
-    if (spec.to && spec.to !== 'all') r.to = parseCidr(spec.to);
+    if (spec.from && spec.from !== 'all') {
+      r.from = parseCidr(spec.from);
+      r.fromText = spec.from;
+    }
+    if (spec.to && spec.to !== 'all') {
+      r.to = parseCidr(spec.to);
+      r.toText = spec.to;
+    }
     if (spec.iif) r.iif = spec.iif;
     if (spec.oif) r.oif = spec.oif;
     if (spec.fwmark !== undefined) {
@@ -242,7 +265,7 @@ export class Namespace {
     const dev = this.device(devName);
     const n = ipToInt(ip);
     const prev = dev.neigh.get(n);
-    dev.neigh.set(n, { ip: n, mac: mac.toLowerCase(), state, pending: prev?.pending ?? [], updated: this.host.engine.now });
+    dev.neigh.set(n, { ip: n, mac: mac.toLowerCase(), state, pending: prev?.pending ?? [], updated: this.host.engine.now, managed: true });
     if (prev?.pending.length) this.host.stack.flushPending(dev, dev.neigh.get(n)!);
   }
 
@@ -288,7 +311,7 @@ export class Namespace {
     else if (key === 'net.bridge.bridge-nf-call-iptables') this.bridgeNfCallIptables = on;
     else if (m && m[2] === 'proxy_arp') {
       if (m[1] === 'all') this.proxyArpAll = on;
-      else if (m[1] !== 'default') this.device(m[1]).proxyArp = on;
+      else if (m[1] !== 'default') this.device(m[1].replace(/\//g, '.')).proxyArp = on;
     }
     this.sysctls.set(key, v);
   }

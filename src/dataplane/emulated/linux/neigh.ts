@@ -23,6 +23,8 @@ export interface Neighbour {
   pending: PendingPacket[];
   /** Virtual time (seconds) of the last confirmation, for REACHABLE -> STALE. */
   updated: number;
+  /** Added by `ip neigh replace` (part of the host state), not learnt from ARP. */
+  managed?: boolean;
 }
 
 export function neighText(n: Neighbour, dev: string): string {

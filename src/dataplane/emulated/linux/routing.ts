@@ -10,7 +10,7 @@ export const RT_TABLE_LOCAL = 255;
 export const RT_TABLE_MAIN = 254;
 export const RT_TABLE_DEFAULT = 253;
 
-export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
+export type RouteType = 'unicast' | 'local' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
 
 export interface Route {
   dst: Cidr;
@@ -127,11 +127,15 @@ export interface Rule {
   oif?: string;
   fwmark?: { value: number; mask: number };
   table: number;
+  /** The selectors as written (`10.0.0.5` or `10.0.0.5/32`), for reading the rule back. */
+  fromText?: string;
+  toText?: string;
 }
 
-export function ruleText(r: Rule): string {
-  const parts = [`${r.priority}:`, 'from', r.from ? cidrText(r.from).replace('default', 'all') : 'all'];
-  if (r.to) parts.push('to', cidrText(r.to));
+/** `ip rule` text; `canonical` spells prefixes as the kernel stores them (for identity). */
+export function ruleText(r: Rule, canonical = false): string {
+  const parts = [`${r.priority}:`, 'from', (!canonical && r.fromText) || (r.from ? cidrText(r.from).replace('default', 'all') : 'all')];
+  if (r.to) parts.push('to', (!canonical && r.toText) || cidrText(r.to));
   if (r.fwmark) parts.push('fwmark', `0x${r.fwmark.value.toString(16)}${r.fwmark.mask !== 0xffffffff ? `/0x${r.fwmark.mask.toString(16)}` : ''}`);
   if (r.iif) parts.push('iif', r.iif);
   if (r.oif) parts.push('oif', r.oif);
@@ -152,6 +156,8 @@ export type RouteResult =
   | { kind: 'local'; rule: Rule }
   | { kind: 'route'; route: Route; rule: Rule }
   | { kind: 'error'; error: 'unreachable' | 'prohibit' | 'blackhole'; route?: Route; rule?: Rule };
+
+export type RouteErrorKind = Extract<RouteResult, { kind: 'error' }>['error'];
 
 /** The routing policy database of one namespace. */
 export class Rib {
@@ -174,7 +180,8 @@ export class Rib {
   }
 
   addRule(r: Rule): void {
-    if (this.rules.some((x) => ruleText(x) === ruleText(r))) throw new Error(`RTNETLINK answers: File exists (rule '${ruleText(r)}')`);
+    const key = ruleText(r, true);
+    if (this.rules.some((x) => ruleText(x, true) === key)) throw new Error(`RTNETLINK answers: File exists (rule '${ruleText(r)}')`);
     // Stable: a new rule goes after existing rules of the same priority, as `ip rule add` does.
     let i = this.rules.length;
     while (i > 0 && this.rules[i - 1].priority > r.priority) i--;
@@ -182,8 +189,8 @@ export class Rib {
   }
 
   delRule(r: Rule): boolean {
-    const text = ruleText(r);
-    const i = this.rules.findIndex((x) => ruleText(x) === text);
+    const text = ruleText(r, true);
+    const i = this.rules.findIndex((x) => ruleText(x, true) === text);
     if (i < 0) return false;
     this.rules.splice(i, 1);
     return true;
@@ -203,7 +210,8 @@ export class Rib {
       const t = this.tables.get(rule.table);
       const route = t?.lookup(q.dst);
       if (!route || route.type === 'throw') continue;
-      if (route.type !== 'unicast') return { kind: 'error', error: route.type, route, rule };
+      if (route.type === 'local') return { kind: 'local', rule };
+      if (route.type !== 'unicast') return { kind: 'error', error: route.type as RouteErrorKind, route, rule };
       return { kind: 'route', route, rule };
     }
     return { kind: 'error', error: 'unreachable' };
