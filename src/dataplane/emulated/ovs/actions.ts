@@ -271,7 +271,20 @@ export function parseActions(text: string, flow: string, ctx: ParseContext, fact
     afterWrite(a, facts);
   }
   if (sawDrop && out.length > 0) throw new OvsFlowError(flow, 'drop', '"drop" must not be accompanied by any other action or instruction');
-  return out;
+  return internActions(out);
+}
+
+// Action lists are immutable once parsed and repeat across flows (`strip_vlan,output:5`):
+// sharing one array per distinct list keeps large flow tables small.
+const ACTION_LISTS = new Map<string, Action[]>();
+
+export function internActions(actions: Action[]): Action[] {
+  const key = actionsText(actions);
+  const hit = ACTION_LISTS.get(key);
+  if (hit) return hit;
+  if (ACTION_LISTS.size >= 1_000_000) ACTION_LISTS.clear();
+  ACTION_LISTS.set(key, actions);
+  return actions;
 }
 
 function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowFacts): Action {

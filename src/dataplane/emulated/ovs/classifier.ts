@@ -36,8 +36,12 @@ export function hashMatch(m: Match): number {
 class Subtable {
   readonly idx: number[];
   readonly mask: number[];
-  /** Flows by masked-key hash; each bucket sorted by descending priority. */
-  readonly buckets = new Map<number, Rule[]>();
+  /**
+   * Flows by masked-key hash: one Rule, or (for flows of equal key at several priorities, or
+   * a hash collision) an array sorted by descending priority. Most keys hold one flow, and
+   * storing it directly saves an array per flow.
+   */
+  readonly buckets = new Map<number, Rule | Rule[]>();
   /** How many flows at each priority, to keep `maxPriority` exact across deletions. */
   private readonly priorities = new Map<number, number>();
   count = 0;
@@ -57,21 +61,24 @@ class Subtable {
 
   /** Inserts; returns the flow it replaced (same match and priority), if any. */
   insert(rule: Rule): Rule | undefined {
-    let bucket = this.buckets.get(rule.hash);
-    if (!bucket) {
-      bucket = [];
+    const cur = this.buckets.get(rule.hash);
+    if (cur === undefined) {
+      this.buckets.set(rule.hash, rule);
+    } else {
+      const bucket = Array.isArray(cur) ? cur : [cur];
+      let at = bucket.length;
+      for (let i = 0; i < bucket.length; i++) {
+        const r = bucket[i];
+        if (r.priority === rule.priority && r.match.sameAs(rule.match)) {
+          bucket[i] = rule;
+          this.buckets.set(rule.hash, bucket.length === 1 ? rule : bucket);
+          return r;
+        }
+        if (r.priority < rule.priority && at === bucket.length) at = i;
+      }
+      bucket.splice(at, 0, rule);
       this.buckets.set(rule.hash, bucket);
     }
-    let at = bucket.length;
-    for (let i = 0; i < bucket.length; i++) {
-      const r = bucket[i];
-      if (r.priority === rule.priority && r.match.sameAs(rule.match)) {
-        bucket[i] = rule;
-        return r;
-      }
-      if (r.priority < rule.priority && at === bucket.length) at = i;
-    }
-    bucket.splice(at, 0, rule);
     this.count++;
     this.priorities.set(rule.priority, (this.priorities.get(rule.priority) ?? 0) + 1);
     if (rule.priority > this.maxPriority) this.maxPriority = rule.priority;
@@ -79,12 +86,17 @@ class Subtable {
   }
 
   remove(rule: Rule): boolean {
-    const bucket = this.buckets.get(rule.hash);
-    if (!bucket) return false;
-    const i = bucket.indexOf(rule);
-    if (i < 0) return false;
-    bucket.splice(i, 1);
-    if (bucket.length === 0) this.buckets.delete(rule.hash);
+    const cur = this.buckets.get(rule.hash);
+    if (cur === undefined) return false;
+    if (Array.isArray(cur)) {
+      const i = cur.indexOf(rule);
+      if (i < 0) return false;
+      cur.splice(i, 1);
+      if (cur.length === 1) this.buckets.set(rule.hash, cur[0]);
+    } else {
+      if (cur !== rule) return false;
+      this.buckets.delete(rule.hash);
+    }
     this.count--;
     const n = (this.priorities.get(rule.priority) ?? 1) - 1;
     if (n === 0) {
@@ -99,8 +111,17 @@ class Subtable {
   }
 
   find(match: Match, priority: number, hash: number): Rule | undefined {
-    const bucket = this.buckets.get(hash);
-    return bucket?.find((r) => r.priority === priority && r.match.sameAs(match));
+    const cur = this.buckets.get(hash);
+    if (cur === undefined) return undefined;
+    if (!Array.isArray(cur)) return cur.priority === priority && cur.match.sameAs(match) ? cur : undefined;
+    return cur.find((r) => r.priority === priority && r.match.sameAs(match));
+  }
+
+  *rules(): IterableIterator<Rule> {
+    for (const b of this.buckets.values()) {
+      if (Array.isArray(b)) yield* b;
+      else yield b;
+    }
   }
 }
 
@@ -155,6 +176,10 @@ export class FlowTable {
       if (best !== undefined && best.priority >= st.maxPriority) break;
       const bucket = st.buckets.get(st.hashKey(w));
       if (bucket === undefined) continue;
+      if (!Array.isArray(bucket)) {
+        if ((best === undefined || bucket.priority > best.priority) && bucket.match.matches(w)) best = bucket;
+        continue;
+      }
       for (let i = 0; i < bucket.length; i++) {
         const r = bucket[i];
         if (best !== undefined && r.priority <= best.priority) break;
@@ -173,7 +198,7 @@ export class FlowTable {
   }
 
   *rules(): IterableIterator<Rule> {
-    for (const st of this.order) for (const bucket of st.buckets.values()) yield* bucket;
+    for (const st of this.order) yield* st.rules();
   }
 }
 

@@ -16,6 +16,10 @@ import {
 } from './fields.js';
 import { formatMacBig, hex, ipTextOf } from './values.js';
 
+// Shapes are few (tens per bridge) and shared by all bridges: interning them keeps 100,000
+// flows from carrying 100,000 copies of the same arrays and key string.
+const SHAPES = new Map<string, { idx: number[]; mask: number[]; key: string }>();
+
 export class Match {
   /** Word indices with a non-zero mask, ascending. */
   readonly idx: number[];
@@ -35,10 +39,10 @@ export class Match {
     return idx.map((i, k) => `${i}:${mask[k]}`).join(',');
   }
 
-  /** From dense per-word masks and values. */
+  /** From dense per-word masks and values. Flows of one shape share its idx/mask arrays. */
   static fromWords(masks: Int32Array, values: Int32Array): Match {
-    const idx: number[] = [];
-    const mask: number[] = [];
+    let idx: number[] = [];
+    let mask: number[] = [];
     const val: number[] = [];
     for (let i = 0; i < N_WORDS; i++) {
       if (masks[i] !== 0) {
@@ -47,7 +51,15 @@ export class Match {
         val.push(values[i] & masks[i]);
       }
     }
-    return new Match(idx, mask, val);
+    const key = Match.shapeKeyOf(idx, mask);
+    let shape = SHAPES.get(key);
+    if (!shape) {
+      shape = { idx, mask, key };
+      SHAPES.set(key, shape);
+    }
+    idx = shape.idx;
+    mask = shape.mask;
+    return new Match(idx, mask, val, shape.key);
   }
 
   /** Mask and value of one word (0/0 when the word is wildcarded). */
