@@ -6,7 +6,7 @@
 // Builders copy the collection they change, so adding flows one at a time to a big bridge
 // costs O(n) per call: add them in batches (`addFlows`, `replaceCookieFlows`).
 import { tunnelPortName } from './names.js';
-import { canonicalMatch, cookie as toCookie, flow as makeFlow, type FlowInput } from './flow.js';
+import { canonicalMatch, cookie as toCookie, flow as makeFlow, flowKey, type FlowInput } from './flow.js';
 import { neighKey, routeKey, ruleKey } from './keys.js';
 import type {
   Cookie,
@@ -358,20 +358,32 @@ export function removePort(s: HostState, bridge: string, name: string): HostStat
   return s;
 }
 
+/**
+ * Adds flows as `ovs-ofctl add-flows` does: a flow whose table, priority and match are
+ * already on the bridge replaces that flow (whatever its cookie).
+ */
 export function addFlows(s: HostState, bridge: string, flows: Array<Flow | FlowInput>): HostState {
   const made = flows.map(normaliseFlow);
-  return updateBridge(s, bridge, (b) => ({ ...b, flows: [...b.flows, ...made] }));
+  return updateBridge(s, bridge, (b) => ({ ...b, flows: mergeFlows(b.flows, made, () => false) }));
+}
+
+/** `existing` minus what `drop` selects and minus the keys of `added`, then `added` (last one of a key wins). */
+function mergeFlows(existing: Flow[], added: Flow[], drop: (f: Flow) => boolean): Flow[] {
+  const byKey = new Map<string, Flow>();
+  for (const f of added) byKey.set(flowKey(f), f);
+  const kept = existing.filter((f) => !drop(f) && !byKey.has(flowKey(f)));
+  return kept.concat([...byKey.values()]);
 }
 
 /**
  * Makes `flows` the only flows with `cookie` on the bridge: how an agent owns the flows of
  * one resource (Neutron derives a cookie per resource and removes stale ones by cookie).
- * Each flow gets that cookie.
+ * Each flow gets that cookie; a flow with the key of another cookie's flow takes it over.
  */
 export function replaceCookieFlows(s: HostState, bridge: string, cookie: number | string, flows: Array<Flow | FlowInput>): HostState {
   const c = toCookie(cookie);
   const made = flows.map((f) => ({ ...normaliseFlow(f), cookie: c }));
-  return updateBridge(s, bridge, (b) => ({ ...b, flows: [...b.flows.filter((f) => f.cookie !== c), ...made] }));
+  return updateBridge(s, bridge, (b) => ({ ...b, flows: mergeFlows(b.flows, made, (f) => f.cookie === c) }));
 }
 
 export function removeCookieFlows(s: HostState, bridge: string, cookie: number | string): HostState {

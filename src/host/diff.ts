@@ -196,8 +196,9 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
           const peer = desNs[d.peer_namespace]?.links[d.peer];
           if (peer) op.peer = linkSpec(peer);
         }
-        if (!first);
-        else if (d.kind === 'ovs-internal') (desPorts.has(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
+        if (!first) {
+          // created with its peer
+        } else if (d.kind === 'ovs-internal') (desPorts.has(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
         else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') linkCreateFirst.push(op);
         else linkCreate.push(op);
         for (const cidr of d.addresses) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });

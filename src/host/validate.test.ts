@@ -133,10 +133,8 @@ test('duplicate names: a port on two bridges, a key that differs from the name, 
   s = addBridge(emptyHost(), 'br-int');
   s.namespaces[''].links.x = { kind: 'dummy', name: 'br-int', up: true, addresses: [] };
   rejects(s, /the name is taken by OVS bridge "br-int"/);
-  s = addFlows(addBridge(emptyHost(), 'br-int'), 'br-int', [
-    { table: 0, priority: 1, match: 'ip', actions: 'drop' },
-    { table: 0, priority: 1, match: 'ip', actions: 'NORMAL' },
-  ]);
+  s = addFlows(addBridge(emptyHost(), 'br-int'), 'br-int', [{ table: 0, priority: 1, match: 'ip', actions: 'drop' }]);
+  s.ovs.bridges['br-int'].flows.push({ ...s.ovs.bridges['br-int'].flows[0], actions: 'NORMAL' });
   rejects(s, /^Flow "table=0,priority=1,ip" on bridge "br-int": another flow has the same table, priority and match$/);
 });
 
