@@ -8,10 +8,11 @@ import type { RequestContext } from '../server/context.js';
 import type { ListQuery, SortKey } from '../server/listing.js';
 import type { CorePlugin } from '../server/plugin.js';
 import { checkAttributes, hideAttributes, owningProject } from '../server/policy.js';
-import type { Authenticator } from './auth.js';
+import { AuthRejected, type Authenticator } from './auth.js';
 import { EXTENSIONS } from './extensions.js';
 import { resources, type ResourceDef } from './resources.js';
 import * as v from './validators.js';
+import { schedulerRoutes } from './scheduler_routes.js';
 
 /** Neutron's default max_request_body_size. */
 export const MAX_BODY = 114688;
@@ -51,6 +52,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const e = err as { statusCode?: number; code?: string; message?: string };
+    if (err instanceof AuthRejected) return reply.code(err.status).headers(err.headers).send(err.body);
     let fault: NeutronError;
     if (err instanceof NeutronError) fault = err;
     else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') fault = new NeutronError('HTTPRequestEntityTooLarge', 413, 'Request is too large.');
@@ -68,6 +70,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
 
   app.addHook('onRequest', async (req) => {
+    // Version discovery is public, as Neutron's paste pipeline serves it before authtoken.
+    if (req.url === '/' && (req.method === 'GET' || req.method === 'HEAD')) return;
     req.ctx = await opts.auth.authenticate(req.headers);
   });
 
@@ -94,6 +98,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
 
   for (const d of defs) routes(app, d, base);
+  schedulerRoutes(app, opts.plugin);
   return app;
 }
 
@@ -144,7 +149,14 @@ function routes(app: FastifyInstance, d: ResourceDef, base: (r: FastifyRequest) 
     return { [d.member]: show(req.ctx, await d.get(req.ctx, req.params.id), fields) };
   });
 
-  app.post(path, async (req, reply) => {
+  for (const [action, run] of Object.entries(d.actions ?? {}))
+    app.put<{ Params: { id: string } }>(`${path}/:id/${action}`, async (req) => {
+      const body = req.body;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw Faults.malformedBody();
+      return run(req.ctx, req.params.id, body as Body);
+    });
+
+  if (!d.noCreate) app.post(path, async (req, reply) => {
     const body = req.body as Body | undefined;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw Faults.bodyMissing(d.member);
     const bulk = Array.isArray(body[d.collection]);
