@@ -14,7 +14,7 @@ import { OFPP, portName } from './match.js';
 import { MacLearningTable, type MacTableEntry } from './normal.js';
 import { parseFlow, type ParsedFlow } from './parse.js';
 import { Rule } from './rule.js';
-import { hex } from './values.js';
+import { hex, macText } from './values.js';
 
 /** OVS's limits on resubmit recursion and on resubmits per packet. */
 export const MAX_DEPTH = 64;
@@ -435,8 +435,9 @@ export class OvsBridge {
     }
   }
 
-  private note(step: OvsStep | undefined, text: string): void {
-    if (step) (step.notes ??= []).push(text);
+  /** Callers test `step` first, so that untraced packets build no strings. */
+  private note(step: OvsStep, text: string): void {
+    (step.notes ??= []).push(text);
   }
 
   private fail(x: Xlate, table: number, depth: number, message: string): void {
@@ -513,7 +514,7 @@ export class OvsBridge {
           if (ttl <= 1) {
             // OVS sends a packet-in (OFPR_INVALID_TTL) and stops this action list; an outer
             // resubmit level carries on.
-            this.note(step, `dec_ttl: TTL ${ttl} would expire; packet-in to controller (none connected), rest of this flow's actions skipped`);
+            if (step) this.note(step, `dec_ttl: TTL ${ttl} would expire; packet-in to controller (none connected), rest of this flow's actions skipped`);
             return;
           }
           w[W.NW_TTL] = ttl - 1;
@@ -539,17 +540,17 @@ export class OvsBridge {
       case OFPP.IN_PORT: {
         const p = this.portsByNum.get(inPort);
         if (p) this.emit(x, p, step);
-        else this.note(step, `output to IN_PORT ${inPort}: no such port`);
+        else if (step) this.note(step, `output to IN_PORT ${inPort}: no such port`);
         return;
       }
     }
     if (port === inPort) {
-      this.note(step, `skipping output to input port ${portName(port)} (use in_port/IN_PORT to hairpin)`);
+      if (step) this.note(step, `skipping output to input port ${portName(port)} (use in_port/IN_PORT to hairpin)`);
       return;
     }
     const p = this.portsByNum.get(port);
     if (!p) {
-      this.note(step, `output to nonexistent port ${port}: no-op`);
+      if (step) this.note(step, `output to nonexistent port ${port}: no-op`);
       return;
     }
     this.emit(x, p, step);
@@ -569,7 +570,7 @@ export class OvsBridge {
     const inNum = w[W.IN_PORT];
     const inPort = this.portsByNum.get(inNum);
     if (!inPort) {
-      this.note(step, `NORMAL: input port ${inNum} unknown, dropping`);
+      if (step) this.note(step, `NORMAL: input port ${inNum} unknown, dropping`);
       return;
     }
     const tci = w[W.VLAN_TCI];
@@ -577,13 +578,13 @@ export class OvsBridge {
     let vlan: number;
     if (inPort.tag !== undefined) {
       if (vid !== 0) {
-        this.note(step, `NORMAL: dropping VLAN ${vid} tagged packet received on port ${inPort.name} configured as VLAN ${inPort.tag} access port`);
+        if (step) this.note(step, `NORMAL: dropping VLAN ${vid} tagged packet received on port ${inPort.name} configured as VLAN ${inPort.tag} access port`);
         return;
       }
       vlan = inPort.tag;
     } else {
       if (inPort.trunks && !inPort.trunks.includes(vid)) {
-        this.note(step, `NORMAL: dropping VLAN ${vid} packet received on trunk port ${inPort.name} not carrying it`);
+        if (step) this.note(step, `NORMAL: dropping VLAN ${vid} packet received on trunk port ${inPort.name} not carrying it`);
         return;
       }
       vlan = vid;
@@ -592,31 +593,31 @@ export class OvsBridge {
     const dstLo = w[W.ETH_DST_LO] >>> 0;
     // 01:80:c2:00:00:0x: IEEE reserved (STP, LACP...), never forwarded without forward-bpdu.
     if (dstHi === 0x0180 && (dstLo & 0xfffffff0) >>> 0 === 0xc2000000) {
-      this.note(step, 'NORMAL: dropping packet to reserved multicast address');
+      if (step) this.note(step, 'NORMAL: dropping packet to reserved multicast address');
       return;
     }
     const now = this.now(x);
     const srcHi = w[W.ETH_SRC_HI] & 0xffff;
     if ((srcHi & 0x0100) === 0) {
       const src = srcHi * 2 ** 32 + (w[W.ETH_SRC_LO] >>> 0);
-      if (this.macTable.learn(vlan, src, inNum, now)) this.note(step, `NORMAL: learned ${keyToFrame(w, x.base).eth.src} on port ${inPort.name} in VLAN ${vlan}`);
+      if (this.macTable.learn(vlan, src, inNum, now) && step) this.note(step, `NORMAL: learned ${macText(srcHi, w[W.ETH_SRC_LO])} on port ${inPort.name} in VLAN ${vlan}`);
     }
     if ((dstHi & 0x0100) === 0) {
       const port = this.macTable.lookup(vlan, dstHi * 2 ** 32 + dstLo, now);
       if (port !== undefined) {
         if (port === inNum) {
-          this.note(step, `NORMAL: destination learned on input port ${inPort.name}, dropping`);
+          if (step) this.note(step, `NORMAL: destination learned on input port ${inPort.name}, dropping`);
           return;
         }
         const p = this.portsByNum.get(port);
         if (p) {
-          this.note(step, `NORMAL: forwarding to learned port ${p.name} (VLAN ${vlan})`);
+          if (step) this.note(step, `NORMAL: forwarding to learned port ${p.name} (VLAN ${vlan})`);
           this.normalOut(x, p, vlan, step);
           return;
         }
       }
     }
-    this.note(step, `NORMAL: flooding in VLAN ${vlan}`);
+    if (step) this.note(step, `NORMAL: flooding in VLAN ${vlan}`);
     for (const p of this.portList) {
       if (p.ofport === inNum) continue;
       if (p.tag !== undefined ? p.tag === vlan : !p.trunks || p.trunks.includes(vlan)) this.normalOut(x, p, vlan, step);
@@ -658,7 +659,7 @@ export class OvsBridge {
       rule.nBytes = existing.nBytes;
     }
     this.flows.insert(rule);
-    this.note(step, `learned: ${rule.canonical}`);
+    if (step) this.note(step, `learned: ${rule.canonical}`);
   }
 }
 
