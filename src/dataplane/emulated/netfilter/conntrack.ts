@@ -37,6 +37,8 @@ export interface CtEntry {
   readonly id: number;
   readonly zone: number;
   readonly orig: CtTuple;
+  /** formatTuple(orig), for traces. */
+  readonly origText: string;
   /** The tuple replies carry; NAT rewrites it. */
   reply: CtTuple;
   seenReply: boolean;
@@ -277,6 +279,7 @@ export class Conntrack {
       id: this.nextId++,
       zone,
       orig: t,
+      origText: formatTuple(t),
       reply: invert(t),
       seenReply: false,
       srcNat: false,

@@ -12,7 +12,7 @@
 // the conntrack entry.
 
 import type { Frame, Icmp } from '../packet.js';
-import { Conntrack, formatTuple, invert, type CtRef, type CtTuple, type NatManip } from './conntrack.js';
+import { Conntrack, invert, type CtRef, type CtTuple, type NatManip } from './conntrack.js';
 import { Ipsets } from './ipset.js';
 import { restoreTables, type RestoreOptions } from './restore.js';
 import type { CompiledRule, PacketView } from './rule.js';
@@ -43,6 +43,8 @@ interface PacketState extends PacketView {
   /** Conntrack zone chosen by `CT --zone` in raw (the template's zone). */
   zone: number;
   notrack: boolean;
+  /** Record steps (NfContext.trace, default true). */
+  trace: boolean;
   len?: number;
 }
 
@@ -108,6 +110,7 @@ export class Netfilter {
       steps: [],
       zone: ctx.ct?.zone ?? 0,
       notrack: false,
+      trace: ctx.trace ?? true,
     };
     // iptables sees IPv4 only; ARP and other frames pass untouched.
     if (!frame.ip) return { verdict: 'accept', frame, steps: [], mark: st.mark, ct: ctx.ct };
@@ -169,8 +172,9 @@ export class Netfilter {
   }
 
   private ctStep(st: PacketState): void {
+    if (!st.trace) return;
     const ct = st.ct!;
-    const what = ct.entry ? `${ct.dir} ${formatTuple(ct.entry.orig)}` : 'no entry';
+    const what = ct.entry ? `${ct.dir} ${ct.entry.origText}` : 'no entry';
     st.steps.push({
       hook: st.hook,
       table: 'conntrack',
@@ -219,11 +223,11 @@ export class Netfilter {
     const next = rewrite(st.frame, manip, target, true);
     if (next === st.frame) return;
     this.setFrame(st, next);
-    if (record) {
+    if (record && st.trace) {
       st.steps.push({
         hook: st.hook,
         table: 'conntrack',
-        rule: `ct ${ref.dir} ${formatTuple(e.orig)}`,
+        rule: `ct ${ref.dir} ${e.origText}`,
         target: orig ? (manip === 'dst' ? 'DNAT' : 'SNAT') : manip === 'dst' ? 'un-SNAT' : 'un-DNAT',
         frame: st.frame,
         mark: st.mark,
@@ -241,10 +245,10 @@ export class Netfilter {
     const inner = rewrite(icmp.quoted, manip === 'dst' ? 'src' : 'dst', other, true);
     const outer = rewrite(st.frame, manip, invert(other), false);
     this.setFrame(st, { ...outer, l4: { ...icmp, quoted: inner } });
-    st.steps.push({
+    if (st.trace) st.steps.push({
       hook: st.hook,
       table: 'conntrack',
-      rule: `ct related ${ref.dir} ${formatTuple(e.orig)}`,
+      rule: `ct related ${ref.dir} ${e.origText}`,
       target: manip === 'dst' ? 'ICMP error DNAT' : 'ICMP error SNAT',
       frame: st.frame,
       mark: st.mark,
@@ -397,7 +401,7 @@ export class Netfilter {
     chain.policyCounters.bytes += st.len ?? (st.len = packetLength(st.frame));
     // An empty chain that accepts says nothing worth a trace line.
     if (chain.rules.length === 0 && chain.policy === 'ACCEPT') return undefined;
-    st.steps.push({
+    if (st.trace) st.steps.push({
       hook: st.hook,
       table,
       chain: chain.name,
@@ -410,7 +414,7 @@ export class Netfilter {
   }
 
   private step(st: PacketState, table: NfTable, chain: Chain, rule: CompiledRule, target?: string): void {
-    st.steps.push({
+    if (st.trace) st.steps.push({
       hook: st.hook,
       table,
       chain: chain.name,
@@ -431,8 +435,13 @@ export class Netfilter {
   }
 }
 
+/** `-A CHAIN spec`, cached on the rule (a rule lives in one chain; -E renames rebuild it). */
 function ruleText(chain: Chain, rule: CompiledRule): string {
-  return rule.spec ? `-A ${chain.name} ${rule.spec}` : `-A ${chain.name}`;
+  if (rule.textChain !== chain.name) {
+    rule.text = rule.spec ? `-A ${chain.name} ${rule.spec}` : `-A ${chain.name}`;
+    rule.textChain = chain.name;
+  }
+  return rule.text!;
 }
 
 function protoName(f: Frame): string {

@@ -84,6 +84,9 @@ export interface CompiledRule {
   sets: string[];
   /** Line of the restore input that created the rule, for errors found at COMMIT. */
   line?: number;
+  /** Cached `-A CHAIN spec` and the chain name it was built for. */
+  text?: string;
+  textChain?: string;
 }
 
 interface OptUse {

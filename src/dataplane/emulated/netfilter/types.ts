@@ -49,6 +49,8 @@ export interface NfContext {
   mark?: number;
   /** Conntrack attachment from an earlier hook of the same packet in this namespace. */
   ct?: CtRef;
+  /** Record steps (default true); false for bulk traffic where nobody reads the trace. */
+  trace?: boolean;
 }
 
 export interface RejectInfo {
