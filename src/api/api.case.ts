@@ -51,7 +51,7 @@ export function apiSuite(kind: DbKind, opts: { skip?: string } = {}) {
         const r = await call('GET', '/v2.0');
         assert.deepEqual(
           r.body.resources.map((x: any) => x.collection).sort(),
-          ['networks', 'ports', 'security_group_rules', 'security_groups', 'subnets'],
+          ['agents', 'floatingips', 'networks', 'ports', 'routers', 'security_group_rules', 'security_groups', 'subnets'],
         );
       });
       it('lists extensions and shows one by alias', async () => {

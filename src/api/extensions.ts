@@ -28,4 +28,11 @@ export const EXTENSIONS = [
   ext('sorting', 'Sorting support', 'Extension that indicates that sorting is enabled.'),
   ext('filter-validation', 'Filter parameters validation', 'Provides validation on filter parameters.'),
   ext('ip-substring-filtering', 'IP address substring filtering', 'Provides IP address substring filtering when listing ports'),
+  ext('router', 'Neutron L3 Router', 'Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.'),
+  ext('dvr', 'Distributed Virtual Router', 'Enables configuration of Distributed Virtual Routers.'),
+  ext('extraroute', 'Neutron Extra Route', 'Extra routes configuration for L3 router'),
+  ext('ext-gw-mode', 'Neutron L3 Configurable external gateway mode', 'Extension of the router abstraction for specifying whether SNAT should occur on the external gateway'),
+  ext('agent', 'agent', 'The agent management extension.'),
+  ext('l3_agent_scheduler', 'L3 Agent Scheduler', 'Schedule routers among l3 agents'),
+  ext('dhcp_agent_scheduler', 'DHCP Agent Scheduler', 'Schedule networks among dhcp agents'),
 ];

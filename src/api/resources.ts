@@ -25,6 +25,10 @@ export interface ResourceDef {
   attrs: Record<string, Attr>;
   /** Query parameters that filter on something other than a plain attribute. */
   extraFilters?: string[];
+  /** PUT /<collection>/<id>/<action>: Neutron's member actions (add_router_interface...). */
+  actions?: Record<string, (ctx: RequestContext, id: string, body: Body) => Promise<unknown>>;
+  /** No POST on the collection (agents register over RPC). */
+  noCreate?: boolean;
   list(ctx: RequestContext, q: ListQuery): Promise<Body[]>;
   get(ctx: RequestContext, id: string): Promise<Body>;
   create(ctx: RequestContext, bodies: Body[]): Promise<Body[]>;
@@ -51,6 +55,23 @@ const ipPrefix: v.Validator<string> = (x, attr) => {
   v.ip(addr, attr);
   v.int(0, x.includes(':') ? 128 : 32)(len, attr);
   return `${v.ip(addr, attr)}/${Number(len)}`;
+};
+
+const gatewayInfo: v.Validator = (x, attr) => {
+  if (x === null) return null;
+  if (typeof x === 'object' && !Array.isArray(x) && Object.keys(x as object).length === 0) return {};
+  return v.dict<{ network_id: string; enable_snat?: boolean; external_fixed_ips?: Array<{ subnet_id?: string; ip_address?: string }> }>(
+    { network_id: v.uuid, enable_snat: v.bool, external_fixed_ips: v.list(fixedIp) },
+    ['network_id'],
+  )(x, attr);
+};
+const routeEntry = v.dict<{ destination: string; nexthop: string }>({ destination: v.cidr, nexthop: v.ip }, ['destination', 'nexthop']);
+const interfaceInfo = (body: Body) => {
+  const out: { subnet_id?: string; port_id?: string } = {};
+  for (const k of Object.keys(body)) if (k !== 'subnet_id' && k !== 'port_id') throw v.fail(k, `Unrecognized attribute '${k}'`);
+  if (body.subnet_id !== undefined) out.subnet_id = v.uuid(body.subnet_id, 'subnet_id');
+  if (body.port_id !== undefined) out.port_id = v.uuid(body.port_id, 'port_id');
+  return out;
 };
 
 export function resources(p: CorePlugin): ResourceDef[] {
@@ -185,6 +206,91 @@ export function resources(p: CorePlugin): ResourceDef[] {
       create: (c, bs) => p.securityGroups.createRules(c, bs as any),
       update: (c, id, b) => p.securityGroups.updateRule(c, id, b),
       delete: (c, id) => p.securityGroups.deleteRule(c, id),
+    },
+    {
+      collection: 'routers',
+      member: 'router',
+      policy: 'router',
+      attrs: {
+        ...std,
+        admin_state_up: { post: true, put: true, validate: v.bool },
+        status: RO,
+        external_gateway_info: { post: true, put: true, validate: gatewayInfo },
+        routes: { put: true, validate: v.list(routeEntry) },
+        distributed: { post: true, put: true, validate: v.bool },
+        ha: { post: true, put: true, validate: v.bool },
+        availability_zone_hints: { post: true, validate: v.list(v.string(255)) },
+        availability_zones: RO,
+        flavor_id: RO,
+      },
+      actions: {
+        add_router_interface: (c, id, b) => p.routers.addInterface(c, id, interfaceInfo(b)),
+        remove_router_interface: (c, id, b) => p.routers.removeInterface(c, id, interfaceInfo(b)),
+      },
+      list: (c, q) => p.routers.list(c, q),
+      get: (c, id) => p.routers.get(c, id),
+      create: (c, bs) => p.routers.createBulk(c, bs as any),
+      update: (c, id, b) => p.routers.update(c, id, b),
+      delete: (c, id) => p.routers.delete(c, id),
+    },
+    {
+      collection: 'floatingips',
+      member: 'floatingip',
+      policy: 'floatingip',
+      attrs: {
+        id: RO,
+        description,
+        project_id: project,
+        tenant_id: project,
+        revision_number: RO,
+        created_at: RO,
+        updated_at: RO,
+        tags: RO,
+        floating_network_id: { post: true, required: true, validate: v.uuid },
+        floating_ip_address: { post: true, validate: v.ip },
+        subnet_id: { post: true, validate: v.nullable(v.uuid) },
+        port_id: { post: true, put: true, validate: v.nullable(v.uuid) },
+        fixed_ip_address: { post: true, put: true, validate: v.nullable(v.ip) },
+        router_id: RO,
+        status: RO,
+        port_forwardings: RO,
+      },
+      list: (c, q) => p.floatingIps.list(c, q),
+      get: (c, id) => p.floatingIps.get(c, id),
+      create: (c, bs) => p.floatingIps.createBulk(c, bs as any),
+      update: (c, id, b) => p.floatingIps.update(c, id, b),
+      delete: (c, id) => p.floatingIps.delete(c, id),
+    },
+    {
+      collection: 'agents',
+      member: 'agent',
+      policy: 'agent',
+      noCreate: true,
+      attrs: {
+        id: RO,
+        agent_type: RO,
+        binary: RO,
+        topic: RO,
+        host: RO,
+        admin_state_up: { put: true, validate: v.bool },
+        description: { put: true, validate: v.string(255) },
+        created_at: RO,
+        started_at: RO,
+        heartbeat_timestamp: RO,
+        alive: { validate: v.bool },
+        availability_zone: RO,
+        configurations: RO,
+        resources_synced: RO,
+      },
+      list: (c, q) => p.agents.list(c, q),
+      get: (c, id) => p.agents.get(c, id),
+      create: async () => {
+        throw v.fail('agent', 'agents register themselves');
+      },
+      update: (c, id, b) => p.agents.update(c, id, b),
+      delete: async (c, id) => {
+        await p.agents.delete(c, id);
+      },
     },
   ];
 }

@@ -7,7 +7,7 @@ import { Faults } from '../common/errors.js';
 
 export type Validator<T = unknown> = (value: unknown, attr: string) => T;
 
-const fail = (attr: string, reason: string): never => {
+export const fail = (attr: string, reason: string): never => {
   throw Faults.invalidAttribute(attr, reason);
 };
 

@@ -3,7 +3,7 @@
 
 import { Command } from 'commander';
 import { loadServerConfig } from '../config/load.js';
-import { startApiServer } from '../api/serve.js';
+import { startServers } from './serve.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -11,10 +11,12 @@ const program = new Command('dvrnet').description('OpenStack-style networking wi
 
 program
   .command('server')
-  .description('run the Neutron v2.0 API server (neutron-server)')
+  .description('run the Neutron v2.0 API server (neutron-server) and, with auth_strategy = keystone, the identity service')
   .option('--config-file <file>', 'Neutron-style INI file; repeat, later files override earlier ones', collect, [])
   .option('--port <port>', 'override bind_port', (v) => Number(v))
-  .action(async (o: { configFile: string[]; port?: number }) => {
+  .option('--identity-port <port>', 'override [identity] bind_port', (v) => Number(v))
+  .option('--no-identity', 'do not serve identity here: validate tokens against [keystone_authtoken] www_authenticate_uri')
+  .action(async (o: { configFile: string[]; port?: number; identityPort?: number; identity: boolean }) => {
     let conf;
     try {
       conf = loadServerConfig(o.configFile, { warn: (m) => console.error(`WARNING: ${m}`) });
@@ -22,10 +24,10 @@ program
       console.error(`dvrnet server: ${(err as Error).message}`);
       process.exit(2);
     }
-    if (conf.auth_strategy !== 'noauth')
-      console.error(`WARNING: auth_strategy = ${conf.auth_strategy}: no identity service in this build, every request will get 401`);
-    const srv = await startApiServer(conf, { port: o.port });
-    console.error(`dvrnet API server listening on ${srv.url} (database ${conf.database.connection.replace(/\/\/[^@/]*@/, '//***@')})`);
+    const srv = await startServers(conf, { apiPort: o.port, identityPort: o.identityPort, identity: o.identity ? undefined : false });
+    const db = conf.database.connection.replace(/\/\/[^@/]*@/, '//***@');
+    console.error(`dvrnet API server listening on ${srv.api.url} (auth_strategy ${conf.auth_strategy}, database ${db})`);
+    if (srv.identity) console.error(`dvrnet identity service listening on ${srv.identity.url} (auth URL ${srv.identity.authUrl})`);
     const stop = async () => {
       await srv.close();
       process.exit(0);

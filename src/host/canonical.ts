@@ -11,11 +11,13 @@ function sortRecord<T>(r: Record<string, T>, fn: (v: T) => T): Record<string, T>
   return out;
 }
 
+/** Sorted by identity key; the whole value breaks ties (only invalid states have any). */
 function byKey<T>(items: T[], key: (t: T) => string): T[] {
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
   return items
-    .map((t) => [key(t) + '\u0000' + stableStringify(t), t] as const)
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .map(([, t]) => t);
+    .map((t) => ({ k: key(t), t }))
+    .sort((a, b) => cmp(a.k, b.k) || cmp(stableStringify(a.t), stableStringify(b.t)))
+    .map(({ t }) => t);
 }
 
 function dropEmpty<T extends object>(o: T, keys: (keyof T)[]): T {

@@ -132,14 +132,14 @@ test('tearing a host down deletes in reverse order and leaves what the kernel re
   assert.deepEqual(kinds(diff(sampleNetworkHost(), emptyHost())).slice(0, 2), ['metadata.stop', 'dhcp.stop']);
 });
 
-test('one changed flow among 20,000 is one modify', () => {
+test('one changed flow among 5,000 is one modify', () => {
   let s = addBridge(emptyHost(), 'br-int');
-  const flows = Array.from({ length: 20000 }, (_, i) => flow({ table: i % 50, priority: 10, cookie: i % 7, match: `reg5=${i}`, actions: 'NORMAL' }));
+  const flows = Array.from({ length: 5000 }, (_, i) => flow({ table: i % 50, priority: 10, cookie: i % 7, match: `reg5=${i}`, actions: 'NORMAL' }));
   s = addFlows(s, 'br-int', flows);
   const b = structuredClone(s);
-  b.ovs.bridges['br-int'].flows[12345] = { ...b.ovs.bridges['br-int'].flows[12345], actions: 'drop' };
+  b.ovs.bridges['br-int'].flows[1234] = { ...b.ovs.bridges['br-int'].flows[1234], actions: 'drop' };
   const ops = roundTrip(s, b);
-  assert.deepEqual(ops, [{ op: 'flows.update', bridge: 'br-int', add: [], modify: [b.ovs.bridges['br-int'].flows[12345]], delete: [] }]);
+  assert.deepEqual(ops, [{ op: 'flows.update', bridge: 'br-int', add: [], modify: [b.ovs.bridges['br-int'].flows[1234]], delete: [] }]);
 });
 
 test('flows: a new cookie is a modify, a changed match is a delete and an add', () => {
@@ -592,7 +592,7 @@ function seedHost(rng: Rng): HostState {
 }
 
 test('random states: apply(a, diff(a, b)) is b and a second diff is empty, both ways', () => {
-  const RUNS = 400;
+  const RUNS = 300;
   let checked = 0;
   const seen = new Set<HostOpKind>();
   for (let seed = 1; seed <= RUNS; seed++) {

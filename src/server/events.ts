@@ -1,6 +1,8 @@
-// What changed, told after the transaction that changed it commits: the RPC notifier turns
-// these into pushes to the agents whose hosts they concern. Listeners must not throw into
-// the API call; a failure to notify is healed by the agents' periodic resync.
+// What changed, told after the transaction that changed it commits: follow-up work (DHCP
+// scheduling, floating-IP gateway ports) and the RPC notifier that pushes to the agents
+// whose hosts a change concerns. The API call waits for its listeners, so a client sees
+// their effects; a listener's failure is logged, never turned into the call's error (the
+// agents' periodic resync heals a lost notification).
 
 import type { NetworkRow, PortRow, SubnetRow } from '../db/schema.js';
 
@@ -26,13 +28,12 @@ export class Events {
     };
   }
 
-  emit(e: ChangeEvent): void {
-    for (const l of this.listeners) {
+  async emit(e: ChangeEvent): Promise<void> {
+    for (const l of [...this.listeners]) {
       try {
-        const r = l(e);
-        if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch((err) => console.error('event listener failed:', err));
+        await l(e);
       } catch (err) {
-        console.error('event listener failed:', err);
+        console.error(`${e.kind} ${e.op} listener failed:`, err);
       }
     }
   }

@@ -7,6 +7,7 @@ import type { NetworkRow, NetworkSegmentRow } from '../db/schema.js';
 import { inTransaction, type Tx } from '../db/tx.js';
 import type { Segment, TypeManager } from '../ml2/type_drivers.js';
 import type { RequestContext } from './context.js';
+import type { Events } from './events.js';
 import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
 import { checkOwner } from './policy.js';
 import { b, chunks, i, newId, stdCreate, stdView, timestamp } from './util.js';
@@ -85,7 +86,13 @@ export class NetworkService {
     private readonly db: Db,
     private readonly conf: ServerConfig,
     private readonly types: TypeManager,
+    private readonly events: Events,
   ) {}
+
+  private async emit(op: 'create' | 'update', ids: string[]) {
+    for (const network of await this.db.kysely.selectFrom('networks').selectAll().where('id', 'in', ids).execute())
+      await this.events.emit({ kind: 'network', op, network });
+  }
 
   async list(ctx: RequestContext, q: ListQuery): Promise<NetworkView[]> {
     const k = this.db.kysely;
@@ -151,6 +158,7 @@ export class NetworkService {
       for (const body of bodies) out.push(await this.insert(tx, body));
       return out;
     });
+    await this.emit('create', ids);
     return Promise.all(ids.map((id) => this.get(ctx, id)));
   }
 
@@ -234,6 +242,7 @@ export class NetworkService {
         .where('id', '=', id)
         .execute();
     });
+    await this.emit('update', [id]);
     return this.get(ctx, id);
   }
 
@@ -242,7 +251,7 @@ export class NetworkService {
    * subnets, segments and the segment allocation go with the network.
    */
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    await inTransaction(this.db, async (tx) => {
+    const network = await inTransaction(this.db, async (tx) => {
       const n = await this.row(tx, ctx, id);
       checkOwner(ctx, 'network', 'delete', n.project_id);
       const busy = await tx
@@ -258,6 +267,8 @@ export class NetworkService {
       await tx.deleteFrom('networksegments').where('network_id', '=', id).execute();
       await this.types.release(tx, id);
       await tx.deleteFrom('networks').where('id', '=', id).execute();
+      return n;
     });
+    await this.events.emit({ kind: 'network', op: 'delete', network });
   }
 }

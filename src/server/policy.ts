@@ -6,7 +6,7 @@
 import { Faults } from '../common/errors.js';
 import type { RequestContext } from './context.js';
 
-export type Resource = 'network' | 'subnet' | 'port' | 'security_group' | 'security_group_rule';
+export type Resource = 'network' | 'subnet' | 'port' | 'security_group' | 'security_group_rule' | 'router' | 'floatingip' | 'agent';
 export type Action = 'create' | 'update' | 'get';
 
 /** Attributes only an admin may set (create/update) or see (get). */
@@ -29,7 +29,18 @@ const ADMIN_ONLY: Record<Resource, Partial<Record<string, Action[]>>> = {
   },
   security_group: {},
   security_group_rule: {},
+  router: {
+    distributed: ['create', 'update', 'get'],
+    ha: ['create', 'update', 'get'],
+  },
+  floatingip: {
+    floating_ip_address: ['create'],
+  },
+  agent: {},
 };
+
+/** Keys inside a router's external_gateway_info only an admin may set. */
+const ADMIN_ONLY_GATEWAY_KEYS = ['enable_snat', 'external_fixed_ips'];
 
 /** Refuse any attribute in `attrs` the context may not set: 403 naming Neutron's rule. */
 export function checkAttributes(ctx: RequestContext, resource: Resource, action: 'create' | 'update', attrs: object): void {
@@ -37,6 +48,9 @@ export function checkAttributes(ctx: RequestContext, resource: Resource, action:
   for (const name of Object.keys(attrs)) {
     if (ADMIN_ONLY[resource][name]?.includes(action)) throw Faults.policy(`${action}_${resource}:${name}`);
   }
+  const gw = resource === 'router' ? (attrs as { external_gateway_info?: Record<string, unknown> | null }).external_gateway_info : undefined;
+  for (const key of ADMIN_ONLY_GATEWAY_KEYS)
+    if (gw && key in gw) throw Faults.policy(`${action}_router:external_gateway_info:${key}`);
 }
 
 /** Remove what the context may not see from a response body (in place, returns it). */

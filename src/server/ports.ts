@@ -221,7 +221,7 @@ export class PortService {
   async emitRows(op: 'create' | 'update', ids: string[], before?: Map<string, PortRow>) {
     if (!ids.length) return;
     const rows = await this.db.kysely.selectFrom('ports').selectAll().where('id', 'in', ids).execute();
-    for (const r of rows) this.events.emit({ kind: 'port', op, before: before?.get(r.id), after: r });
+    for (const r of rows) await this.events.emit({ kind: 'port', op, before: before?.get(r.id), after: r });
   }
 
   /** Create a port inside the caller's transaction (router and floating-IP ports use this). */
@@ -457,7 +457,7 @@ export class PortService {
       await tx.deleteFrom('ports').where('id', '=', id).execute();
       return p;
     });
-    this.events.emit({ kind: 'port', op: 'delete', before: p });
+    await this.events.emit({ kind: 'port', op: 'delete', before: p });
   }
 
   /** Delete ports inside the caller's transaction, without the API's guards. */

@@ -6,6 +6,7 @@ import type { Db } from '../db/connect.js';
 import type { AllocationPoolRow, SubnetRow } from '../db/schema.js';
 import { inTransaction, type Tx } from '../db/tx.js';
 import type { RequestContext } from './context.js';
+import type { Events } from './events.js';
 import { cidrsOverlap, defaultGateway, ipToNum, resolvePools, type Pool } from './ipam.js';
 import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
 import type { NetworkService } from './networks.js';
@@ -102,7 +103,13 @@ export class SubnetService {
     private readonly db: Db,
     private readonly conf: ServerConfig,
     private readonly networks: NetworkService,
+    private readonly events: Events,
   ) {}
+
+  private async emit(op: 'create' | 'update', ids: string[]) {
+    for (const subnet of await this.db.kysely.selectFrom('subnets').selectAll().where('id', 'in', ids).execute())
+      await this.events.emit({ kind: 'subnet', op, subnet });
+  }
 
   async list(ctx: RequestContext, q: ListQuery): Promise<SubnetView[]> {
     const k = this.db.kysely;
@@ -139,6 +146,7 @@ export class SubnetService {
       for (const body of bodies) out.push(await this.insert(tx, ctx, body));
       return out;
     });
+    await this.emit('create', ids);
     return Promise.all(ids.map((id) => this.get(ctx, id)));
   }
 
@@ -239,12 +247,13 @@ export class SubnetService {
         .where('id', '=', id)
         .execute();
     });
+    await this.emit('update', [id]);
     return this.get(ctx, id);
   }
 
   /** Refused while a port other than the DHCP port holds an address from it (SubnetInUse). */
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    await inTransaction(this.db, async (tx) => {
+    const subnet = await inTransaction(this.db, async (tx) => {
       const s = (await visible(tx.selectFrom('subnets as s').selectAll('s'), ctx).where('s.id', '=', id).executeTakeFirst()) as
         | SubnetRow
         | undefined;
@@ -261,7 +270,9 @@ export class SubnetService {
       if (busy) throw Faults.subnetInUse(id);
       await tx.deleteFrom('ipallocations').where('subnet_id', '=', id).execute();
       await tx.deleteFrom('subnets').where('id', '=', id).execute();
+      return s;
     });
+    await this.events.emit({ kind: 'subnet', op: 'delete', subnet });
   }
 
   /** Subnets of a network, for IPAM. */

@@ -219,3 +219,29 @@ test('a rule without a target only counts', () => {
   nf.hook('FORWARD', T);
   assert.deepEqual(nf.rules('filter', 'FORWARD'), [{ rule: '-A FORWARD -s 10.0.0.5/32', pkts: 2, bytes: 80 }]);
 });
+
+test('SNAT in nat INPUT rewrites packets delivered locally; replies from OUTPUT are restored', () => {
+  const nf = nfWith('*nat\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.0/24 -p udp -j SNAT --to-source 10.9.9.9\nCOMMIT\n');
+  const pre = nf.hook('PREROUTING', udp('10.0.0.5', 7000, '10.0.0.1', 53), { in: 'qr-1' });
+  const inp = nf.hook('INPUT', pre.frame, { in: 'qr-1', ct: pre.ct });
+  assert.equal(ipOf(inp.frame), '10.9.9.9:7000 > 10.0.0.1:53');
+  const out = nf.hook('OUTPUT', udp('10.0.0.1', 53, '10.9.9.9', 7000), { out: 'qr-1' });
+  assert.equal(ipOf(out.frame), '10.0.0.1:53 > 10.0.0.5:7000'); // un-SNAT of the reply's destination
+});
+
+test('a hook entered without the CtRef finds the connection by its post-NAT tuple', () => {
+  const nf = nfWith('*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 203.0.113.10/32 -j DNAT --to-destination 10.0.0.5\nCOMMIT\n');
+  const pre = nf.hook('PREROUTING', tcp('8.8.8.8', 1, '203.0.113.10', 22), { in: 'qg-1' });
+  const fwd = nf.hook('FORWARD', pre.frame, { in: 'qg-1', out: 'qr-1' });
+  assert.equal(fwd.ct!.entry, pre.ct!.entry);
+  assert.equal(fwd.ct!.dir, 'original');
+  assert.equal(nf.conntrack.size, 1);
+});
+
+test('trace: false records no steps but still decides and counts', () => {
+  const nf = nfWith('*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p udp -j ACCEPT\nCOMMIT\n');
+  const r = nf.hook('FORWARD', T, { trace: false });
+  assert.equal(r.verdict, 'drop');
+  assert.deepEqual(r.steps, []);
+  assert.equal(nf.policy('filter', 'FORWARD').pkts, 1);
+});
