@@ -7,14 +7,22 @@ import type { Frame } from '../packet.js';
 import type { Action } from './actions.js';
 import { Classifier, hashMatch } from './classifier.js';
 import { OvsFlowError, OvsPortError } from './errors.js';
-import { N_WORDS, VLAN_CFI, VLAN_VID_MASK, W, onesBig, readField, writeField } from './fields.js';
-import { frameBytes, frameToKey, keyToFrame, keyTunId } from './key.js';
+import * as fields from './fields.js';
+import * as key from './key.js';
 import { learnFrom, learnedActions, sameSig, type LearnSpec } from './learn.js';
-import { OFPP, portName } from './match.js';
+import * as match from './match.js';
 import { MacLearningTable, type MacTableEntry } from './normal.js';
 import { parseFlow, type ParsedFlow } from './parse.js';
 import { Rule } from './rule.js';
-import { hex, macText } from './values.js';
+import * as values from './values.js';
+
+// Module-local copies of what the per-packet path uses (see key.ts for why).
+const { N_WORDS, VLAN_CFI, VLAN_VID_MASK, onesBig, readField, writeField } = fields;
+const W = { ...fields.W };
+const OFPP = { ...match.OFPP };
+const { portName } = match;
+const { frameBytes, frameToKey, keyToFrame, keyTunId } = key;
+const { hex, macText } = values;
 
 /** OVS's limits on resubmit recursion and on resubmits per packet. */
 export const MAX_DEPTH = 64;
@@ -370,8 +378,23 @@ export class OvsBridge {
   process(frame: Frame, inPortName: string, opts: ProcessOptions = {}): ProcessResult {
     const inPort = this.port(inPortName);
     if (!inPort) throw new OvsPortError(`No port '${inPortName}' on bridge ${this.name}`);
+    // One key array per bridge, reused: process() runs to completion without re-entering
+    // this bridge (patch ports are crossed by the caller after it returns).
+    const scratch = this.busy ? undefined : this.scratch;
+    this.busy = true;
+    try {
+      return this.run(frame, inPort, opts, frameToKey(frame, inPort.ofport, opts.tunId, scratch));
+    } finally {
+      if (scratch) this.busy = false;
+    }
+  }
+
+  private readonly scratch = new Int32Array(N_WORDS);
+  private busy = false;
+
+  private run(frame: Frame, inPort: OvsPort, opts: ProcessOptions, w: Int32Array): ProcessResult {
     const x: Xlate = {
-      w: frameToKey(frame, inPort.ofport, opts.tunId),
+      w,
       base: frame,
       bytes: frameBytes(frame),
       outputs: [],
@@ -667,4 +690,3 @@ function isExpired(r: Rule, now: number): boolean {
   return (r.hardTimeout !== 0 && now - r.modified >= r.hardTimeout * 1000) || (r.idleTimeout !== 0 && now - r.used >= r.idleTimeout * 1000);
 }
 
-export { N_WORDS };
