@@ -56,8 +56,11 @@ export function frameToKey(frame: Frame, inPort: number, tunId: bigint | number 
       }
     }
   }
-  if (tunId !== undefined) {
-    const t = BigInt(tunId);
+  if (typeof tunId === 'number') {
+    w[W.TUN_ID_HI] = Math.floor(tunId / 2 ** 32) | 0;
+    w[W.TUN_ID_LO] = tunId % 2 ** 32 | 0;
+  } else if (tunId !== undefined) {
+    const t = tunId;
     w[W.TUN_ID_HI] = Number((t >> 32n) & 0xffffffffn) | 0;
     w[W.TUN_ID_LO] = Number(t & 0xffffffffn) | 0;
   }

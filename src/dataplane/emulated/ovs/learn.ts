@@ -163,47 +163,114 @@ function readSub(w: Int32Array, s: Subfield): bigint {
   return (readField(w, s.field) >> BigInt(s.ofs)) & onesBig(s.nbits);
 }
 
+/** The key words (and masks within them) that hold subfield `s`. */
+function wordsOf(s: Subfield): Array<[number, number]> {
+  return fieldToWords(s.field, 0n, onesBig(s.nbits) << BigInt(s.ofs)).map(([i, m]) => [i, m] as [number, number]);
+}
+
+/** A subfield's value from its masked words (as `wordsOf` lists them). */
+function valueFromWords(s: Subfield, nums: number[]): bigint {
+  let v = 0n;
+  for (const n of nums) v = (v << 32n) | BigInt(n >>> 0);
+  return (v >> BigInt(s.field.offset + s.ofs)) & onesBig(s.nbits);
+}
+
+/**
+ * Per-spec plan so that learning from a packet is integer work on key words: a match whose
+ * source and destination sit at the same bit positions copies masked words; loads and
+ * outputs record the masked words of their source (their "signature").
+ */
+interface LearnPlan {
+  items: Array<
+    | { kind: 'copy'; copies: Array<[number, number, number]> } // [srcWord, dstWord, mask]
+    | { kind: 'shift'; dst: Subfield; src: Subfield }
+    | { kind: 'imm'; triples: Array<[number, number, number]> }
+    | { kind: 'sig'; words: Array<[number, number]> }
+  >;
+}
+
+const plans = new WeakMap<LearnSpec, LearnPlan>();
+
+function planOf(spec: LearnSpec): LearnPlan {
+  let plan = plans.get(spec);
+  if (plan) return plan;
+  plan = { items: [] };
+  for (const it of spec.items) {
+    if (it.kind === 'match') {
+      const sw = wordsOf(it.src);
+      const dw = wordsOf(it.dst);
+      const aligned = sw.length === dw.length && sw.every(([, m], k) => m === dw[k][1]);
+      plan.items.push(aligned ? { kind: 'copy', copies: sw.map(([i, m], k) => [i, dw[k][0], m]) } : { kind: 'shift', dst: it.dst, src: it.src });
+    } else if (it.kind === 'match_imm') {
+      plan.items.push({ kind: 'imm', triples: fieldToWords(it.dst.field, it.value << BigInt(it.dst.ofs), onesBig(it.dst.nbits) << BigInt(it.dst.ofs)) });
+    } else if (it.kind === 'load' || it.kind === 'output') plan.items.push({ kind: 'sig', words: wordsOf(it.src) });
+  }
+  plans.set(spec, plan);
+  return plan;
+}
+
+const scratch = new Int32Array(N_WORDS);
+
 export interface Learned {
   match: Match;
-  /** Values that decide the learned actions (load values, output ports): compared to skip rebuilding. */
-  sig: bigint[];
+  /** Masked source words of the learned actions (load values, output ports). */
+  sig: number[];
 }
 
 /** Computes the match and action values of the flow `spec` learns from packet key `w`. */
 export function learnFrom(spec: LearnSpec, w: Int32Array): Learned {
-  const values = new Int32Array(N_WORDS);
-  const sig: bigint[] = [];
-  for (const it of spec.items) {
-    if (it.kind === 'match' || it.kind === 'match_imm') {
-      const v = it.kind === 'match' ? readSub(w, it.src) : it.value;
-      for (const [i, m, x] of fieldToWords(it.dst.field, v << BigInt(it.dst.ofs), onesBig(it.dst.nbits) << BigInt(it.dst.ofs)))
-        values[i] = (values[i] & ~m) | x;
-    } else if (it.kind === 'load') sig.push(readSub(w, it.src));
-    else if (it.kind === 'output') sig.push(readSub(w, it.src));
+  const values = scratch;
+  values.fill(0);
+  const sig: number[] = [];
+  for (const it of planOf(spec).items) {
+    switch (it.kind) {
+      case 'copy':
+        for (const [src, dst, m] of it.copies) values[dst] = (values[dst] & ~m) | (w[src] & m);
+        break;
+      case 'imm':
+        for (const [i, m, v] of it.triples) values[i] = (values[i] & ~m) | v;
+        break;
+      case 'shift': {
+        const v = readSub(w, it.src);
+        for (const [i, m, x] of fieldToWords(it.dst.field, v << BigInt(it.dst.ofs), onesBig(it.dst.nbits) << BigInt(it.dst.ofs)))
+          values[i] = (values[i] & ~m) | x;
+        break;
+      }
+      case 'sig':
+        for (const [i, m] of it.words) sig.push(w[i] & m);
+        break;
+    }
   }
   const { idx, mask, key } = spec.shape;
-  const val = idx.map((i, k) => values[i] & mask[k]);
+  const val = new Array<number>(idx.length);
+  for (let k = 0; k < idx.length; k++) val[k] = values[idx[k]] & mask[k];
   return { match: new Match(idx, mask, val, key), sig };
 }
 
-/** The actions of a learned flow, from its signature values. */
-export function learnedActions(spec: LearnSpec, sig: bigint[]): Action[] {
+/** The actions of a learned flow, from its signature. */
+export function learnedActions(spec: LearnSpec, sig: number[]): Action[] {
   const out: Action[] = [];
   let k = 0;
+  const next = (s: Subfield): bigint => {
+    const n = s.field.words.length;
+    const v = valueFromWords(s, sig.slice(k, k + n));
+    k += n;
+    return v;
+  };
   for (const it of spec.items) {
     if (it.kind === 'load') {
-      const v = sig[k++];
+      const v = next(it.src);
       out.push(makeSet(it.dst, v, loadText(v, it.dst)));
     } else if (it.kind === 'load_imm') out.push(makeSet(it.dst, it.value, loadText(it.value, it.dst)));
     else if (it.kind === 'output') {
-      const port = Number(sig[k++]);
+      const port = Number(next(it.src));
       out.push({ kind: 'output', port, text: `output:${port}` });
     }
   }
   return out;
 }
 
-export function sameSig(a: bigint[] | undefined, b: bigint[]): boolean {
+export function sameSig(a: number[] | undefined, b: number[]): boolean {
   if (!a || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

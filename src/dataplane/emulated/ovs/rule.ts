@@ -35,7 +35,7 @@ export class Rule {
   /** Hash of the masked key, the rule's bucket in its subtable. */
   readonly hash: number;
   /** For learned flows: the values their actions were built from (see learn.ts). */
-  learnSig?: bigint[];
+  learnSig?: number[];
   nPackets = 0;
   nBytes = 0;
   /** Milliseconds on the bridge clock. */
