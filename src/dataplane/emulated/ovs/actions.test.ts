@@ -256,6 +256,23 @@ describe('OVS actions', () => {
     assert.match(r1.steps[1].notes!.join(), /dec_ttl: TTL 1/);
   });
 
+  it('learn() with immediate, shifted and copied match specs, immediate and field loads', () => {
+    const b = br([
+      'table=0,priority=1,in_port=1,actions=load:0x1234->NXM_NX_REG2[],learn(table=7,priority=9,idle_timeout=30,NXM_OF_ETH_TYPE[]=0x800,NXM_NX_REG0[16..31]=NXM_OF_IN_PORT[],dl_dst=fa:16:3e:00:00:02,NXM_OF_ETH_SRC[]=NXM_OF_ETH_DST[],load:0x5->NXM_NX_REG1[],load:NXM_NX_REG2[0..7]->NXM_NX_REG3[8..15],output:NXM_OF_IN_PORT[])',
+      'table=0,priority=1,in_port=2,actions=load:0x10000->NXM_NX_REG0[],resubmit(,7),resubmit(,8)',
+      'table=8,priority=1,reg1=5,reg3=0x3400,actions=output:3',
+    ]);
+    b.process(icmp(MAC.vm1, MAC.vm2), 'p1');
+    const learned = b.dumpFlows({ table: 7 });
+    assert.equal(learned.length, 1);
+    assert.equal(learned[0].match, 'ip,reg0=0x10000/0xffff0000,dl_src=fa:16:3e:00:00:02,dl_dst=fa:16:3e:00:00:02');
+    assert.equal(learned[0].actions, 'load:0x5->NXM_NX_REG1[],load:0x34->NXM_NX_REG3[8..15],output:1');
+    assert.equal(learned[0].idleTimeout, 30);
+    // A packet from p2 to vm2 with reg0[16..31]=1 hits it: output to p1, then table 8 sees the loads.
+    const r = b.process(icmp(MAC.vm2, MAC.vm2), 'p2');
+    assert.deepEqual(r.outputs.map((o) => o.port), ['p1', 'p3']);
+  });
+
   it('unmodelled parts of the frame (payload, ICMP id/seq, TCP flags) are carried through', () => {
     const f = { ...ping(), data: { hello: 'world' } };
     const b = br(['priority=1,actions=mod_dl_dst:fa:16:3e:00:00:03,output:2']);
