@@ -38,7 +38,7 @@ export class CorePlugin {
     this.types = new TypeManager(db, conf);
     this.networks = new NetworkService(db, conf, this.types, this.events);
     this.subnets = new SubnetService(db, conf, this.networks, this.events);
-    this.securityGroups = new SecurityGroupService(db);
+    this.securityGroups = new SecurityGroupService(db, this.events);
     this.ports = new PortService(db, this.events, conf, this.networks, this.subnets, this.securityGroups);
     this.agents = new AgentService(db, conf);
     this.dvr = new DvrService(db, conf, this.agents, this.ports);

@@ -7,6 +7,7 @@ import type { Db } from '../db/connect.js';
 import type { SecurityGroupRow, SecurityGroupRuleRow } from '../db/schema.js';
 import { inTransaction, type Tx } from '../db/tx.js';
 import type { RequestContext } from './context.js';
+import type { Events } from './events.js';
 import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
 import { checkOwner } from './policy.js';
 import { b, chunks, i, newId, stdCreate, stdView, timestamp } from './util.js';
@@ -127,7 +128,10 @@ const visibleRules = (qb: any, ctx: RequestContext) =>
       );
 
 export class SecurityGroupService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly events: Events,
+  ) {}
 
   /**
    * The project's `default` group, created with Neutron's default rules the first time the
@@ -284,6 +288,7 @@ export class SecurityGroupService {
       for (const body of bodies) out.push(await this.insertRule(tx, ctx, body));
       return out;
     });
+    for (const g of new Set(bodies.map((x) => x.security_group_id))) await this.events.emit({ kind: 'security_group', op: 'rules', id: g });
     return Promise.all(ids.map((id) => this.getRule(ctx, id)));
   }
 
@@ -331,12 +336,14 @@ export class SecurityGroupService {
   }
 
   async deleteRule(ctx: RequestContext, id: string): Promise<void> {
-    await inTransaction(this.db, async (tx) => {
+    const group = await inTransaction(this.db, async (tx) => {
       const r = await visibleRules(tx.selectFrom('securitygrouprules as r').selectAll('r'), ctx).where('r.id', '=', id).executeTakeFirst();
       if (!r) throw Faults.securityGroupRuleNotFound(id);
       checkOwner(ctx, 'security_group_rule', 'delete', r.project_id);
       await tx.deleteFrom('securitygrouprules').where('id', '=', id).execute();
+      return r.security_group_id as string;
     });
+    await this.events.emit({ kind: 'security_group', op: 'rules', id: group });
   }
 
   /** Groups a port may use: visible to the context; 404 for any that is not. */
