@@ -367,12 +367,37 @@ export function addFlows(s: HostState, bridge: string, flows: Array<Flow | FlowI
   return updateBridge(s, bridge, (b) => ({ ...b, flows: mergeFlows(b.flows, made, () => false) }));
 }
 
-/** `existing` minus what `drop` selects and minus the keys of `added`, then `added` (last one of a key wins). */
+/**
+ * `existing` without what `drop` selects, with `added` merged in: a flow replacing one of the
+ * same key takes its place, the others go where the dropped flows began (or at the end). So
+ * an agent that recomputes a cookie's flows keeps the bridge's order stable, which lets
+ * `diff` skip the unchanged head and tail without indexing them.
+ */
 function mergeFlows(existing: Flow[], added: Flow[], drop: (f: Flow) => boolean): Flow[] {
-  const byKey = new Map<string, Flow>();
-  for (const f of added) byKey.set(flowKey(f), f);
-  const kept = existing.filter((f) => !drop(f) && !byKey.has(flowKey(f)));
-  return kept.concat([...byKey.values()]);
+  const pending = new Map<string, Flow>();
+  for (const f of added) pending.set(flowKey(f), f);
+  const addedKeys = new Set(pending.keys());
+  const out: Flow[] = [];
+  let placed = false;
+  const placeRest = () => {
+    for (const f of pending.values()) out.push(f);
+    pending.clear();
+    placed = true;
+  };
+  for (const f of existing) {
+    if (drop(f)) {
+      if (!placed) placeRest();
+      continue;
+    }
+    const key = flowKey(f);
+    if (!addedKeys.has(key)) out.push(f);
+    else if (pending.has(key)) {
+      out.push(pending.get(key)!);
+      pending.delete(key);
+    }
+  }
+  if (!placed) placeRest();
+  return out;
 }
 
 /**

@@ -591,7 +591,7 @@ function seedHost(rng: Rng): HostState {
   return addAddress(s, '', 'veth-a', '10.3.0.1/24');
 }
 
-test('random states: apply(a, diff(a, b)) is b and a second diff is empty, both ways', () => {
+test('random states: apply(a, diff(a, b)) is b and a second diff is empty, both ways', (t) => {
   const RUNS = 300;
   let checked = 0;
   const seen = new Set<HostOpKind>();
@@ -610,7 +610,7 @@ test('random states: apply(a, diff(a, b)) is b and a second diff is empty, both 
     }
   }
   assert.ok(checked > RUNS * 0.6, `only ${checked} of ${RUNS} random cases were valid states`);
-  console.log(`random round trips: ${checked} valid of ${RUNS}`);
+  t.diagnostic(`random round trips: ${checked} valid cases of ${RUNS}`);
   // The random cases reach every kind of operation.
   assert.deepEqual(OP_KINDS.filter((k) => !seen.has(k)), []);
 });

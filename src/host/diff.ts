@@ -425,11 +425,22 @@ function needsRestart(c: DhcpServer, d: DhcpServer): boolean {
 function diffFlows(bridge: string, cur: Flow[], des: Flow[], renumbered: string[]): Op<'flows.update'> | undefined {
   if (cur === des && renumbered.length === 0) return undefined;
   const names = renumbered.length ? portNamePattern(renumbered) : undefined;
+  // An agent recomputing its flows produces them in the same order each time: skip the
+  // common head and tail by plain comparison, and index only what lies between.
+  let start = 0;
+  let endCur = cur.length;
+  let endDes = des.length;
+  if (!names) {
+    const n = Math.min(endCur, endDes);
+    while (start < n && sameFlow(cur[start], des[start])) start++;
+    while (endCur > start && endDes > start && sameFlow(cur[endCur - 1], des[endDes - 1])) endCur--, endDes--;
+  }
   const have = new Map<string, Flow>();
-  for (const f of cur) have.set(flowKey(f), f);
+  for (let i = start; i < endCur; i++) have.set(flowKey(cur[i]), cur[i]);
   const add: Flow[] = [];
   const modify: Flow[] = [];
-  for (const d of des) {
+  for (let i = start; i < endDes; i++) {
+    const d = des[i];
     const key = flowKey(d);
     const c = have.get(key);
     if (!c) add.push(d);
@@ -442,6 +453,10 @@ function diffFlows(bridge: string, cur: Flow[], des: Flow[], renumbered: string[
   for (const c of have.values()) del.push({ table: c.table, priority: c.priority, match: c.match });
   if (!add.length && !modify.length && !del.length) return undefined;
   return { op: 'flows.update', bridge, add, modify, delete: del };
+}
+
+function sameFlow(a: Flow, b: Flow): boolean {
+  return a === b || (a.table === b.table && a.priority === b.priority && a.match === b.match && a.cookie === b.cookie && a.actions === b.actions);
 }
 
 /** Matches a port name used as a value in flow text: `in_port=NAME`, `output:NAME`, `output(port=NAME...)`. */
