@@ -302,15 +302,11 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
     arg = item.slice(colon + 1);
   } else name = item;
 
-  const need = (): string => {
-    if (arg === undefined || arg === '') throw new OvsFlowError(flow, item, `${name} needs an argument`);
-    return arg;
-  };
 
   switch (name) {
     case 'output': {
       if (parenArg !== undefined) throw new OvsFlowError(flow, item, 'output(...) with options (max_len) is not supported');
-      const a = need();
+      const a = need(arg, name, flow, item);
       if (a.includes('[')) {
         const src = parseSubfield(a, flow);
         checkRead(src, facts, flow, item);
@@ -334,16 +330,16 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
           text: table === undefined ? `resubmit:${portName(p!)}` : `resubmit(${p === undefined ? '' : portName(p)},${table})`,
         };
       }
-      const port = parsePort(need(), flow, ctx);
+      const port = parsePort(need(arg, name, flow, item), flow, ctx);
       return { kind: 'resubmit', port: port === OFPP.IN_PORT ? undefined : port, table: undefined, text: `resubmit:${portName(port)}` };
     }
     case 'goto_table': {
-      const table = parseTable(need(), flow, item);
+      const table = parseTable(need(arg, name, flow, item), flow, item);
       if (table <= facts.table) throw new OvsFlowError(flow, item, `goto_table must go to a later table than ${facts.table}`);
       return { kind: 'goto_table', table, text: `goto_table:${table}` };
     }
     case 'mod_vlan_vid': {
-      const v = parseIntBig(need());
+      const v = parseIntBig(need(arg, name, flow, item));
       if (v === undefined || v > 4095n) throw new OvsFlowError(flow, item, 'not a valid VLAN VID');
       facts.vlan = true;
       return { kind: 'mod_vlan_vid', vid: Number(v), text: `mod_vlan_vid:${v}` };
@@ -354,7 +350,7 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
       facts.vlan = false;
       return { kind: 'strip_vlan', text: name };
     case 'push_vlan': {
-      const v = parseIntBig(need());
+      const v = parseIntBig(need(arg, name, flow, item));
       if (v !== 0x8100n) throw new OvsFlowError(flow, item, 'only push_vlan:0x8100 (802.1Q) is supported');
       facts.vlan = true;
       return { kind: 'push_vlan', ethertype: 0x8100, text: 'push_vlan:0x8100' };
@@ -362,7 +358,7 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
     case 'mod_dl_src':
     case 'mod_dl_dst': {
       const fd = fieldByName(name === 'mod_dl_src' ? 'dl_src' : 'dl_dst')!;
-      const v = parseMacBig(need());
+      const v = parseMacBig(need(arg, name, flow, item));
       if (v === undefined) throw new OvsFlowError(flow, item, 'invalid MAC address');
       return makeSet({ field: fd, ofs: 0, nbits: 48 }, v, `${name}:${formatMacBig(v)}`);
     }
@@ -376,12 +372,12 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
       )!;
       const dst = { field: fd, ofs: 0, nbits: fd.bits };
       checkWrite(dst, facts, flow, item);
-      const v = parseFieldValue(fd, need(), flow, ctx);
+      const v = parseFieldValue(fd, need(arg, name, flow, item), flow, ctx);
       if (!fits(v, fd.bits)) throw new OvsFlowError(flow, item, `value does not fit into ${fd.bits} bits`);
-      return makeSet(dst, v, `${name}:${fd.format === 'ipv4' ? need() : v}`);
+      return makeSet(dst, v, `${name}:${fd.format === 'ipv4' ? need(arg, name, flow, item) : v}`);
     }
     case 'set_field': {
-      const a = need();
+      const a = need(arg, name, flow, item);
       const arrow = a.lastIndexOf('->');
       if (arrow < 0) throw new OvsFlowError(flow, item, 'set_field needs VALUE->FIELD');
       const fname = a.slice(arrow + 2).trim();
@@ -419,7 +415,7 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
       return makeSet(dst, value, `set_field:${a}`);
     }
     case 'load': {
-      const a = need();
+      const a = need(arg, name, flow, item);
       const arrow = a.indexOf('->');
       if (arrow < 0) throw new OvsFlowError(flow, item, 'load needs VALUE->FIELD[]');
       const dst = parseSubfield(a.slice(arrow + 2), flow);
@@ -430,7 +426,7 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
       return makeSet(dst, v, loadText(v, dst));
     }
     case 'move': {
-      const a = need();
+      const a = need(arg, name, flow, item);
       const arrow = a.indexOf('->');
       if (arrow < 0) throw new OvsFlowError(flow, item, 'move needs SRC[]->DST[]');
       const src = parseSubfield(a.slice(0, arrow), flow);
@@ -443,13 +439,13 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
     }
     case 'set_tunnel':
     case 'set_tunnel64': {
-      const v = parseIntBig(need());
+      const v = parseIntBig(need(arg, name, flow, item));
       if (v === undefined || !fits(v, name === 'set_tunnel' ? 32 : 64)) throw new OvsFlowError(flow, item, 'invalid tunnel id');
       const fd = fieldByName('tun_id')!;
       return makeSet({ field: fd, ofs: 0, nbits: 64 }, v, `${v > 0xffffffffn ? 'set_tunnel64' : 'set_tunnel'}:${hex(v)}`);
     }
     case 'write_metadata': {
-      const a = need();
+      const a = need(arg, name, flow, item);
       const [vt, mt] = a.split('/');
       const v = parseIntBig(vt);
       const m = mt === undefined ? onesBig(64) : parseIntBig(mt);
@@ -478,6 +474,11 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
       }
       throw new OvsFlowError(flow, item, `unsupported action '${name}'`);
   }
+}
+
+function need(arg: string | undefined, name: string, flow: string, item: string): string {
+  if (arg === undefined || arg === '') throw new OvsFlowError(flow, item, `${name} needs an argument`);
+  return arg;
 }
 
 function outputAction(port: number, flow: string, item: string): Action {

@@ -100,6 +100,15 @@ export class Match {
 export class MatchBuilder {
   readonly masks = new Int32Array(N_WORDS);
   readonly values = new Int32Array(N_WORDS);
+  private static instance?: MatchBuilder;
+
+  /** A cleared builder reused across flows (parsing is synchronous and not re-entered). */
+  static shared(): MatchBuilder {
+    const b = (MatchBuilder.instance ??= new MatchBuilder());
+    b.masks.fill(0);
+    b.values.fill(0);
+    return b;
+  }
 
   /** Adds constraint; returns false when it contradicts one already present. */
   addWords(triples: Array<[number, number, number]>): boolean {

@@ -64,6 +64,17 @@ const SHORTHANDS: Record<string, [number, number?]> = {
 // error says so instead of "unknown field".
 const UNMODELLED = /^(ipv6_|nd_|ct_|conj_id|recirc_id|dp_hash|pkt_mark|skb_priority|nw_tos|nw_ecn|ip_dscp|ip_ecn|ip_frag|nw_frag|tcp_flags|mpls|tun_(src|dst|flags|gbp|metadata)|xreg|xxreg|actset_output|packet_type|dl_vlan_pcp|vlan_pcp|in_port_oxm|ipv6_label)/;
 
+// Module-level helpers, not closures: parseFlow runs once per flow, 100,000s of times.
+function add(flow: string, ok: boolean, token: string): void {
+  if (!ok) throw new OvsFlowError(flow, token, 'contradicts another match field of this flow');
+}
+
+function num(flow: string, token: string, v: string, max: number): number {
+  const n = /^\d{1,9}$/.test(v) ? Number(v) : parseIntBig(v);
+  if (n === undefined || n > max) throw new OvsFlowError(flow, token, 'invalid number');
+  return Number(n);
+}
+
 function splitMask(text: string): [string, string | undefined] {
   const slash = text.indexOf('/');
   return slash < 0 ? [text, undefined] : [text.slice(0, slash), text.slice(slash + 1)];
@@ -112,17 +123,9 @@ export function parseFlow(text: string, ctx: ParseContext = {}, mode: 'add' | 's
     resetCounts: false,
     match: undefined as unknown as Match,
   };
-  const b = new MatchBuilder();
+  const b = MatchBuilder.shared();
   const usedFields: Array<[FieldDef, string]> = [];
   const seen = new Set<string>();
-  const add = (ok: boolean, token: string) => {
-    if (!ok) throw new OvsFlowError(flow, token, 'contradicts another match field of this flow');
-  };
-  const num = (token: string, v: string, max: number): number => {
-    const n = parseIntBig(v);
-    if (n === undefined || n > BigInt(max)) throw new OvsFlowError(flow, token, 'invalid number');
-    return Number(n);
-  };
 
   for (const token of matchPart.split(/[\s,]+/).filter((t) => t !== '')) {
     const eq = token.indexOf('=');
@@ -139,17 +142,17 @@ export function parseFlow(text: string, ctx: ParseContext = {}, mode: 'add' | 's
     if (value === undefined) {
       const sh = SHORTHANDS[name];
       if (!sh) throw new OvsFlowError(flow, token, `unknown keyword or shorthand '${name}'`);
-      add(b.addField(fieldByName('dl_type')!, BigInt(sh[0]), 0xffffn), token);
-      if (sh[1] !== undefined) add(b.addWords([[W.NW_PROTO, 0xff, sh[1]]]), token);
+      add(flow, b.addField(fieldByName('dl_type')!, BigInt(sh[0]), 0xffffn), token);
+      if (sh[1] !== undefined) add(flow, b.addWords([[W.NW_PROTO, 0xff, sh[1]]]), token);
       continue;
     }
     switch (name) {
       case 'table':
-        pf.table = num(token, value, mode === 'spec' ? 255 : 254);
+        pf.table = num(flow, token, value, mode === 'spec' ? 255 : 254);
         pf.tableGiven = pf.table !== 255;
         continue;
       case 'priority':
-        pf.priority = num(token, value, 65535);
+        pf.priority = num(flow, token, value, 65535);
         pf.priorityGiven = true;
         continue;
       case 'cookie': {
@@ -166,20 +169,20 @@ export function parseFlow(text: string, ctx: ParseContext = {}, mode: 'add' | 's
         continue;
       }
       case 'idle_timeout':
-        pf.idleTimeout = num(token, value, 65535);
+        pf.idleTimeout = num(flow, token, value, 65535);
         continue;
       case 'hard_timeout':
-        pf.hardTimeout = num(token, value, 65535);
+        pf.hardTimeout = num(flow, token, value, 65535);
         continue;
       case 'importance':
-        pf.importance = num(token, value, 65535);
+        pf.importance = num(flow, token, value, 65535);
         continue;
       case 'dl_vlan': {
         // OpenFlow 1.0 semantics: a VID on a tagged packet; 0xffff = no 802.1Q header.
-        const v = num(token, value, 0xffff);
-        if (v === 0xffff) add(b.addWords([[W.VLAN_TCI, 0xffff, 0]]), token);
+        const v = num(flow, token, value, 0xffff);
+        if (v === 0xffff) add(flow, b.addWords([[W.VLAN_TCI, 0xffff, 0]]), token);
         else if (v > 4095) throw new OvsFlowError(flow, token, 'not a valid VLAN VID');
-        else add(b.addWords([[W.VLAN_TCI, VLAN_CFI | 0xfff, VLAN_CFI | v]]), token);
+        else add(flow, b.addWords([[W.VLAN_TCI, VLAN_CFI | 0xfff, VLAN_CFI | v]]), token);
         continue;
       }
       case 'vlan_vid':
@@ -187,9 +190,9 @@ export function parseFlow(text: string, ctx: ParseContext = {}, mode: 'add' | 's
         // OXM semantics: the value includes the "present" bit 0x1000 (vlan_vid=5 matches
         // untagged packets, as in OVS).
         const [v, m] = splitMask(value);
-        const vv = num(token, v, 0x1fff);
-        const mm = m === undefined ? 0x1fff : num(token, m, 0x1fff);
-        add(b.addWords([[W.VLAN_TCI, mm, vv & mm]]), token);
+        const vv = num(flow, token, v, 0x1fff);
+        const mm = m === undefined ? 0x1fff : num(flow, token, m, 0x1fff);
+        add(flow, b.addWords([[W.VLAN_TCI, mm, vv & mm]]), token);
         continue;
       }
     }
@@ -203,7 +206,7 @@ export function parseFlow(text: string, ctx: ParseContext = {}, mode: 'add' | 's
     const v = parseFieldValue(fd, vt, flow, ctx);
     const mask = mt === undefined ? onesBig(fd.bits) : parseMask(fd, mt, flow, token, ctx);
     if (v > onesBig(fd.bits) || mask > onesBig(fd.bits)) throw new OvsFlowError(flow, token, `value does not fit into ${fd.bits} bits`);
-    add(b.addField(fd, v & mask, mask), token);
+    add(flow, b.addField(fd, v & mask, mask), token);
     usedFields.push([fd, token]);
   }
 

@@ -7,6 +7,7 @@ const TWO32 = 2 ** 32;
 
 /** Parses `aa:bb:cc:dd:ee:ff` (any case) to a bigint, or undefined when it is not a MAC. */
 export function parseMacBig(text: string): bigint | undefined {
+  if (text.length === 17 && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) return BigInt(`0x${text.replace(/:/g, '')}`);
   if (!/^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/.test(text)) return undefined;
   let v = 0n;
   for (const p of text.split(':')) v = (v << 8n) | BigInt(parseInt(p, 16));
