@@ -156,7 +156,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
   dropConnectionForTest(): void {
     const s = this.session;
     if (!s) return;
-    (s.model.connection as unknown as { stream: { destroy(): void } }).stream.destroy();
+    socketOf(s.model)?.destroy(new Error('connection dropped by test'));
   }
 
   /** Whether a connection is up (for health reporting). */
@@ -288,8 +288,11 @@ export class AmqpTransport implements Transport, FaultInjectable {
     const s = this.session;
     this.session = null;
     if (s) {
+      // Let casts already handed to the broker be confirmed, so close() right after a cast
+      // neither loses it nor fails it.
+      await Promise.race([s.pub.waitForConfirms().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
       s.dead = true;
-      await s.model.close().catch(() => {});
+      await closeModel(s.model);
     }
     await this.connecting?.catch(() => {});
   }
@@ -464,7 +467,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
         const s = await this.open(host);
         if (this.closed) {
           s.dead = true;
-          await s.model.close().catch(() => {});
+          await closeModel(s.model);
           return;
         }
         this.session = s;
@@ -525,6 +528,9 @@ export class AmqpTransport implements Transport, FaultInjectable {
       this.lastError = e;
     });
     model.on('close', (e?: Error) => this.lose(s, e?.message ?? 'connection closed'));
+    // amqplib watches the socket's 'end' and 'error' only; a socket closed under it otherwise
+    // (destroyed locally) would leave it waiting for the next missed heartbeat.
+    socketOf(model)?.on('close', () => this.lose(s, 'socket closed'));
     try {
       s.pub = await model.createConfirmChannel();
       s.sub = await model.createChannel();
@@ -548,7 +554,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
       }
     } catch (e) {
       s.dead = true;
-      await model.close().catch(() => {});
+      await closeModel(model);
       throw e;
     }
     if (s.dead) throw new RpcConnectionError(`Connection to ${where} lost while setting up: ${this.lastError?.message ?? 'closed'}`);
@@ -565,11 +571,30 @@ export class AmqpTransport implements Transport, FaultInjectable {
         this.settle(id, undefined, new RpcConnectionError(`Connection to ${s.where} lost while waiting for the reply to ${p.method} on topic '${p.topic}': ${reason}`));
       }
     }
-    s.model.close().catch(() => {});
+    void closeModel(s.model);
     if (this.closed) return;
     this.log(`connection to ${s.where} lost: ${reason}; reconnecting`);
     this.ensureConnecting();
   }
+}
+
+/** amqplib's socket (not in its typings): for noticing a locally closed socket, and for tests. */
+function socketOf(model: ChannelModel): { on(ev: 'close', f: () => void): void; destroy(err?: Error): void } | undefined {
+  const stream = (model.connection as unknown as { stream?: { on?: unknown; destroy?: unknown } }).stream;
+  return stream && typeof stream.on === 'function' && typeof stream.destroy === 'function' ? (stream as ReturnType<typeof socketOf>) : undefined;
+}
+
+/** A polite close (close, close-ok) when the broker answers; the socket is cut after 2 s otherwise. */
+async function closeModel(model: ChannelModel): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const cut = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      socketOf(model)?.destroy();
+      resolve();
+    }, 2000);
+  });
+  await Promise.race([model.close().catch(() => {}), cut]);
+  clearTimeout(timer);
 }
 
 function fanoutExchange(topic: string): string {

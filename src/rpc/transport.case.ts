@@ -94,9 +94,10 @@ export function transportSuite(name: string, make: () => Promise<TestTransport>,
           got.resolve();
         },
       });
-      void cli.cast(t, 'ping', {});
+      const sent = cli.cast(t, 'ping', {});
       returned = true;
       await got.promise;
+      await sent;
       assert.equal(sawReturned, true);
     });
 
