@@ -144,6 +144,12 @@ describe('OVS actions', () => {
     assert.deepEqual(r.outputs, []);
   });
 
+  it('load into OXM_OF_VLAN_VID[] and set_field on vlan_vid rewrite the VID of a tagged packet', () => {
+    const b = br(['priority=1,dl_vlan=5,actions=load:7->OXM_OF_VLAN_VID[],output:2,set_field:8->vlan_vid,output:3']);
+    const r = b.process(icmp(MAC.vm1, MAC.vm2, '10.0.0.1', '10.0.0.2', 5), 'p1');
+    assert.deepEqual(r.outputs.map((o) => o.frame.vlan), [7, 8]);
+  });
+
   it('load:0->NXM_OF_VLAN_TCI[] untags; load:0x1005->NXM_OF_VLAN_TCI[] tags', () => {
     const b = br(['priority=1,actions=load:0x1005->NXM_OF_VLAN_TCI[],output:2,load:0->NXM_OF_VLAN_TCI[],output:3']);
     const r = b.process(ping(), 'p1');

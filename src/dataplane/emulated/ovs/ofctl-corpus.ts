@@ -76,6 +76,7 @@ export const OFCTL_CORPUS: string[] = [
   'priority=1,dl_vlan=5,actions=pop_vlan,output:2',
   'priority=1,actions=push_vlan:0x8100,set_field:0x1007->vlan_vid,output:2',
   'priority=1,dl_vlan=5,actions=set_field:6->vlan_vid',
+  'priority=1,dl_vlan=5,actions=load:7->OXM_OF_VLAN_VID[],output:2,set_field:8->vlan_vid,output:3',
   'priority=1,actions=load:0x1005->NXM_OF_VLAN_TCI[],load:0->NXM_OF_VLAN_TCI[]',
   'priority=1,actions=mod_dl_src:fa:16:3f:00:00:0a,mod_dl_dst:fa:16:3e:00:00:03',
   'priority=1,actions=set_field:fa:16:3e:00:00:aa->eth_src,set_field:ff:ff:ff:ff:ff:ff->eth_dst',
