@@ -7,7 +7,6 @@
 import { isMulticastMac, type Frame, type Mac } from '../packet.js';
 import type { Device } from './device.js';
 import type { EmulatedHost } from './host.js';
-import type { HookContext } from './nf.js';
 
 /** Linux's default FDB ageing time (seconds). */
 export const BRIDGE_AGEING = 300;
@@ -65,7 +64,7 @@ export class LinuxBridge {
     let f = frame;
     const nf = ns.netfilter && ns.bridgeNfCallIptables && f.ip && f.vlan === undefined;
     if (nf) {
-      const g = host.stack.hook(ns, 'PREROUTING', f, { in: this.name, physIn: port.name, bridged: true }, pkt, port);
+      const g = host.stack.hook(ns, 'PREROUTING', f, this.name, undefined, pkt, port, port.name);
       if (!g) return;
       f = g;
     }
@@ -109,10 +108,9 @@ export class LinuxBridge {
     const ns = this.dev.ns;
     let f: Frame | undefined = frame;
     if (nf) {
-      const ctx: HookContext = { in: this.name, out: this.name, physIn: inPort.name, physOut: outPort.name, bridged: true };
-      f = host.stack.hook(ns, 'FORWARD', f, ctx, pkt, outPort);
+      f = host.stack.hook(ns, 'FORWARD', f, this.name, this.name, pkt, outPort, inPort.name, outPort.name);
       if (!f) return;
-      f = host.stack.hook(ns, 'POSTROUTING', f, { out: this.name, physIn: inPort.name, physOut: outPort.name, bridged: true }, pkt, outPort);
+      f = host.stack.hook(ns, 'POSTROUTING', f, undefined, this.name, pkt, outPort, inPort.name, outPort.name);
       if (!f) return;
     }
     host.xmit(outPort, f, pkt);

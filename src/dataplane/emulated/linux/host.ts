@@ -18,7 +18,7 @@ import type { TraceStep } from '../../../trace/record.js';
 import { LinuxBridge } from './bridge.js';
 import { Device, type DeviceKind } from './device.js';
 import { Namespace } from './namespace.js';
-import { IpStack, stripMeta } from './stack.js';
+import { IpStack } from './stack.js';
 
 export interface DeviceOptions {
   ns?: string;
@@ -259,8 +259,9 @@ export class EmulatedHost {
   xmit(dev: Device, frame: Frame, pkt: number): void {
     const tracer = this.engine.tracer;
     if (!dev.up) return this.drop(dev.ns, dev, frame, pkt, `${dev.name} is down`);
-    // The skb's conntrack attachment and mark stay behind (skb_scrub_packet).
-    if (frame.meta) frame = stripMeta(frame);
+    // The skb's conntrack attachment and mark stay behind (skb_scrub_packet). Frames are
+    // values, but meta is the sending namespace's scratch state, so it is cleared in place.
+    if (frame.meta) frame.meta = undefined;
     if (tracer.steps) this.step(dev.ns, { pkt, dev: dev.name, kind: 'tx', action: `${dev.name} sends`, before: frame });
     switch (dev.kind) {
       case 'veth':

@@ -146,7 +146,7 @@ export class IpStack {
     const ns = dev.ns;
     let f = frame;
     if (!preroutingDone) {
-      const r = this.hook(ns, 'PREROUTING', f, { in: dev.name }, pkt, dev);
+      const r = this.hook(ns, 'PREROUTING', f, dev.name, undefined, pkt, dev);
       if (!r) return;
       f = r;
     }
@@ -182,7 +182,7 @@ export class IpStack {
     if (this.host.engine.tracer.steps) {
       this.host.step(ns, { pkt, dev: inDev.name, kind: 'route', table: tableName(route.table), rule: `${rule} | ${routeText(route)}`, action: `forward to ${outDev.name}${route.via !== undefined ? ` via ${intToIp(route.via)}` : ''}, TTL ${f.ip!.ttl}->${g.ip!.ttl}`, before: f, after: g });
     }
-    const r = this.hook(ns, 'FORWARD', g, { in: inDev.name, out: outDev.name }, pkt, inDev);
+    const r = this.hook(ns, 'FORWARD', g, inDev.name, outDev.name, pkt, inDev);
     if (!r) return;
     this.postrouting(outDev, route.via ?? ipToInt(r.ip!.dst), r, pkt, inDev.name);
   }
@@ -191,7 +191,7 @@ export class IpStack {
 
   private localIn(dev: Device, frame: Frame, pkt: number): void {
     const ns = dev.ns;
-    const f = this.hook(ns, 'INPUT', frame, { in: dev.name }, pkt, dev);
+    const f = this.hook(ns, 'INPUT', frame, dev.name, undefined, pkt, dev);
     if (!f) return;
     const ip = f.ip!;
     const l4 = f.l4;
@@ -281,9 +281,9 @@ export class IpStack {
     if (res.kind === 'local') {
       draft.ip!.src = spec.src ?? spec.dst;
       if (this.host.engine.tracer.steps) this.host.step(ns, { pkt, dev: 'lo', kind: 'route', table: 'local', rule: ruleText(res.rule), action: `${spec.dst} is local: loopback`, before: draft });
-      const f = this.hook(ns, 'OUTPUT', draft, { out: 'lo' }, pkt);
+      const f = this.hook(ns, 'OUTPUT', draft, undefined, 'lo', pkt);
       if (!f) return;
-      const g = this.hook(ns, 'POSTROUTING', f, { out: 'lo' }, pkt);
+      const g = this.hook(ns, 'POSTROUTING', f, undefined, 'lo', pkt);
       if (!g) return;
       return this.host.xmit(ns.lo, g, pkt);
     }
@@ -301,7 +301,7 @@ export class IpStack {
     if (this.host.engine.tracer.steps) {
       this.host.step(ns, { pkt, dev: outDev.name, kind: 'route', table: tableName(route.table), rule: `${ruleText(res.rule)} | ${routeText(route)}`, action: `send via ${outDev.name}${route.via !== undefined ? ` gw ${intToIp(route.via)}` : ''}`, before: draft });
     }
-    let f = this.hook(ns, 'OUTPUT', draft, { out: outDev.name }, pkt);
+    let f = this.hook(ns, 'OUTPUT', draft, undefined, outDev.name, pkt);
     if (!f) return;
     let out = outDev;
     let nexthop = route.via ?? dst;
@@ -324,7 +324,7 @@ export class IpStack {
 
   private postrouting(out: Device, nexthop: number, frame: Frame, pkt: number, inName?: string): void {
     const ns = out.ns;
-    const f = this.hook(ns, 'POSTROUTING', frame, { in: inName, out: out.name }, pkt, out);
+    const f = this.hook(ns, 'POSTROUTING', frame, inName, out.name, pkt, out);
     if (!f) return;
     this.neighOutput(out, nexthop, f, pkt);
   }
@@ -410,23 +410,29 @@ export class IpStack {
    * conntrack attachment and mark in `meta`, or undefined when the packet was dropped or
    * rejected. Namespaces without iptables state skip hooks entirely.
    */
-  hook(ns: Namespace, name: HookName, frame: Frame, ctx: HookContext, pkt: number, dev?: Device): Frame | undefined {
+  hook(ns: Namespace, name: HookName, frame: Frame, inName: string | undefined, outName: string | undefined, pkt: number, dev?: Device, physIn?: string, physOut?: string): Frame | undefined {
     const nf = ns.netfilter;
     if (!nf) return frame;
     const meta = frame.meta;
-    if (meta) {
-      if (meta.mark !== undefined) ctx.mark = meta.mark;
-      if (meta.ct !== undefined) ctx.ct = meta.ct as HookContext['ct'];
-    }
-    ctx.ownAddresses = ns.ownAddresses;
-    ctx.primaryAddress = ns.primaryAddress;
+    // One object shape for every call (the hook runs several times per packet).
+    const ctx: HookContext = {
+      in: inName,
+      out: outName,
+      physIn,
+      physOut,
+      bridged: physIn !== undefined || physOut !== undefined,
+      ownAddresses: ns.ownAddresses,
+      primaryAddress: ns.primaryAddress,
+      mark: meta?.mark ?? 0,
+      ct: meta?.ct as HookContext['ct'],
+    };
     const r = nf.hook(name, frame, ctx);
     const verdict = r.verdict;
     const changed = r.frame !== frame && !sameHeaders(frame, r.frame);
     if (this.host.engine.tracer.steps && (r.steps.length || verdict !== 'accept' || changed)) {
       this.host.step(ns, {
         pkt,
-        dev: dev?.name ?? ctx.in ?? ctx.out,
+        dev: dev?.name ?? inName ?? outName,
         kind: 'netfilter',
         table: name,
         rule: decidingRule(r.steps),
@@ -437,7 +443,8 @@ export class IpStack {
       });
     }
     if (verdict === 'accept') {
-      const out = r.frame === frame ? { ...frame } : { ...r.frame };
+      // The skb state rides on the frame until it leaves through a device (see xmit).
+      const out = r.frame;
       out.meta = { mark: r.mark, ct: r.ct };
       return out;
     }
