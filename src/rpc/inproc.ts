@@ -159,7 +159,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
         const server = this.bus.pick(topic);
         if (server) setImmediate(() => this.deliverOneWay(server, text));
       }
-      return Promise.resolve();
+      return afterDelivery();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -176,7 +176,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
       for (let i = 0; i < n; i++) {
         for (const server of targets) setImmediate(() => this.deliverOneWay(server, text));
       }
-      return Promise.resolve();
+      return afterDelivery();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -247,4 +247,13 @@ export class InProcessTransport implements Transport, FaultInjectable {
     if (err) p.reject(err);
     else p.resolve(value);
   }
+}
+
+/**
+ * Casts and fanouts resolve once their deliveries have run, as a broker's confirm would come
+ * later: a sender that awaits casts in a loop thus yields to the event loop instead of queueing
+ * everything before anything is delivered.
+ */
+function afterDelivery(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
