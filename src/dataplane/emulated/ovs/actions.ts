@@ -10,7 +10,6 @@ import {
   ETH_TYPE_IPV4,
   ETH_TYPE_IPV6,
   ETH_TYPE_RARP,
-  FIELDS,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
   IPPROTO_SCTP,
@@ -499,4 +498,3 @@ export function actionsText(actions: Action[]): string {
   return actions.length === 0 ? 'drop' : actions.map((a) => a.text).join(',');
 }
 
-export { FIELDS };

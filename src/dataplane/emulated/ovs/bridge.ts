@@ -383,7 +383,7 @@ export class OvsBridge {
     const scratch = this.busy ? undefined : this.scratch;
     this.busy = true;
     try {
-      return this.run(frame, inPort, opts, frameToKey(frame, inPort.ofport, opts.tunId, scratch));
+      return this.run(frame, opts, frameToKey(frame, inPort.ofport, opts.tunId, scratch));
     } finally {
       if (scratch) this.busy = false;
     }
@@ -392,7 +392,7 @@ export class OvsBridge {
   private readonly scratch = new Int32Array(N_WORDS);
   private busy = false;
 
-  private run(frame: Frame, inPort: OvsPort, opts: ProcessOptions, w: Int32Array): ProcessResult {
+  private run(frame: Frame, opts: ProcessOptions, w: Int32Array): ProcessResult {
     const x: Xlate = {
       w,
       base: frame,
