@@ -4,8 +4,7 @@
 import { Command } from 'commander';
 import { loadServerConfig } from '../config/load.js';
 import { startServers } from './serve.js';
-import { GLOBAL_OPTIONS } from './core/args.js';
-import { runCommand } from './core/run.js';
+import { findClientCommand, runCommand } from './core/run.js';
 import { COMMANDS } from './commands/index.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -44,28 +43,12 @@ program.addHelpText(
   `\nClient commands (neutron-style; dvrnet COMMAND -h for options):\n${COMMANDS.map((c) => `  ${c.name.padEnd(28)}${c.summary}`).join('\n')}\n`,
 );
 
-/** The client command named in argv (global --os-* options may come first), and the rest. */
-function clientCommand(argv: string[]): { name: string; rest: string[] } | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a in GLOBAL_OPTIONS) {
-      i++;
-      continue;
-    }
-    if (/^--os-[^=]+=/.test(a)) continue;
-    if (!COMMANDS.some((c) => c.name === a)) return undefined;
-    return { name: a, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
-  }
-  return undefined;
-}
-
-const client = clientCommand(process.argv.slice(2));
-if (client) {
-  const cmd = COMMANDS.find((c) => c.name === client.name)!;
-  runCommand(cmd, client.rest, { env: process.env, out: (t) => console.log(t), err: (t) => console.error(t) }).then(
+const found = findClientCommand(process.argv.slice(2));
+if (found) {
+  runCommand(found.command, found.rest, { env: process.env, out: (t) => console.log(t), err: (t) => console.error(t) }).then(
     (code) => process.exit(code),
     (err) => {
-      console.error(`dvrnet ${client.name}: ${(err as Error).stack ?? err}`);
+      console.error(`dvrnet ${found.command.name}: ${(err as Error).stack ?? err}`);
       process.exit(1);
     },
   );

@@ -3,6 +3,7 @@
 
 import { parseArgs, UsageError, GLOBAL_OPTIONS } from './args.js';
 import type { CliCommand } from './command.js';
+import { COMMANDS } from '../commands/index.js';
 import { outputFormat } from './format.js';
 import { CliError, Session, credentials } from './session.js';
 
@@ -45,4 +46,25 @@ export async function runCommand(c: CliCommand, argv: string[], io: Io): Promise
     }
     throw err;
   }
+}
+
+/** The client command named in argv (global --os-* options may come first), and the rest. */
+export function findClientCommand(argv: string[], commands: CliCommand[] = COMMANDS): { command: CliCommand; rest: string[] } | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a in GLOBAL_OPTIONS) {
+      i++;
+      continue;
+    }
+    if (/^--os-[^=]+=/.test(a)) continue;
+    const command = commands.find((c) => c.name === a);
+    return command && { command, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+  }
+  return undefined;
+}
+
+/** `dvrnet ARGS...` for client commands; undefined when argv names none (server commands). */
+export async function runClient(argv: string[], io: Io): Promise<number | undefined> {
+  const found = findClientCommand(argv);
+  return found && runCommand(found.command, found.rest, io);
 }
