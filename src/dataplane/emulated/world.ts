@@ -15,6 +15,7 @@ import { EmulatedHost } from './linux/host.js';
 import type { Namespace } from './linux/namespace.js';
 import type { Frame, Icmp, Tcp, Udp } from './packet.js';
 import { Segment } from './segment.js';
+import { startDhcpClient, type DhcpLease } from './apps/dhcp.js';
 
 export interface Endpoint {
   host: string;
@@ -172,6 +173,13 @@ export class World implements Engine {
     else ns.host.xmit(dev, frame, pkt);
     this.run();
     return this.tracer.reset();
+  }
+
+  /** An instance (or any namespace) runs a DHCP client on `dev` (default eth0); `onLease` gets the lease. */
+  dhcp(at: Endpoint & { dev?: string }, onLease?: (lease: DhcpLease) => void): TraceRecord {
+    const ns = this.ns(at);
+    const dev = at.dev ?? 'eth0';
+    return this.capture((pkt) => startDhcpClient(ns, dev, (l) => onLease?.(l), pkt), `DHCPDISCOVER from ${at.host}/${at.ns ?? ''} ${dev}`);
   }
 
   /** Runs `fn` (which may send through the host APIs) and returns the trace of all it caused. */
