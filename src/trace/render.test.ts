@@ -25,7 +25,7 @@ test('the text form numbers steps and starts a block whenever the host changes',
   assert.deepEqual(numbers, numbers.map((_, i) => i + 1));
   assert.match(text, /neigh: next hop 10.0.0.2 unresolved: packet queued, ARP request sent/);
   assert.match(text, /52:54:00:00:00:01 > 52:54:00:00:00:02 \| 10.0.0.1 > 10.0.0.2 ttl 64 icmp echo-request id 1 seq 1/);
-  assert.match(text, /delivered:\n {2}b eth0 -> icmp echo/);
+  assert.match(text, /\ndelivered:\n(.*\n)* {2}b eth0 -> icmp echo: /);
   // Compact leaves out send/receive steps but keeps every decision.
   const compact = renderTrace(rec, { compact: true });
   assert.ok(!/ rx: | tx: /.test(compact));

@@ -108,8 +108,9 @@ export class IpStack {
     }
     // Replies (and gratuitous ARP) update an entry that exists; unsolicited ones create
     // nothing (arp_accept=0).
-    const updated = this.learn(dev, spa, arp.sha, false, pkt, frame);
-    this.host.deliver(ns, dev, frame, pkt, updated ? 'arp' : 'arp (no entry to update)');
+    const n = dev.neigh.get(spa);
+    this.host.deliver(ns, dev, frame, pkt, n && n.state !== 'PERMANENT' ? 'arp' : `arp (ignored: ${n ? 'permanent entry' : 'no entry to update'})`);
+    this.learn(dev, spa, arp.sha, false, pkt, frame);
   }
 
   /** Records `ip -> mac` on `dev`; returns whether an entry was created or changed. */
