@@ -45,6 +45,20 @@ describe('AmqpTransport', { skip }, () => {
     await t.close();
   });
 
+  it('transports on different exchanges share no queues', async () => {
+    const a = new AmqpTransport({ url: url!, ...quiet, exchange: 'dvrnet_test_a' });
+    const b = new AmqpTransport({ url: url!, ...quiet, exchange: 'dvrnet_test_b' });
+    const topic = `q-plugin.${process.pid}`;
+    const got: string[] = [];
+    await a.serve(topic, { who: () => 'a', note: () => void got.push('a') }, { fanout: true });
+    await b.serve(topic, { who: () => 'b', note: () => void got.push('b') }, { fanout: true });
+    for (let i = 0; i < 4; i++) assert.equal(await a.call(topic, 'who', {}), 'a');
+    await b.fanout(topic, 'note', {});
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(got, ['b']);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('close during a reconnect stops the retries', async () => {
     const t = new AmqpTransport({ url: 'amqp://127.0.0.1:1/', ...quiet, sendWaitMs: 100_000 });
     const p = t.cast('q-plugin', 'x', {});

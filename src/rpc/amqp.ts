@@ -1,12 +1,12 @@
 // AMQP 0-9-1 transport for RabbitMQ, laid out as oslo.messaging's rabbit driver does it:
 //
 //   call/cast  -> topic exchange `exchange` (default 'dvrnet'), routing key = topic, into one
-//                 shared queue named after the topic; its servers are competing consumers, so
+//                 shared queue `<exchange>.<topic>`; its servers are competing consumers, so
 //                 the broker hands messages round-robin. The queue outlives its servers (an agent
 //                 that restarts finds what was sent meanwhile); calls carry a TTL equal to their
 //                 timeout so nobody answers a caller that has given up.
-//   fanout     -> fanout exchange `<topic>_fanout`; every fanout subscriber binds its own
-//                 exclusive, auto-delete queue.
+//   fanout     -> fanout exchange `<exchange>.<topic>_fanout`; every fanout subscriber binds its
+//                 own exclusive, auto-delete queue.
 //   replies    -> one exclusive reply queue per connection, matched by correlation id.
 //
 // Publishes go through a confirm channel, so a cast resolves once the broker has the message.
@@ -225,7 +225,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
       checkMethod(method);
       const text = encodeRequest(method, args);
       const n = this.copies('fanout', topic, method, text);
-      const exchange = fanoutExchange(topic);
+      const exchange = this.fanoutExchange(topic);
       return this.sendReliably(`fanout ${method} on topic '${topic}'`, (s) =>
         // Chained on the declaration, so fanouts to one topic leave in the order they were made.
         this.declareFanout(s, exchange).then(() => Promise.all(Array.from({ length: n }, () => this.publish(s, exchange, '', text, {})))),
@@ -347,6 +347,17 @@ export class AmqpTransport implements Transport, FaultInjectable {
     return p;
   }
 
+  // --- names: everything is prefixed with the control exchange, so two deployments (or two
+  // test runs) with different exchanges share nothing on one virtual host.
+
+  private topicQueue(topic: string): string {
+    return `${this.exchange}.${topic}`;
+  }
+
+  private fanoutExchange(topic: string): string {
+    return `${this.exchange}.${topic}_fanout`;
+  }
+
   // --- receiving
 
   private async subscribe(s: Session, reg: Registration): Promise<void> {
@@ -356,15 +367,16 @@ export class AmqpTransport implements Transport, FaultInjectable {
     // The fanout queue first: once the topic queue is consumed (and calls get answered),
     // fanouts already reach this server.
     if (reg.fanout) {
-      const exchange = fanoutExchange(reg.topic);
+      const exchange = this.fanoutExchange(reg.topic);
       await this.declareFanout(s, exchange);
       const q = await s.sub.assertQueue(`${exchange}_${randomUUID().replaceAll('-', '')}`, { exclusive: true, autoDelete: true, durable: false });
       await s.sub.bindQueue(q.queue, exchange, '');
       reg.tags.push((await s.sub.consume(q.queue, onMessage, { noAck: false })).consumerTag);
     }
-    await s.sub.assertQueue(reg.topic, { durable: false, autoDelete: false, expires: this.queueExpiresMs });
-    await s.sub.bindQueue(reg.topic, this.exchange, reg.topic);
-    reg.tags.push((await s.sub.consume(reg.topic, onMessage, { noAck: false })).consumerTag);
+    const queue = this.topicQueue(reg.topic);
+    await s.sub.assertQueue(queue, { durable: false, autoDelete: false, expires: this.queueExpiresMs });
+    await s.sub.bindQueue(queue, this.exchange, reg.topic);
+    reg.tags.push((await s.sub.consume(queue, onMessage, { noAck: false })).consumerTag);
     if (reg.stopped) await Promise.all(reg.tags.map((tag) => s.sub.cancel(tag).catch(() => {})));
   }
 
@@ -545,7 +557,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
       s.pub.on('return', (m: Message) => this.onReturn(m));
       await s.sub.prefetch(this.prefetch);
       await s.pub.assertExchange(this.exchange, 'topic', { durable: false, autoDelete: false });
-      const rq = await s.sub.assertQueue(`reply_${randomUUID().replaceAll('-', '')}`, { exclusive: true, autoDelete: true, durable: false });
+      const rq = await s.sub.assertQueue(`${this.exchange}.reply_${randomUUID().replaceAll('-', '')}`, { exclusive: true, autoDelete: true, durable: false });
       s.replyQueue = rq.queue;
       await s.sub.consume(rq.queue, (m) => (m ? this.onReply(m) : this.lose(s, 'the broker cancelled the reply consumer')), { noAck: true });
       for (const reg of this.regs) {
@@ -597,6 +609,3 @@ async function closeModel(model: ChannelModel): Promise<void> {
   clearTimeout(timer);
 }
 
-function fanoutExchange(topic: string): string {
-  return `${topic}_fanout`;
-}
