@@ -8,6 +8,7 @@ import pg from 'pg';
 import { loadServerConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/server.js';
 import { startServers, type Servers } from '../cli/serve.js';
+import type { Transport } from '../rpc/transport.js';
 import { startApiServer, type RunningServer } from './serve.js';
 
 export type DbKind = 'sqlite' | 'postgres';
@@ -61,7 +62,7 @@ async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> 
   };
 }
 
-export async function startTestServer(kind: DbKind = 'sqlite', opts: { ml2?: string; neutron?: string } = {}): Promise<TestServer> {
+export async function startTestServer(kind: DbKind = 'sqlite', opts: { ml2?: string; neutron?: string; transport?: Transport } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'dvrnet-test-'));
   const pgdb = kind === 'postgres' ? await freshPostgres() : undefined;
   const connection = pgdb ? pgdb.url : `sqlite:///${join(dir, 'neutron.sqlite')}`;
@@ -72,7 +73,7 @@ export async function startTestServer(kind: DbKind = 'sqlite', opts: { ml2?: str
   writeFileSync(join(dir, 'ml2_conf.ini'), opts.ml2 ?? SCENARIO_ML2);
   const conf = loadServerConfig([join(dir, 'neutron.conf'), join(dir, 'ml2_conf.ini')], { warn: () => {}, cwd: dir });
   const boot = async (): Promise<TestServer> => {
-    const srv = await startApiServer(conf, { host: '127.0.0.1', port: 0 });
+    const srv = await startApiServer(conf, { host: '127.0.0.1', port: 0, transport: opts.transport });
     const self: TestServer = {
       ...srv,
       conf,
