@@ -56,7 +56,7 @@ test('the shipped etc/neutron.conf + etc/ml2_conf.ini load without warnings, as 
   assert.deepEqual(c.service_plugins, ['router']);
   assert.equal(c.allow_overlapping_ips, true);
   assert.equal(c.router_distributed, true);
-  assert.equal(c.auth_strategy, 'noauth');
+  assert.equal(c.auth_strategy, 'keystone');
   assert.equal(c.bind_host, '127.0.0.1');
   assert.equal(c.bind_port, 9696);
   assert.equal(c.database.connection, 'sqlite:////srv/dvrnet/state/dvrnet.sqlite');
@@ -70,8 +70,7 @@ test('the shipped etc/neutron.conf + etc/ml2_conf.ini load without warnings, as 
   assert.deepEqual(c.ml2_type_gre.tunnel_id_ranges, [[1, 1000]]);
   assert.deepEqual(c.ml2_type_vxlan.vni_ranges, [[1, 1000]]);
   assert.equal(c.securitygroup.enable_ipset, true);
-  assert.equal(c.raw.identity.bind_port, '5000');
-  assert.equal(c.raw.identity.admin_password, 'admin');
+  assert.deepEqual(c.identity, { bind_host: '127.0.0.1', bind_port: 5000, token_expiration: 3600, admin_password: 'admin', demo_password: 'demo' });
   assert.equal(c.state_path, '/srv/dvrnet/state');
 });
 
