@@ -11,6 +11,7 @@
 import {
   addBridge,
   addFlows,
+  addRule,
   addInternalPort,
   addIpset,
   addLinuxBridge,
@@ -31,6 +32,16 @@ import {
 } from '../../host/build.js';
 import type { FlowInput } from '../../host/flow.js';
 import {
+  fipGatewayDevice,
+  fipNamespace,
+  fipRouterTable,
+  fipToRouterDevice,
+  FIP_PR_START,
+  FIP_RT_TBL,
+  intToPhysPatch,
+  L3_AGENT_CHAIN_PREFIX,
+  physToIntPatch,
+  routerToFipDevice,
   hybridBridge,
   hybridVethBridgeEnd,
   hybridVethOvsEnd,
@@ -242,7 +253,29 @@ export function arpResponder(mac: string, ip: string): string {
 export interface TestbedOptions {
   /** Extra flows per bridge (other ports' entries in the tables the packet visits). */
   fillerFlows?: number;
+  /** Give VM1 a floating IP on compute1 (scenario 4.2): br-ex, the fip namespace, rfp/fpr. */
+  floatingIp?: boolean;
 }
+
+/** The external (flat) network and VM1's floating IP. */
+export const EXTERNAL = {
+  netId: 'e0e1e2e3-4444-4555-8666-777788889999',
+  cidr: '203.0.113.0/24',
+  gateway: '203.0.113.1',
+  gatewayMac: '52:54:00:cc:00:01',
+  /** The fg- port of compute1's fip namespace (TE) and VM1's floating IP (F1). */
+  fgPort: 'f9a8b7c6-5d4e-4f3a-8b2c-1d0e9f8a7b6c',
+  fgMac: 'fa:16:3e:0f:00:01',
+  fgIp: '203.0.113.10',
+  floatingIp: '203.0.113.102',
+  /** compute1's local VLAN for the external network on br-int. */
+  lvid: 3,
+  /** The rfp/fpr /31 from 169.254.64.0/18: rfp even, fpr odd. */
+  rfpIp: '169.254.64.0',
+  fprIp: '169.254.64.1',
+  rfpMac: 'fa:16:3e:0f:00:10',
+  fprMac: 'fa:16:3e:0f:00:11',
+} as const;
 
 /** The desired state of one compute node. */
 export function computeState(node: ComputeNode, opts: TestbedOptions = {}): HostState {
@@ -279,10 +312,88 @@ export function computeState(node: ComputeNode, opts: TestbedOptions = {}): Host
   s = setIptables(s, '', 'filter', hybridFirewall(vms));
   s = addFlows(s, INTEGRATION_BRIDGE, brIntFlows(node, vms).map((x) => ({ ...x, cookie: COOKIE })));
   s = addFlows(s, TUNNEL_BRIDGE, brTunFlows(node).map((x) => ({ ...x, cookie: COOKIE })));
+  if (opts.floatingIp && node === COMPUTE1) s = floatingIpState(s);
   if (opts.fillerFlows) {
     s = addFlows(s, INTEGRATION_BRIDGE, fillerIntFlows(node, opts.fillerFlows));
     s = addFlows(s, TUNNEL_BRIDGE, fillerTunFlows(node, opts.fillerFlows));
   }
+  return s;
+}
+
+/**
+ * VM1's floating IP, entirely on compute1: br-ex on the external NIC, joined to br-int by
+ * int-br-ex/phy-br-ex (flat network: local VLAN on br-int, untagged outside); the fip
+ * namespace with fg- (proxy ARP for the floating IP) and fpr-; rfp- in qrouter holding the
+ * floating IP; DNAT/SNAT in qrouter and the `from <fixed ip> lookup 16` rule.
+ */
+function floatingIpState(s: HostState): HostState {
+  const X = EXTERNAL;
+  const qrouter = routerNamespace(ROUTER_ID);
+  const fip = fipNamespace(X.netId);
+  const fg = fipGatewayDevice(X.fgPort);
+  const rfp = routerToFipDevice(ROUTER_ID);
+  const fpr = fipToRouterDevice(ROUTER_ID);
+  const intEx = intToPhysPatch('br-ex');
+  const phyEx = physToIntPatch('br-ex');
+  const table = fipRouterTable(X.fprIp);
+  s = addPhysical(s, 'eth2');
+  s = addBridge(s, 'br-ex');
+  s = addPort(s, 'br-ex', systemPort('eth2'));
+  s = addPatchPair(s, INTEGRATION_BRIDGE, intEx, 'br-ex', phyEx);
+  s = addFlows(s, 'br-ex', [
+    { table: 0, priority: 4, cookie: COOKIE, match: `in_port=${phyEx},dl_vlan=${X.lvid}`, actions: 'strip_vlan,NORMAL' },
+    { table: 0, priority: 2, cookie: COOKIE, match: `in_port=${phyEx}`, actions: 'drop' },
+    { table: 0, priority: 0, cookie: COOKIE, actions: 'NORMAL' },
+  ]);
+  s = addFlows(s, INTEGRATION_BRIDGE, [
+    { table: 0, priority: 3, cookie: COOKIE, match: `in_port=${intEx},vlan_tci=0x0000/0x1fff`, actions: `mod_vlan_vid:${X.lvid},resubmit(,59)` },
+    { table: 0, priority: 2, cookie: COOKIE, match: `in_port=${intEx}`, actions: 'drop' },
+  ]);
+  // fip namespace: fg- on br-int (external network), fpr- towards the router.
+  s = addNamespace(s, fip);
+  s = setSysctl(s, fip, 'net.ipv4.ip_forward', 1);
+  s = addInternalPort(s, INTEGRATION_BRIDGE, fg, { namespace: fip, tag: X.lvid, mac: X.fgMac, addresses: [`${X.fgIp}/24`] });
+  s = setSysctl(s, fip, `net.ipv4.conf.${fg}.proxy_arp`, 1);
+  s = addVethPair(s, qrouter, rfp, fip, fpr, { a: { mac: X.rfpMac, addresses: [`${X.rfpIp}/31`, `${X.floatingIp}/32`] }, b: { mac: X.fprMac, addresses: [`${X.fprIp}/31`] } });
+  s = addNeighbour(s, qrouter, { dev: rfp, ip: X.fprIp, lladdr: X.fprMac });
+  s = addNeighbour(s, fip, { dev: fpr, ip: X.rfpIp, lladdr: X.rfpMac });
+  s = addRoute(s, fip, { dst: `${X.floatingIp}/32`, via: X.rfpIp, dev: fpr });
+  s = addRoute(s, fip, { dst: 'default', via: X.gateway, dev: fg, table });
+  s = addRule(s, fip, { priority: table, iif: fpr, table });
+  // qrouter: policy routing of the fixed IP to table 16, DNAT in, SNAT out.
+  s = addRoute(s, qrouter, { dst: 'default', via: X.fprIp, dev: rfp, table: FIP_RT_TBL });
+  s = addRule(s, qrouter, { priority: FIP_PR_START, from: VM1.ip, table: FIP_RT_TBL });
+  const chain = (c: string) => wrappedChain(L3_AGENT_CHAIN_PREFIX, c);
+  s = setIptables(
+    s,
+    qrouter,
+    'nat',
+    iptablesText(
+      'nat',
+      [
+        ['PREROUTING', 'ACCEPT'],
+        ['INPUT', 'ACCEPT'],
+        ['OUTPUT', 'ACCEPT'],
+        ['POSTROUTING', 'ACCEPT'],
+        [chain('PREROUTING'), '-'],
+        [chain('OUTPUT'), '-'],
+        [chain('POSTROUTING'), '-'],
+        [chain('float-snat'), '-'],
+        [chain('snat'), '-'],
+      ],
+      [
+        `-A PREROUTING -j ${chain('PREROUTING')}`,
+        `-A OUTPUT -j ${chain('OUTPUT')}`,
+        `-A POSTROUTING -j ${chain('POSTROUTING')}`,
+        `-A POSTROUTING -j ${chain('snat')}`,
+        `-A ${chain('PREROUTING')} -d ${X.floatingIp}/32 -i ${rfp} -j DNAT --to-destination ${VM1.ip}`,
+        `-A ${chain('OUTPUT')} -d ${X.floatingIp}/32 -o ${rfp} -j DNAT --to-destination ${VM1.ip}`,
+        `-A ${chain('POSTROUTING')} ! -o ${rfp} -m conntrack ! --ctstate DNAT -j ACCEPT`,
+        `-A ${chain('float-snat')} -s ${VM1.ip}/32 -j SNAT --to-source ${X.floatingIp}`,
+        `-A ${chain('snat')} -j ${chain('float-snat')}`,
+      ],
+    ),
+  );
   return s;
 }
 
@@ -331,9 +442,12 @@ export function buildTestbed(opts: TestbedOptions = {}): Testbed {
   const world = new World();
   const tunnel = world.addSegment('tunnel');
   const states: Record<string, HostState> = {};
+  const external = opts.floatingIp ? world.addSegment('external') : undefined;
+  if (external) world.addPlainHost('router', { segment: 'external', ip: `${EXTERNAL.gateway}/24`, mac: EXTERNAL.gatewayMac });
   for (const node of NODES) {
     const h = world.addHost(node.name);
     h.addNic('eth1', tunnel, { mac: node.nicMac });
+    if (external && node === COMPUTE1) h.addNic('eth2', external, { mac: '52:54:00:02:00:31' });
     states[node.name] = computeState(node, opts);
     h.applyState(states[node.name]);
   }
