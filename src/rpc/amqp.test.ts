@@ -13,10 +13,19 @@ const skip = url ? false : 'DVRNET_TEST_AMQP is not set (e.g. amqp://guest:guest
 const quiet = { onHandlerError: () => {}, log: () => {}, exchange: 'dvrnet_test', queueExpiresMs: 60_000, reconnectInitialMs: 50 };
 
 if (url) {
-  transportSuite('AMQP', async () => new AmqpTransport({ url, ...quiet }), {
-    callAfterStop: 'timeout',
-    dropConnection: (t: TestTransport) => (t as AmqpTransport).dropConnectionForTest(),
-  });
+  transportSuite(
+    'AMQP',
+    async () => {
+      // Connected up front, so short timeouts in the suite measure calls, not connection setup.
+      const t = new AmqpTransport({ url, ...quiet });
+      await t.connect();
+      return t;
+    },
+    {
+      callAfterStop: 'timeout',
+      dropConnection: (t: TestTransport) => (t as AmqpTransport).dropConnectionForTest(),
+    },
+  );
 }
 
 describe('AmqpTransport', { skip }, () => {

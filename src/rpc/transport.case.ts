@@ -386,9 +386,16 @@ export function transportSuite(name: string, make: () => Promise<TestTransport>,
       it('in-flight calls fail with a clear error when the caller loses its connection, then calls work again', async () => {
         const [srv, cli] = [await open(), await open()];
         const t = topic('inflight');
-        await srv.serve(t, { slow: () => sleep(300).then(() => 'ok') });
+        let started = new Deferred<void>();
+        await srv.serve(t, {
+          slow: () => {
+            started.resolve();
+            return sleep(300).then(() => 'ok');
+          },
+        });
         const pending = rejection(cli.call(t, 'slow', {}, { timeoutMs: 10_000 }));
-        await sleep(50);
+        await started.promise; // the request is out: only its reply is outstanding
+        started = new Deferred<void>();
         const t0 = Date.now();
         drop(cli);
         const e = await pending;
