@@ -235,3 +235,10 @@ export interface AgentMethods {
 }
 
 export type AgentMethod = keyof AgentMethods;
+
+/** Every method the server may cast to an agent (the compiler checks it against AgentMethods). */
+export const AGENT_METHOD_NAMES = Object.keys({
+  port_update: 0, port_delete: 0, network_update: 0, add_fdb_entries: 0, remove_fdb_entries: 0, dvr_mac_address_update: 0,
+  security_groups_rule_updated: 0, security_groups_member_updated: 0, routers_updated: 0, router_removed_from_agent: 0,
+  add_arp_entry: 0, del_arp_entry: 0, network_update_end: 0, network_delete_end: 0, port_update_end: 0, port_delete_end: 0,
+} satisfies Record<AgentMethod, 0>) as AgentMethod[];

@@ -2,16 +2,9 @@
 // report_state as the scenario's hosts would, record every cast they receive, and let a
 // test call the server as that host's agent would.
 
-import { AGENT_TOPICS, SERVER_TOPICS, hostTopic, type AgentMethod, type AgentMethods, type ServerMethod, type ServerMethods } from '../rpc/messages.js';
+import { AGENT_METHOD_NAMES, AGENT_TOPICS, SERVER_TOPICS, hostTopic, type AgentMethod, type AgentMethods, type ServerMethod, type ServerMethods } from '../rpc/messages.js';
 import type { Transport } from '../rpc/transport.js';
 import { AGENT_TYPES } from './agents.js';
-
-/** Every method the server may cast to an agent (checked against AgentMethods). */
-const ALL_AGENT_METHODS = Object.keys({
-  port_update: 0, port_delete: 0, network_update: 0, add_fdb_entries: 0, remove_fdb_entries: 0, dvr_mac_address_update: 0,
-  security_groups_rule_updated: 0, security_groups_member_updated: 0, routers_updated: 0, router_removed_from_agent: 0,
-  add_arp_entry: 0, del_arp_entry: 0, network_update_end: 0, network_delete_end: 0, port_update_end: 0, port_delete_end: 0,
-} satisfies Record<AgentMethod, 0>) as AgentMethod[];
 
 export interface Received {
   method: AgentMethod;
@@ -37,7 +30,7 @@ export class FakeAgent {
     const base = this.agentType === AGENT_TYPES.ovs ? AGENT_TOPICS.ovs : this.agentType === AGENT_TYPES.l3 ? AGENT_TOPICS.l3 : this.agentType === AGENT_TYPES.dhcp ? AGENT_TOPICS.dhcp : undefined;
     if (base) {
       const record = (fanout: boolean) =>
-        Object.fromEntries(ALL_AGENT_METHODS.map((method) => [method, (args: any) => void this.received.push({ method, args, fanout })]));
+        Object.fromEntries(AGENT_METHOD_NAMES.map((method) => [method, (args: any) => void this.received.push({ method, args, fanout })]));
       this.stop.push(await this.transport.serve(hostTopic(base, this.host), record(false)));
       this.stop.push(await this.transport.serve(base, record(true), { fanout: true }));
     }

@@ -1,0 +1,134 @@
+// One host, several writers: the OVS agent, the L3 agent, the DHCP agent, the metadata
+// agent, the compute service (VIF plugging) and the host's own setup (bridges and NICs the
+// operator made) each own a fragment of the host's desired state. The composer merges the
+// fragments and has the driver make the host match, level-triggered: any writer may
+// recompute its whole fragment at any time, and applying the same result again does nothing.
+//
+// Merge rules: namespaces, links, bridges, ports, ipsets, DHCP servers and metadata proxies
+// are unions by name, and two fragments naming the same object merge field by field (the
+// OVS agent sets the `tag` of a port the L3 agent plugged); flows, routes, rules and
+// neighbours are concatenated; one (namespace, iptables table) has one owner.
+
+import type { HostOp } from '../host/ops.js';
+import { emptyHost } from '../host/build.js';
+import type { HostState, Namespace, OvsBridge } from '../host/state.js';
+
+/** What realises a host state: the emulated driver, or the real Linux one. */
+export interface HostDriver {
+  applyState(desired: HostState): HostOp[] | Promise<HostOp[]>;
+  readState(): HostState | Promise<HostState>;
+}
+
+export type Owner = 'setup' | 'ovs' | 'firewall' | 'l3' | 'dhcp' | 'metadata' | 'compute';
+
+export class HostComposer {
+  private readonly fragments = new Map<Owner, HostState>();
+  private pending?: Promise<HostOp[]>;
+  private again = false;
+  /** Operations applied so far (what a test or the convergence benchmark counts). */
+  applied = 0;
+
+  constructor(
+    readonly host: string,
+    private readonly driver: HostDriver,
+  ) {}
+
+  setFragment(owner: Owner, state: HostState): void {
+    this.fragments.set(owner, state);
+  }
+
+  fragment(owner: Owner): HostState | undefined {
+    return this.fragments.get(owner);
+  }
+
+  /** The merged desired state of every owner, or of every owner but `except`. */
+  desired(except?: Owner): HostState {
+    return mergeStates([...this.fragments].filter(([o]) => o !== except).map(([, s]) => s));
+  }
+
+  current(): HostState | Promise<HostState> {
+    return this.driver.readState();
+  }
+
+  /**
+   * Make the host match the merged fragments. Concurrent calls coalesce: while one apply
+   * runs, further requests collapse into one more pass after it.
+   */
+  async reconcile(): Promise<HostOp[]> {
+    if (this.pending) {
+      this.again = true;
+      return this.pending;
+    }
+    this.pending = (async () => {
+      let ops: HostOp[] = [];
+      do {
+        this.again = false;
+        const done = await this.driver.applyState(this.desired());
+        this.applied += done.length;
+        ops = ops.concat(done);
+      } while (this.again);
+      return ops;
+    })();
+    try {
+      return await this.pending;
+    } finally {
+      this.pending = undefined;
+    }
+  }
+}
+
+const mergeRecord = <T extends object>(a: Record<string, T>, b: Record<string, T>, merge: (x: T, y: T) => T) => {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = k in out ? merge(out[k], v) : v;
+  return out;
+};
+
+const shallow = <T extends object>(x: T, y: T): T => {
+  const out: any = { ...x };
+  for (const [k, v] of Object.entries(y)) {
+    if (v === undefined) continue;
+    if (k === 'external_ids' || k === 'other_config') out[k] = { ...(out[k] ?? {}), ...(v as object) };
+    else if (k === 'addresses') out[k] = [...new Set([...(out[k] ?? []), ...(v as string[])])];
+    else out[k] = v;
+  }
+  return out;
+};
+
+function mergeBridge(a: OvsBridge, b: OvsBridge): OvsBridge {
+  return {
+    ...shallow(a, b),
+    ports: mergeRecord(a.ports, b.ports, shallow),
+    flows: a.flows.length ? (b.flows.length ? [...a.flows, ...b.flows] : a.flows) : b.flows,
+  };
+}
+
+function mergeNamespace(a: Namespace, b: Namespace): Namespace {
+  const iptables = { ...a.iptables };
+  for (const [t, text] of Object.entries(b.iptables)) {
+    if (iptables[t as keyof typeof iptables] !== undefined && iptables[t as keyof typeof iptables] !== text)
+      throw new Error(`iptables table ${t} of namespace '${a.name}' has two owners`);
+    iptables[t as keyof typeof iptables] = text;
+  }
+  return {
+    name: a.name,
+    links: mergeRecord(a.links, b.links, shallow),
+    routes: [...a.routes, ...b.routes],
+    rules: [...a.rules, ...b.rules],
+    neighbours: [...a.neighbours, ...b.neighbours],
+    sysctls: { ...a.sysctls, ...b.sysctls },
+    iptables,
+    ipsets: { ...a.ipsets, ...b.ipsets },
+  };
+}
+
+export function mergeStates(states: HostState[]): HostState {
+  let out = emptyHost();
+  for (const s of states)
+    out = {
+      ovs: { bridges: mergeRecord(out.ovs.bridges, s.ovs.bridges, mergeBridge) },
+      namespaces: mergeRecord(out.namespaces, s.namespaces, mergeNamespace),
+      dhcp: { ...out.dhcp, ...s.dhcp },
+      metadata: { ...out.metadata, ...s.metadata },
+    };
+  return out;
+}
