@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { keystoneAuth, noauth, type Authenticator } from '../src/api/auth.js';
 import { SCENARIO_ML2, login } from '../src/api/testing.js';
-import { startServers } from '../src/cli/serve.js';
+import { inProcessValidator, startServers } from '../src/cli/serve.js';
 import { loadServerConfig } from '../src/config/load.js';
 
 const run = promisify(execFile);
@@ -19,7 +20,16 @@ const here = dirname(fileURLToPath(import.meta.url));
 type Mode = 'noauth' | 'keystone';
 
 /** The server one way, bench/api.ts against it in a child process, its JSON summary. */
-async function once(mode: Mode, pass: string[]): Promise<Record<string, number>> {
+/** Microseconds per authenticate() call: the per-request cost itself, free of HTTP and DB noise. */
+async function perCallUs(auth: Authenticator, headers: Record<string, string>): Promise<number> {
+  for (let i = 0; i < 2000; i++) await auth.authenticate(headers);
+  const n = 50_000;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await auth.authenticate(headers);
+  return Number(process.hrtime.bigint() - t0) / n / 1000;
+}
+
+async function once(mode: Mode, pass: string[], costs?: Record<string, number>): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'dvrnet-bench-auth-'));
   writeFileSync(
     join(dir, 'neutron.conf'),
@@ -31,6 +41,11 @@ async function once(mode: Mode, pass: string[]): Promise<Record<string, number>>
   const servers = await startServers(conf, { host: '127.0.0.1', apiPort: 0, identityPort: 0 });
   try {
     const token = mode === 'keystone' ? ['--token', (await login(servers.identity!.authUrl, 'admin', 'bench-admin')).token] : [];
+    if (costs && mode === 'keystone') {
+      const ks = keystoneAuth(inProcessValidator(servers.identity!.service), { identityUri: servers.identity!.url });
+      costs.keystone_authenticate_us = await perCallUs(ks, { 'x-auth-token': token[1] });
+      costs.noauth_authenticate_us = await perCallUs(noauth, {});
+    }
     const { stdout } = await run(process.execPath, ['--import', 'tsx', join(here, 'api.ts'), '--url', servers.api.url, ...token, ...pass], {
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -63,10 +78,11 @@ async function main(): Promise<number> {
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: expected an integer >= 1`);
   const pass = ['--ports', values.ports!, '--networks', values.networks!, '--lists', values.lists!];
   const results: Record<Mode, Array<Record<string, number>>> = { noauth: [], keystone: [] };
+  const costs: Record<string, number> = {};
   for (let r = 0; r < rounds; r++) {
     // Alternate which goes first, so warm-up and machine noise fall on both.
     for (const mode of (r % 2 ? ['keystone', 'noauth'] : ['noauth', 'keystone']) as Mode[]) {
-      const m = await once(mode, pass);
+      const m = await once(mode, pass, r === 0 ? costs : undefined);
       results[mode].push(m);
       console.log(
         `round ${r + 1} ${mode.padEnd(8)} port create p50 ${m.port_create_p50_ms} ms (concurrent), ${m.port_create_p50_ms_c1} ms (sequential); ` +
@@ -85,6 +101,10 @@ async function main(): Promise<number> {
   summary.port_create_p50_overhead_pct = round(overhead, 1);
   summary.port_create_p50_c1_overhead_pct = round((stat('keystone', 'port_create_p50_ms_c1') / stat('noauth', 'port_create_p50_ms_c1') - 1) * 100, 1);
   summary.within_10pct = overhead <= 10;
+  // The validation itself, per request, as a share of a sequential port create.
+  summary.keystone_authenticate_us = round(costs.keystone_authenticate_us, 2);
+  summary.noauth_authenticate_us = round(costs.noauth_authenticate_us, 2);
+  summary.validation_pct_of_port_create_c1 = round(((costs.keystone_authenticate_us - costs.noauth_authenticate_us) / 1000 / stat('noauth', 'port_create_p50_ms_c1')) * 100, 3);
   console.log(JSON.stringify(summary));
   return 0;
 }

@@ -3,7 +3,7 @@
 
 import { Command } from 'commander';
 import { loadServerConfig } from '../config/load.js';
-import { startServers } from './serve.js';
+import { startIdentityOnly, startServers } from './serve.js';
 import { findClientCommand, runCommand } from './core/run.js';
 import { COMMANDS } from './commands/index.js';
 
@@ -30,6 +30,29 @@ program
     const db = conf.database.connection.replace(/\/\/[^@/]*@/, '//***@');
     console.error(`dvrnet API server listening on ${srv.api.url} (auth_strategy ${conf.auth_strategy}, database ${db})`);
     if (srv.identity) console.error(`dvrnet identity service listening on ${srv.identity.url} (auth URL ${srv.identity.authUrl})`);
+    const stop = async () => {
+      await srv.close();
+      process.exit(0);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+program
+  .command('identity')
+  .description('run only the identity service (Keystone v3 subset) on [identity] bind_host:bind_port')
+  .option('--config-file <file>', 'Neutron-style INI file; repeat, later files override earlier ones', collect, [])
+  .option('--port <port>', 'override [identity] bind_port', (v) => Number(v))
+  .action(async (o: { configFile: string[]; port?: number }) => {
+    let conf;
+    try {
+      conf = loadServerConfig(o.configFile, { warn: (m) => console.error(`WARNING: ${m}`) });
+    } catch (err) {
+      console.error(`dvrnet identity: ${(err as Error).message}`);
+      process.exit(2);
+    }
+    const srv = await startIdentityOnly(conf, { port: o.port });
+    console.error(`dvrnet identity service listening on ${srv.url} (auth URL ${srv.authUrl})`);
     const stop = async () => {
       await srv.close();
       process.exit(0);

@@ -80,3 +80,14 @@ export async function startServers(conf: ServerConfig, opts: ServeOptions = {}):
     },
   };
 }
+
+/** The network API's public URL as configured (for the catalog when identity runs alone). */
+export function configuredNetworkUrl(conf: ServerConfig): string {
+  const host = conf.bind_host === '0.0.0.0' || conf.bind_host === '::' ? '127.0.0.1' : conf.bind_host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${conf.bind_port}`;
+}
+
+/** `dvrnet identity`: the identity service alone; the catalog names the configured network API. */
+export async function startIdentityOnly(conf: ServerConfig, opts: { port?: number; host?: string; logger?: boolean } = {}): Promise<RunningIdentity> {
+  return startIdentityServer(conf, { ...opts, networkUrl: configuredNetworkUrl(conf) });
+}
