@@ -6,17 +6,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { httpTokenValidator, keystoneAuth } from './auth.js';
 import { startApiServer } from './serve.js';
-import { login, startKeystoneTestServer, tokenClient, type KeystoneTestServer } from './testing.js';
+import { login, postgresUrl, startKeystoneTestServer, tokenClient, type DbKind, type KeystoneTestServer } from './testing.js';
 
 const UNAUTHORIZED = { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } };
 
-describe('network API with keystone tokens', () => {
+for (const kind of ['sqlite', 'postgres'] as DbKind[])
+describe(`network API with keystone tokens (${kind})`, { skip: kind === 'postgres' && !postgresUrl() ? 'DVRNET_TEST_POSTGRES is not set' : undefined }, () => {
   let s: KeystoneTestServer;
   let admin: ReturnType<typeof tokenClient>;
   let demo: ReturnType<typeof tokenClient>;
   let demoProject: string;
   before(async () => {
-    s = await startKeystoneTestServer();
+    s = await startKeystoneTestServer(kind);
     admin = tokenClient(s.url, (await login(s.authUrl, 'admin', s.passwords.admin)).token);
     const d = await login(s.authUrl, 'demo', s.passwords.demo);
     demo = tokenClient(s.url, d.token);
