@@ -8,6 +8,7 @@ import { httpTokenValidator, keystoneAuth, noauth, type Authenticator, type Toke
 import { startApiServer, type RunningServer } from '../api/serve.js';
 import { startIdentityServer, type RunningIdentity } from '../identity/serve.js';
 import type { IdentityService } from '../identity/service.js';
+import type { Transport } from '../rpc/transport.js';
 
 export interface Servers {
   api: RunningServer;
@@ -23,6 +24,8 @@ export interface ServeOptions {
   identityPort?: number;
   logger?: boolean;
   clock?: () => number;
+  /** The RPC transport to the agents (default: from transport_url). */
+  transport?: Transport;
 }
 
 /** The in-process validator: the identity service answers without HTTP. */
@@ -59,7 +62,7 @@ export async function startServers(conf: ServerConfig, opts: ServeOptions = {}):
   }
   let api: RunningServer;
   try {
-    api = await startApiServer(conf, { host: opts.host, port: opts.apiPort, auth, logger: opts.logger });
+    api = await startApiServer(conf, { host: opts.host, port: opts.apiPort, auth, logger: opts.logger, transport: opts.transport });
   } catch (err) {
     await identity?.close();
     throw err;

@@ -1,0 +1,185 @@
+// The whole cloud in one process on the emulated dataplane: the API server and identity
+// (controller), one emulated host per network/compute node with its agents, the physical
+// segments joining them, the external router (EG, 203.0.113.1) and a host standing for the
+// internet, and the compute service. `dvrnet up`, `dvrnet demo`, the tests of the packet
+// flows and the convergence benchmark all start clouds here.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { HostComposer } from '../agents/composer.js';
+import type { Agent } from '../agents/agent.js';
+import { loadServerConfig } from '../config/load.js';
+import type { ServerConfig } from '../config/server.js';
+import { ComputeService, type ComputeNode } from '../compute/compute.js';
+import { World } from '../dataplane/emulated/world.js';
+import type { EmulatedHost } from '../dataplane/emulated/linux/host.js';
+import { addBridge, addPhysical, addPort, emptyHost, systemPort } from '../host/build.js';
+import type { HostState } from '../host/state.js';
+import { InProcessBus } from '../rpc/inproc.js';
+import type { Transport } from '../rpc/transport.js';
+import { startServers, type Servers } from '../cli/serve.js';
+import { adminContext } from '../server/context.js';
+import { nodeAddress, scenarioTopology, type NodeSpec, type Topology } from './topology.js';
+import { AGENT_FACTORIES, type AgentRole } from './agents.js';
+
+export interface CloudOptions {
+  topology?: Topology;
+  /** Where the database, the compute state and credentials go (created if missing). */
+  stateDir: string;
+  /** etc/ with the shipped config files (default: ./etc). */
+  etcDir?: string;
+  apiPort?: number;
+  identityPort?: number;
+  /** keystone (default, as the shipped config) or noauth (tests, benchmarks). */
+  auth?: 'keystone' | 'noauth';
+  /** Seconds between agents' periodic resyncs (default 60; 0 disables). */
+  resyncInterval?: number;
+  /** Agent kinds to run (default all); tests may leave some out. */
+  agents?: AgentRole[];
+}
+
+export interface CloudNode {
+  spec: NodeSpec;
+  host: EmulatedHost;
+  composer: HostComposer;
+  agents: Agent[];
+  tunnelIp: string;
+}
+
+export interface Cloud {
+  conf: ServerConfig;
+  servers: Servers;
+  world: World;
+  transport: { bus: InProcessBus; server: Transport; agents: Transport };
+  nodes: Map<string, CloudNode>;
+  compute: ComputeService;
+  topology: Topology;
+  stateDir: string;
+  /** Wait until every agent is idle (no resync scheduled or running). */
+  settle(): Promise<void>;
+  /** Stop one node's agents and start fresh ones (what an agent restart does). */
+  restartAgents(node: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SEGMENTS = ['management', 'tunnel', 'external', 'vlan', 'internet'] as const;
+
+/** NIC MACs: 52:54:00 (QEMU's prefix), then the segment and the node index. */
+const nicMac = (seg: number, index: number) => `52:54:00:${seg.toString(16).padStart(2, '0')}:${((index >> 8) & 255).toString(16).padStart(2, '0')}:${(index & 255).toString(16).padStart(2, '0')}`;
+
+/**
+ * What the operator set up on a node before Neutron's agents run: the NICs and their
+ * addresses, br-ex on the external NIC and br-vlan on the VLAN NIC (bridge_mappings).
+ */
+export function setupState(topology: Topology, spec: NodeSpec): HostState {
+  let s = emptyHost();
+  s = addPhysical(s, 'eth0', { addresses: [nodeAddress(topology.management, spec.index)] });
+  s = addPhysical(s, 'eth1', { addresses: [nodeAddress(topology.tunnel, spec.index)] });
+  s = addPhysical(s, 'eth2', {});
+  s = addPhysical(s, 'eth3', {});
+  s = addBridge(s, 'br-ex');
+  s = addPort(s, 'br-ex', systemPort('eth2'));
+  s = addBridge(s, 'br-vlan');
+  s = addPort(s, 'br-vlan', systemPort('eth3'));
+  return s;
+}
+
+/** The per-cloud overrides of the shipped neutron.conf: state, database, listeners. */
+function cloudConf(o: CloudOptions, stateDir: string): string {
+  return [
+    '[DEFAULT]',
+    `state_path = ${stateDir}`,
+    `auth_strategy = ${o.auth ?? 'keystone'}`,
+    ...(o.apiPort !== undefined ? [`bind_port = ${o.apiPort}`] : []),
+    '[database]',
+    `connection = sqlite:///${join(stateDir, 'neutron.sqlite')}`,
+    ...(o.identityPort !== undefined ? ['[identity]', `bind_port = ${o.identityPort}`] : []),
+    '',
+  ].join('\n');
+}
+
+export async function startCloud(o: CloudOptions): Promise<Cloud> {
+  const topology = o.topology ?? scenarioTopology();
+  const stateDir = resolve(o.stateDir);
+  const etc = resolve(o.etcDir ?? 'etc');
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(stateDir, 'cloud.conf'), cloudConf(o, stateDir));
+  const conf = loadServerConfig([join(etc, 'neutron.conf'), join(etc, 'ml2_conf.ini'), join(stateDir, 'cloud.conf')], { warn: () => {} });
+
+  const bus = new InProcessBus();
+  const server = bus.transport();
+  const agentsTransport = bus.transport();
+  const servers = await startServers(conf, { transport: server, apiPort: o.apiPort, identityPort: o.identityPort });
+
+  const world = new World();
+  for (const seg of SEGMENTS) world.addSegment(seg);
+  // The external router EG between the external network and the internet, and a host there.
+  const eg = world.addPlainHost('extrouter', { segment: 'external', ip: `${topology.external.gateway}/24`, mac: topology.external.gatewayMac, forward: true });
+  eg.addNic('eth1', world.segment('internet'), { mac: 'fa:16:3e:ee:00:02' });
+  eg.root.addAddr('eth1', `${topology.outside.router}/24`);
+  world.addPlainHost('internet', { segment: 'internet', ip: `${topology.outside.host}/24`, gateway: topology.outside.router });
+
+  const nodes = new Map<string, CloudNode>();
+  const roles = new Set(o.agents ?? (Object.keys(AGENT_FACTORIES) as AgentRole[]));
+  const makeAgents = (spec: NodeSpec, composer: HostComposer, tunnelIp: string) =>
+    Object.entries(AGENT_FACTORIES)
+      .filter(([role]) => roles.has(role as AgentRole))
+      .flatMap(([, f]) => f({ spec, composer, transport: agentsTransport, etc, stateDir, tunnelIp, resyncInterval: o.resyncInterval }));
+  for (const spec of topology.nodes) {
+    if (!spec.roles.includes('network') && !spec.roles.includes('compute')) continue;
+    const host = world.addHost(spec.name);
+    SEGMENTS.slice(0, 4).forEach((seg, k) => host.addNic(`eth${k}`, world.segment(seg), { mac: nicMac(k, spec.index) }));
+    const composer = new HostComposer(spec.name, host.driver);
+    composer.setFragment('setup', setupState(topology, spec));
+    await composer.reconcile();
+    const tunnelIp = nodeAddress(topology.tunnel, spec.index).split('/')[0];
+    nodes.set(spec.name, { spec, host, composer, agents: makeAgents(spec, composer, tunnelIp), tunnelIp });
+  }
+  for (const n of nodes.values()) for (const a of n.agents) await a.start();
+
+  const computeNodes = new Map<string, ComputeNode>(
+    [...nodes.values()].filter((n) => n.spec.roles.includes('compute')).map((n) => [n.spec.name, { name: n.spec.name, composer: n.composer }]),
+  );
+  const compute = new ComputeService(servers.api.plugin, computeNodes, world, join(stateDir, 'instances.json'));
+  await compute.restore();
+
+  const settle = async () => {
+    for (let round = 0; round < 50; round++) {
+      await new Promise((r) => setTimeout(r, 5));
+      let busy = false;
+      for (const n of nodes.values())
+        for (const a of n.agents) {
+          const before = a.syncs;
+          await a.idle();
+          if (a.syncs !== before) busy = true;
+        }
+      if (!busy) return;
+    }
+  };
+
+  const cloud: Cloud = {
+    conf,
+    servers,
+    world,
+    transport: { bus, server, agents: agentsTransport },
+    nodes,
+    compute,
+    topology,
+    stateDir,
+    settle,
+    async restartAgents(name) {
+      const n = nodes.get(name)!;
+      for (const a of n.agents) await a.stop();
+      n.agents = makeAgents(n.spec, n.composer, n.tunnelIp);
+      for (const a of n.agents) await a.start();
+    },
+    async close() {
+      for (const n of nodes.values()) for (const a of n.agents) await a.stop();
+      await servers.close();
+      await server.close();
+      await agentsTransport.close();
+    },
+  };
+  void adminContext;
+  return cloud;
+}

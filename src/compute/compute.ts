@@ -1,0 +1,195 @@
+// A minimal compute service (Nova's part in the scenario): boot an instance on a network,
+// place it on a compute host, create and bind its port, plug its VIF the way os-vif's
+// hybrid plug does (tap -> qbr -> qvb/qvo -> br-int), start the emulated VM behind the tap
+// and let it take its address by DHCP. Instances are kept in a JSON file so a restarted
+// cloud plugs the same VIFs again.
+
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { HostComposer } from '../agents/composer.js';
+import type { World } from '../dataplane/emulated/world.js';
+import type { DhcpLease } from '../dataplane/emulated/apps/dhcp.js';
+import { addBridge, addLinuxBridge, addPort, addTap, addVethPair, emptyHost, setSysctl, systemPort } from '../host/build.js';
+import { INTEGRATION_BRIDGE, hybridBridge, hybridVethBridgeEnd, hybridVethOvsEnd, tapDevice } from '../host/names.js';
+import type { HostState } from '../host/state.js';
+import { NeutronError } from '../common/errors.js';
+import type { RequestContext } from '../server/context.js';
+import type { CorePlugin } from '../server/plugin.js';
+
+export interface Instance {
+  id: string;
+  name: string;
+  project_id: string;
+  host: string;
+  network_id: string;
+  port_id: string;
+  mac: string;
+  fixed_ip: string;
+  security_groups: string[];
+  status: 'BUILD' | 'ACTIVE' | 'ERROR';
+  created_at: string;
+  /** What the instance's DHCP client got (address, router, MTU). */
+  lease?: DhcpLease;
+}
+
+export interface ComputeNode {
+  name: string;
+  composer: HostComposer;
+}
+
+export interface BootRequest {
+  name: string;
+  network_id: string;
+  security_groups?: string[];
+  /** An admin may place the instance (nova boot --availability-zone nova:<host>). */
+  host?: string;
+}
+
+export const instanceNotFound = (id: string) => new NeutronError('InstanceNotFound', 404, `Instance ${id} could not be found.`);
+
+export class ComputeService {
+  private readonly instances = new Map<string, Instance>();
+
+  constructor(
+    private readonly plugin: CorePlugin,
+    private readonly nodes: Map<string, ComputeNode>,
+    private readonly world: World,
+    private readonly stateFile?: string,
+  ) {
+    if (stateFile && existsSync(stateFile)) for (const i of JSON.parse(readFileSync(stateFile, 'utf8')) as Instance[]) this.instances.set(i.id, i);
+  }
+
+  private save() {
+    if (this.stateFile) writeFileSync(this.stateFile, JSON.stringify([...this.instances.values()], null, 1));
+  }
+
+  list(ctx: RequestContext): Instance[] {
+    return [...this.instances.values()].filter((i) => ctx.isAdmin || i.project_id === ctx.projectId).sort((a, b) => a.created_at.localeCompare(b.created_at) || a.name.localeCompare(b.name));
+  }
+
+  get(ctx: RequestContext, idOrName: string): Instance {
+    const found = this.list(ctx).filter((i) => i.id === idOrName || i.name === idOrName);
+    if (found.length !== 1) throw found.length ? new NeutronError('InstanceNameNotUnique', 409, `Multiple instances named ${idOrName}`) : instanceNotFound(idOrName);
+    return found[0];
+  }
+
+  /** The least loaded compute node, or the one the admin named. */
+  private place(ctx: RequestContext, host?: string): string {
+    if (host) {
+      if (!ctx.isAdmin) throw new NeutronError('Forbidden', 403, 'Only an admin may choose the host of an instance');
+      if (!this.nodes.has(host)) throw new NeutronError('ComputeHostNotFound', 404, `Compute host ${host} could not be found.`);
+      return host;
+    }
+    const load = new Map([...this.nodes.keys()].map((n) => [n, 0]));
+    for (const i of this.instances.values()) load.set(i.host, (load.get(i.host) ?? 0) + 1);
+    return [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0][0];
+  }
+
+  /** Boot: port on the network (bound to the chosen host), VIF plugged, VM started, DHCP. */
+  async boot(ctx: RequestContext, req: BootRequest): Promise<Instance> {
+    const host = this.place(ctx, req.host);
+    const id = randomUUID();
+    const port = await this.plugin.ports.create(ctx, {
+      project_id: ctx.projectId,
+      network_id: req.network_id,
+      name: '',
+      device_id: id,
+      device_owner: 'compute:nova',
+      ...(req.security_groups ? { security_groups: req.security_groups } : {}),
+    });
+    // Nova binds the port to the host it chose (an admin-only attribute: Nova acts as a service).
+    const admin = { ...ctx, isAdmin: true, roles: [...ctx.roles, 'admin'] };
+    await this.plugin.ports.update(admin, port.id, { 'binding:host_id': host });
+    const inst: Instance = {
+      id,
+      name: req.name,
+      project_id: ctx.projectId,
+      host,
+      network_id: req.network_id,
+      port_id: port.id,
+      mac: port.mac_address,
+      fixed_ip: port.fixed_ips[0]?.ip_address ?? '',
+      security_groups: port.security_groups,
+      status: 'BUILD',
+      created_at: new Date().toISOString(),
+    };
+    this.instances.set(id, inst);
+    this.save();
+    await this.plug(host);
+    this.startVm(inst);
+    return inst;
+  }
+
+  async delete(ctx: RequestContext, idOrName: string): Promise<void> {
+    const inst = this.get(ctx, idOrName);
+    const wh = this.world.hosts.get(inst.host);
+    if (wh?.instances.has(inst.name)) wh.delInstance(inst.name);
+    this.instances.delete(inst.id);
+    this.save();
+    await this.plug(inst.host);
+    try {
+      await this.plugin.ports.delete({ ...ctx, isAdmin: true }, inst.port_id);
+    } catch (err) {
+      if (!(err instanceof NeutronError && err.status === 404)) throw err;
+    }
+  }
+
+  /** The 'compute' fragment of a host: every instance's VIF, os-vif hybrid style. */
+  vifState(host: string): HostState {
+    let s = emptyHost();
+    s = addBridge(s, INTEGRATION_BRIDGE);
+    s = setSysctl(s, '', 'net.bridge.bridge-nf-call-iptables', 1);
+    for (const i of this.instances.values()) {
+      if (i.host !== host) continue;
+      const qbr = hybridBridge(i.port_id);
+      s = addLinuxBridge(s, '', qbr);
+      // The tap's own MAC is the port's with fe: in front, as libvirt makes it.
+      s = addTap(s, '', tapDevice(i.port_id), { master: qbr, mac: `fe${i.mac.slice(2)}` });
+      s = addVethPair(s, '', hybridVethBridgeEnd(i.port_id), '', hybridVethOvsEnd(i.port_id), { a: { master: qbr } });
+      s = addPort(
+        s,
+        INTEGRATION_BRIDGE,
+        systemPort(hybridVethOvsEnd(i.port_id), { external_ids: { 'iface-id': i.port_id, 'attached-mac': i.mac, 'iface-status': 'active', 'vm-uuid': i.id } }),
+      );
+    }
+    return s;
+  }
+
+  /** Re-plug every VIF of a host (boot, delete, and a restarted cloud). */
+  async plug(host: string): Promise<void> {
+    const node = this.nodes.get(host);
+    if (!node) throw new Error(`no compute node ${host}`);
+    node.composer.setFragment('compute', this.vifState(host));
+    await node.composer.reconcile();
+  }
+
+  /** The emulated VM behind the tap (no address until DHCP gives it one). */
+  private startVm(inst: Instance) {
+    const wh = this.world.host(inst.host);
+    if (!wh.instances.has(inst.name)) wh.addInstance(inst.name, { tap: tapDevice(inst.port_id), mac: inst.mac });
+  }
+
+  /** Run the instance's DHCP client; the lease (address, router, MTU) is kept on the record. */
+  dhcp(inst: Instance): DhcpLease | undefined {
+    let lease: DhcpLease | undefined;
+    this.world.dhcp({ host: inst.host, ns: inst.name }, (l) => (lease = l));
+    if (lease) {
+      inst.lease = lease;
+      this.save();
+    }
+    return lease;
+  }
+
+  /** A restarted cloud: plug all VIFs again and restart the VMs (their addresses by DHCP). */
+  async restore(): Promise<void> {
+    for (const host of new Set([...this.instances.values()].map((i) => i.host))) await this.plug(host);
+    for (const i of this.instances.values()) this.startVm(i);
+  }
+
+  /** Instance status follows its port: ACTIVE once the host's OVS agent wired it. */
+  async refreshStatus(): Promise<void> {
+    const ports = await this.plugin.db.kysely.selectFrom('ports').select(['id', 'status']).execute();
+    const st = new Map(ports.map((p) => [p.id, p.status]));
+    for (const i of this.instances.values()) i.status = st.get(i.port_id) === 'ACTIVE' ? 'ACTIVE' : st.has(i.port_id) ? 'BUILD' : 'ERROR';
+  }
+}
