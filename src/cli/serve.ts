@@ -13,6 +13,8 @@ import type { Transport } from '../rpc/transport.js';
 export interface Servers {
   api: RunningServer;
   identity?: RunningIdentity;
+  /** How requests are authenticated (other APIs of the same cloud use it too). */
+  auth: Authenticator;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startServers(conf: ServerConfig, opts: ServeOptions = {}):
   return {
     api,
     identity,
+    auth,
     async close() {
       await api.close();
       await identity?.close();

@@ -11,6 +11,7 @@ import type { Agent } from '../agents/agent.js';
 import { loadServerConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/server.js';
 import { ComputeService, type ComputeNode } from '../compute/compute.js';
+import { buildComputeApp } from '../compute/api.js';
 import { World } from '../dataplane/emulated/world.js';
 import type { EmulatedHost } from '../dataplane/emulated/linux/host.js';
 import { addBridge, addPhysical, addPort, emptyHost, systemPort } from '../host/build.js';
@@ -18,7 +19,6 @@ import type { HostState } from '../host/state.js';
 import { InProcessBus } from '../rpc/inproc.js';
 import type { Transport } from '../rpc/transport.js';
 import { startServers, type Servers } from '../cli/serve.js';
-import { adminContext } from '../server/context.js';
 import { nodeAddress, scenarioTopology, type NodeSpec, type Topology } from './topology.js';
 import { AGENT_FACTORIES, type AgentRole } from './agents.js';
 
@@ -30,6 +30,8 @@ export interface CloudOptions {
   etcDir?: string;
   apiPort?: number;
   identityPort?: number;
+  /** The compute API (Nova subset + dataplane endpoints), default 8774. */
+  computePort?: number;
   /** keystone (default, as the shipped config) or noauth (tests, benchmarks). */
   auth?: 'keystone' | 'noauth';
   /** Seconds between agents' periodic resyncs (default 60; 0 disables). */
@@ -53,6 +55,8 @@ export interface Cloud {
   transport: { bus: InProcessBus; server: Transport; agents: Transport };
   nodes: Map<string, CloudNode>;
   compute: ComputeService;
+  /** URL of the compute API. */
+  computeUrl: string;
   topology: Topology;
   stateDir: string;
   /** Wait until every agent is idle (no resync scheduled or running). */
@@ -143,6 +147,10 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const compute = new ComputeService(servers.api.plugin, computeNodes, world, join(stateDir, 'instances.json'));
   await compute.restore();
 
+  const computeApp = buildComputeApp({ compute, plugin: servers.api.plugin, world, auth: servers.auth, settle: () => settle() });
+  const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 })).replace('//0.0.0.0:', '//127.0.0.1:');
+  await servers.identity?.publishService('compute', 'nova', 'OpenStack Compute', `${computeUrl}/v2.1`);
+
   const settle = async () => {
     for (let round = 0; round < 50; round++) {
       await new Promise((r) => setTimeout(r, 5));
@@ -164,6 +172,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     transport: { bus, server, agents: agentsTransport },
     nodes,
     compute,
+    computeUrl,
     topology,
     stateDir,
     settle,
@@ -175,11 +184,11 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     },
     async close() {
       for (const n of nodes.values()) for (const a of n.agents) await a.stop();
+      await computeApp.close();
       await servers.close();
       await server.close();
       await agentsTransport.close();
     },
   };
-  void adminContext;
   return cloud;
 }

@@ -88,7 +88,8 @@ async function ensure<T extends 'identity_roles' | 'identity_projects'>(
   return (await find())!;
 }
 
-async function ensureService(db: Kysely<IdentityDatabase>, type: string, name: string, description: string, url: string): Promise<void> {
+/** A service with one endpoint URL on every interface (created, or its URL updated). */
+export async function ensureService(db: Kysely<IdentityDatabase>, type: string, name: string, description: string, url: string): Promise<void> {
   let service = await db.selectFrom('identity_services').select('id').where('type', '=', type).executeTakeFirst();
   if (!service) {
     service = { id: newId() };

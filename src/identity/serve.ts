@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import type { ServerConfig } from '../config/server.js';
 import { openDatabase, type Db } from '../db/connect.js';
 import { buildIdentityApp } from './app.js';
-import { bootstrap } from './bootstrap.js';
+import { bootstrap, ensureService } from './bootstrap.js';
 import { migrateIdentity } from './migrations.js';
 import type { IdentityDatabase } from './schema.js';
 import { IdentityService } from './service.js';
@@ -20,6 +20,8 @@ export interface RunningIdentity {
   authUrl: string;
   /** Bootstrap again with the network API's URL in the catalog. */
   publishNetwork(url: string): Promise<void>;
+  /** Put another service of the same cloud in the catalog (the compute API of the all-in-one). */
+  publishService(type: string, name: string, description: string, url: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ export async function startIdentityServer(
     url: address,
     authUrl,
     publishNetwork: (url) => boot(reachable(url)),
+    publishService: (type, name, description, url) => ensureService(kysely, type, name, description, reachable(url)),
     async close() {
       await app.close();
       await db.close();
