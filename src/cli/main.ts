@@ -6,6 +6,7 @@ import { loadServerConfig } from '../config/load.js';
 import { startIdentityOnly, startServers } from './serve.js';
 import { findClientCommand, runCommand } from './core/run.js';
 import { COMMANDS } from './commands/index.js';
+import { registerCloudCommands } from './cloud_commands.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -60,6 +61,8 @@ program
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+
+registerCloudCommands(program);
 
 program.addHelpText(
   'after',
