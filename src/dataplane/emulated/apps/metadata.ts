@@ -156,11 +156,11 @@ export class MetadataProxyApp {
 export function httpRequest(
   world: World,
   from: Endpoint,
-  spec: { dst: string; dport?: number; request: string | HttpMessage; timeoutMs?: number },
+  spec: { dst: string; dport?: number; src?: string; request: string | HttpMessage; timeoutMs?: number },
 ): Promise<{ response?: unknown; traces: TraceRecord[] }> {
   const ns = world.host(from.host).ns(from.ns);
   const sport = ns.newEphemeralPort();
-  const rec = world.send(from, { proto: 'tcp', dst: spec.dst, dport: spec.dport ?? 80, sport, data: spec.request });
+  const rec = world.send(from, { proto: 'tcp', dst: spec.dst, dport: spec.dport ?? 80, sport, src: spec.src, data: spec.request });
   const nsName = from.ns ?? '';
   const now = rec.delivered.find((d) => d.host === from.host && (d.ns ?? '') === nsName && d.frame.l4?.kind === 'tcp' && d.frame.l4.dport === sport && d.frame.data !== undefined);
   if (now) return Promise.resolve({ response: now.frame.data, traces: [rec] });
