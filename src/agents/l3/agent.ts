@@ -1,0 +1,297 @@
+// The L3 agent (neutron-l3-agent) in dvr and dvr_snat mode: asks the server which routers
+// this host runs (`sync_routers`), computes the host's whole 'l3' fragment from the answer
+// (qrouter-, fip-, snat- namespaces, see build.ts) and hands it to the composer. Casts only
+// say what to look at again: `routers_updated` refetches those routers, ARP casts patch the
+// neighbour tables of routers it knows, and every resync interval (and at start) it
+// rebuilds everything from the server's answer, so stale routers disappear.
+//
+// Cost: a resync touches only this host's routers and their subnets; an ARP cast for a
+// router this host does not run is ignored (they fan out to every L3 agent).
+import { join } from 'node:path';
+import type { L3AgentConfig } from '../../config/agents.js';
+import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
+import type { HostState } from '../../host/state.js';
+import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
+import { Agent, type AgentOptions } from '../agent.js';
+import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
+import { buildL3, type FipStatus, type L3BuildOutput } from './build.js';
+
+export const L3_AGENT_TYPE = 'L3 agent';
+export const L3_AGENT_BINARY = 'neutron-l3-agent';
+
+export interface L3AgentOptions extends Omit<AgentOptions, 'host'> {
+  /** From `loadL3AgentConfig` (agent_mode dvr or dvr_snat, metadata settings, state_path, host). */
+  config: L3AgentConfig;
+  /** The name the agent reports; default `config.host`. */
+  host?: string;
+  /**
+   * Directory of `fip-linklocal-networks` and `fip-priorities` (Neutron keeps them in
+   * state_path); default `config.state_path`; `null`: keep them in memory only. Agents of
+   * different hosts must not share one. Either way the first resync also reads them back
+   * from the host's current state, so a restarted agent keeps its addresses.
+   */
+  statePath?: string | null;
+  /** The metadata proxies' upstream: default `<state_path>/metadata_proxy` (the metadata agent's socket). */
+  metadataUpstream?: string;
+  /** The bridge the interface driver plugs into (Neutron's `[ovs] integration_bridge`); default br-int. */
+  integrationBridge?: string;
+}
+
+type Mode = 'dvr' | 'dvr_snat';
+
+export class L3Agent extends Agent {
+  readonly agentType = L3_AGENT_TYPE;
+  readonly binary = L3_AGENT_BINARY;
+  readonly topic = 'l3_agent';
+  protected readonly serveBase = AGENT_TOPICS.l3;
+
+  readonly mode: Mode;
+  private readonly config: L3AgentConfig;
+  private readonly l3opts: L3AgentOptions;
+  /** The routers this host runs, as the server last described them. */
+  private readonly routers = new Map<string, RouterInfo>();
+  /** Neighbour tables per subnet: ip -> mac. */
+  private readonly arp = new Map<string, Map<string, string>>();
+  /** fg ports obtained with get_agent_gateway_port, by external network. */
+  private readonly fgPorts = new Map<string, PortInfo>();
+  private readonly linkLocal: ItemAllocator<string>;
+  private readonly fipPriorities: ItemAllocator<number>;
+  private pending = { routers: new Set<string>(), removed: new Set<string>(), arp: false };
+  private lastFull = 0;
+  private seeded = false;
+  private files: { linkLocal?: string; priorities?: string } = {};
+  /** What the last build produced (tests and the benchmark look at it). */
+  last?: L3BuildOutput;
+  /** Floating-IP status updates sent (router id -> statuses), in order. */
+  readonly statusReports: Array<{ router_id: string; fip_statuses: Record<string, FipStatus> }> = [];
+
+  constructor(opts: L3AgentOptions) {
+    super({ ...opts, host: opts.host ?? opts.config.host, reportInterval: opts.reportInterval ?? opts.config.agent.report_interval });
+    const mode = opts.config.agent_mode;
+    if (mode !== 'dvr' && mode !== 'dvr_snat')
+      throw new Error(`L3 agent on ${this.host}: agent_mode "${mode}" is not supported (dvrnet runs distributed routers: use dvr or dvr_snat)`);
+    if (opts.config.ovs_use_veth) throw new Error(`L3 agent on ${this.host}: ovs_use_veth = True is not supported (ports are plugged as OVS internal ports)`);
+    this.mode = mode;
+    this.config = opts.config;
+    this.l3opts = opts;
+    const dir = opts.statePath === undefined ? opts.config.state_path : opts.statePath;
+    if (dir) this.files = { linkLocal: join(dir, 'fip-linklocal-networks'), priorities: join(dir, 'fip-priorities') };
+    this.linkLocal = new ItemAllocator(linkLocalPairs(DVR_FIP_LL_CIDR), parsePair, this.files.linkLocal);
+    this.fipPriorities = new ItemAllocator(priorityRange(FIP_PR_START, FIP_PR_END), parsePriority, this.files.priorities);
+  }
+
+  protected configurations(): Record<string, unknown> {
+    const c = this.last?.counts ?? { routers: 0, interfaces: 0, ex_gw_ports: 0, floating_ips: 0 };
+    return {
+      agent_mode: this.mode,
+      interface_driver: 'openvswitch',
+      handle_internal_only_routers: this.config.handle_internal_only_routers,
+      external_network_bridge: '',
+      log_agent_heartbeats: false,
+      ...c,
+    };
+  }
+
+  protected override handlers(): Partial<{ [M in AgentMethod]: (args: AgentMethods[M]) => void }> {
+    return {
+      routers_updated: ({ routers }) => {
+        for (const id of routers) this.pending.routers.add(id);
+        this.requestSync();
+      },
+      router_removed_from_agent: ({ router_id }) => {
+        this.pending.removed.add(router_id);
+        this.requestSync();
+      },
+      add_arp_entry: ({ router_id, arp_table }) => {
+        if (!this.routers.has(router_id)) return; // fanned out to every agent; not a router of this host
+        const table = this.arp.get(arp_table.subnet_id);
+        if (!table) return this.refetch(router_id); // a subnet this host has not loaded: ask again
+        if (table.get(arp_table.ip_address) === arp_table.mac_address) return;
+        table.set(arp_table.ip_address, arp_table.mac_address);
+        this.pending.arp = true;
+        this.requestSync();
+      },
+      del_arp_entry: ({ router_id, arp_table }) => {
+        if (!this.routers.has(router_id)) return;
+        const table = this.arp.get(arp_table.subnet_id);
+        if (!table || table.get(arp_table.ip_address) !== arp_table.mac_address) return;
+        table.delete(arp_table.ip_address);
+        this.pending.arp = true;
+        this.requestSync();
+      },
+    };
+  }
+
+  private refetch(routerId: string) {
+    this.pending.routers.add(routerId);
+    this.requestSync();
+  }
+
+  protected async sync(): Promise<void> {
+    const pending = this.pending;
+    this.pending = { routers: new Set(), removed: new Set(), arp: false };
+    const interval = (this.opts.resyncInterval ?? 60) * 1000;
+    const nothingSaid = !pending.routers.size && !pending.removed.size && !pending.arp;
+    const full = nothingSaid || !this.lastFull || (interval > 0 && Date.now() - this.lastFull >= interval);
+    try {
+      if (full) await this.fetchAll();
+      else await this.fetchSome(pending.routers, pending.removed);
+    } catch (err) {
+      // Nothing was applied: ask for the same again on the next pass.
+      for (const id of pending.routers) this.pending.routers.add(id);
+      for (const id of pending.removed) this.pending.removed.add(id);
+      throw err;
+    }
+    if (full) this.lastFull = Date.now();
+    await this.apply();
+  }
+
+  /** Every router of this host and every neighbour table, from scratch. */
+  private async fetchAll() {
+    const routers = await this.call('sync_routers', { host: this.host });
+    this.routers.clear();
+    for (const r of routers) this.routers.set(r.id, r);
+    const subnets = this.subnetsInUse();
+    const tables = await Promise.all([...subnets].map(async (s) => [s, await this.fetchArp(s)] as const));
+    this.arp.clear();
+    for (const [s, t] of tables) this.arp.set(s, t);
+  }
+
+  /** Only the routers a cast named, and the neighbour tables of subnets new to this host. */
+  private async fetchSome(ids: Set<string>, removed: Set<string>) {
+    for (const id of removed) if (!ids.has(id)) this.routers.delete(id);
+    if (ids.size) {
+      const got = await this.call('sync_routers', { host: this.host, router_ids: [...ids] });
+      const byId = new Map(got.map((r) => [r.id, r]));
+      for (const id of ids) {
+        const r = byId.get(id);
+        if (r) this.routers.set(id, r);
+        else this.routers.delete(id);
+      }
+    }
+    const subnets = this.subnetsInUse();
+    for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s);
+    const missing = [...subnets].filter((s) => !this.arp.has(s));
+    const tables = await Promise.all(missing.map(async (s) => [s, await this.fetchArp(s)] as const));
+    for (const [s, t] of tables) this.arp.set(s, t);
+  }
+
+  private async fetchArp(subnetId: string): Promise<Map<string, string>> {
+    const ports = await this.call('get_ports_by_subnet', { subnet_id: subnetId });
+    const t = new Map<string, string>();
+    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId) t.set(ip.ip_address, p.mac_address);
+    return t;
+  }
+
+  private hosted(): RouterInfo[] {
+    const all = [...this.routers.values()];
+    return this.config.handle_internal_only_routers ? all : all.filter((r) => r.gw_port);
+  }
+
+  private subnetsInUse(): Set<string> {
+    const out = new Set<string>();
+    for (const r of this.hosted()) if (r.admin_state_up) for (const p of r._interfaces) for (const s of p.subnets) out.add(s.id);
+    return out;
+  }
+
+  /** fg ports for external networks where this host has floating IPs and the server sent none. */
+  private async ensureFgPorts(routers: RouterInfo[]) {
+    const need = new Set<string>();
+    for (const r of routers) {
+      if (!r.admin_state_up || !r.gw_port || !r._floatingips.some((f) => f.host === this.host)) continue;
+      if (r.fip_agent_gw_port) this.fgPorts.set(r.gw_port.network_id, r.fip_agent_gw_port);
+      else need.add(r.gw_port.network_id);
+    }
+    for (const net of need) {
+      if (this.fgPorts.has(net)) continue;
+      const port = await this.call('get_agent_gateway_port', { network_id: net, host: this.host });
+      if (port) this.fgPorts.set(net, port);
+    }
+    const used = new Set(routers.filter((r) => r.gw_port).map((r) => r.gw_port!.network_id));
+    for (const net of [...this.fgPorts.keys()]) if (!used.has(net)) this.fgPorts.delete(net);
+  }
+
+  /**
+   * The first time: take the link-local pairs and floating-IP rule priorities the host
+   * already has (a restarted agent), then what the state files remember.
+   */
+  private async seed(routers: RouterInfo[]) {
+    if (this.seeded) return;
+    const current: HostState = await this.composer.current();
+    const byFixed = new Map<string, number>();
+    for (const [name, ns] of Object.entries(current.namespaces)) {
+      if (!name.startsWith(ROUTER_NS_PREFIX)) continue;
+      const routerId = name.slice(ROUTER_NS_PREFIX.length);
+      for (const l of Object.values(ns.links)) {
+        if (!l.name.startsWith(ROUTER_TO_FIP_PREFIX)) continue;
+        const pair = l.addresses.find((a) => a.endsWith('/31'));
+        if (pair) this.linkLocal.remember(routerId, pair);
+      }
+      for (const rule of ns.rules)
+        if (rule.table === FIP_RT_TBL && rule.from && rule.priority >= FIP_PR_START && rule.priority < FIP_PR_END) byFixed.set(`${routerId}/${rule.from.replace(/\/32$/, '')}`, rule.priority);
+    }
+    for (const r of routers)
+      for (const f of r._floatingips) {
+        const p = byFixed.get(`${r.id}/${f.fixed_ip_address}`);
+        if (p !== undefined) this.fipPriorities.remember(f.floating_ip_address, p);
+      }
+    if (this.files.linkLocal) this.linkLocal.load(this.files.linkLocal);
+    if (this.files.priorities) this.fipPriorities.load(this.files.priorities);
+    this.seeded = true;
+  }
+
+  private async apply() {
+    const routers = this.hosted();
+    await this.ensureFgPorts(routers);
+    await this.seed(routers);
+    const out = buildL3({
+      host: this.host,
+      mode: this.mode,
+      integrationBridge: this.l3opts.integrationBridge ?? INTEGRATION_BRIDGE,
+      metadata: this.config.enable_metadata_proxy
+        ? { port: this.config.metadata_port, upstream: this.l3opts.metadataUpstream ?? join(this.config.state_path, 'metadata_proxy') }
+        : undefined,
+      routers,
+      arp: (s) => [...(this.arp.get(s) ?? new Map<string, string>())].map(([ip, mac]) => ({ ip, mac })),
+      fgPort: (net) => this.fgPorts.get(net) ?? null,
+      linkLocal: (id) => this.linkLocal.allocate(id),
+      fipPriority: (f) => this.fipPriorities.allocate(f.floating_ip_address),
+    });
+    // Allocations nothing uses any more go back to the pool (Neutron releases them with the link / rule).
+    for (const id of this.linkLocal.keys()) if (!out.linkedRouters.has(id)) this.linkLocal.release(id);
+    for (const ip of this.fipPriorities.keys()) if (!out.ruledFips.has(ip)) this.fipPriorities.release(ip);
+    this.linkLocal.flush();
+    this.fipPriorities.flush();
+    this.last = out;
+    // Admin-down routers are not set up: their floating IPs here are DOWN.
+    for (const r of routers)
+      if (!r.admin_state_up) {
+        const mine = r._floatingips.filter((f) => f.host === this.host);
+        if (mine.length) out.fipStatuses.set(r.id, Object.fromEntries(mine.map((f) => [f.id, 'DOWN' as FipStatus])));
+      }
+    this.composer.setFragment('l3', out.state);
+    try {
+      await this.composer.reconcile();
+    } catch (err) {
+      for (const st of out.fipStatuses.values()) for (const id of Object.keys(st)) if (st[id] === 'ACTIVE') st[id] = 'ERROR';
+      await this.reportStatuses(routers, out.fipStatuses).catch(() => {});
+      throw err;
+    }
+    await this.reportStatuses(routers, out.fipStatuses);
+  }
+
+  /** Tell the server what changed: only statuses that differ from what it has. */
+  private async reportStatuses(routers: RouterInfo[], statuses: Map<string, Record<string, FipStatus>>) {
+    const known = new Map<string, string>();
+    for (const r of routers) for (const f of r._floatingips) known.set(f.id, f.status);
+    for (const [routerId, st] of statuses) {
+      const changed = Object.fromEntries(Object.entries(st).filter(([id, s]) => known.get(id) !== s));
+      if (!Object.keys(changed).length) continue;
+      await this.call('update_floatingip_statuses', { router_id: routerId, fip_statuses: changed });
+      this.statusReports.push({ router_id: routerId, fip_statuses: changed });
+      // The server has it now; a partial resync that does not refetch the router must not resend.
+      const r = this.routers.get(routerId);
+      if (r) for (const f of r._floatingips) if (changed[f.id]) f.status = changed[f.id];
+    }
+  }
+}
