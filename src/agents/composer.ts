@@ -8,6 +8,12 @@
 // are unions by name, and two fragments naming the same object merge field by field (the
 // OVS agent sets the `tag` of a port the L3 agent plugged); flows, routes, rules and
 // neighbours are concatenated; one (namespace, iptables table) has one owner.
+//
+// The OVS agent only amends the system and internal ports others plug on its bridges (their
+// `tag` and `other_config`, as `ovs-vsctl set Port` does): such a port that no other
+// fragment names any more is left out, so unplugging a VIF never waits for the agent's next
+// pass. Listeners (`onChange`) hear of every fragment set, as Neutron's OVS agent hears of
+// new ports from its OVSDB monitor.
 
 import type { HostOp } from '../host/ops.js';
 import { emptyHost } from '../host/build.js';
@@ -21,8 +27,14 @@ export interface HostDriver {
 
 export type Owner = 'setup' | 'ovs' | 'firewall' | 'l3' | 'dhcp' | 'metadata' | 'compute';
 
+/** Owners whose system/internal ports only amend ports another owner plugs. */
+const AMENDING: ReadonlySet<Owner> = new Set<Owner>(['ovs']);
+
+export type FragmentListener = (owner: Owner, state: HostState) => void;
+
 export class HostComposer {
   private readonly fragments = new Map<Owner, HostState>();
+  private readonly listeners = new Set<FragmentListener>();
   private pending?: Promise<HostOp[]>;
   private again = false;
   /** Operations applied so far (what a test or the convergence benchmark counts). */
@@ -34,7 +46,15 @@ export class HostComposer {
   ) {}
 
   setFragment(owner: Owner, state: HostState): void {
+    const before = this.fragments.get(owner);
     this.fragments.set(owner, state);
+    if (before !== state) for (const l of this.listeners) l(owner, state);
+  }
+
+  /** Hear of every fragment that is set (with a new value); returns the unsubscribe. */
+  onChange(listener: FragmentListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   fragment(owner: Owner): HostState | undefined {
@@ -43,7 +63,9 @@ export class HostComposer {
 
   /** The merged desired state of every owner, or of every owner but `except`. */
   desired(except?: Owner): HostState {
-    return mergeStates([...this.fragments].filter(([o]) => o !== except).map(([, s]) => s));
+    const entries = [...this.fragments].filter(([o]) => o !== except);
+    const merged = mergeStates(entries.map(([, s]) => s));
+    return dropOrphanAmendments(merged, entries);
   }
 
   current(): HostState | Promise<HostState> {
@@ -119,6 +141,24 @@ function mergeNamespace(a: Namespace, b: Namespace): Namespace {
     iptables,
     ipsets: { ...a.ipsets, ...b.ipsets },
   };
+}
+
+/** Removes the system/internal ports only an amending owner names (their plugger unplugged them). */
+function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostState]>): HostState {
+  let out = merged;
+  for (const [owner, frag] of entries) {
+    if (!AMENDING.has(owner)) continue;
+    for (const [bname, b] of Object.entries(frag.ovs.bridges)) {
+      for (const [pname, p] of Object.entries(b.ports)) {
+        if (p.type !== 'system' && p.type !== 'internal') continue;
+        if (entries.some(([o, s]) => !AMENDING.has(o) && s.ovs.bridges[bname]?.ports[pname])) continue;
+        const mb = out.ovs.bridges[bname];
+        const { [pname]: _gone, ...ports } = mb.ports;
+        out = { ...out, ovs: { bridges: { ...out.ovs.bridges, [bname]: { ...mb, ports } } } };
+      }
+    }
+  }
+  return out;
 }
 
 export function mergeStates(states: HostState[]): HostState {
