@@ -1,0 +1,336 @@
+// neutron-openvswitch-agent: wires the ports others plug on br-int (local VLAN, tag, flows),
+// keeps br-tun's tunnels and l2population flows, br-phys VLAN translation, DVR MAC rewrites
+// and anti-spoofing, and (hybrid plugging) the iptables firewall of the instance ports.
+//
+// Level-triggered: every pass computes the whole 'ovs' (and 'firewall') fragment from what
+// the host has and what the server says now. A pass asks the server only about this host's
+// ports and networks (get_devices_details_list, get_fdb_entries,
+// security_group_info_for_devices). l2population casts between passes update the cached FDB
+// and trigger a cheap pass without any call; every other cast, a port plugged or unplugged on
+// br-int, and the periodic resync trigger a full pass, which rebuilds the FDB from
+// get_fdb_entries (a missed cast heals there).
+
+import type { OvsAgentConfig } from '../../config/agents.js';
+import { emptyHost, setSysctl } from '../../host/build.js';
+import { intToPhysPatch, physToIntPatch } from '../../host/names.js';
+import type { HostState, IpSet, OvsPort } from '../../host/state.js';
+import { AGENT_TOPICS, type AgentMethods, type DeviceDetails, type FdbEntries, type SecurityGroupInfo } from '../../rpc/messages.js';
+import { Agent, type AgentOptions } from '../agent.js';
+import { type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
+import { ovsFragment } from './fragment.js';
+import { LocalVlanMap } from './local_vlan.js';
+
+export const OVS_AGENT_TYPE = 'Open vSwitch agent';
+export const OVS_AGENT_BINARY = 'neutron-openvswitch-agent';
+
+export interface OvsAgentOptions extends Omit<AgentOptions, 'host'> {
+  /** `loadOvsAgentConfig(...)`. */
+  config: OvsAgentConfig;
+  /** Default: the config's `host`. */
+  host?: string;
+}
+
+/** Neutron's check (ovs_neutron_agent.py): DVR over tunnels needs l2population. */
+export function ovsSettings(c: OvsAgentConfig): OvsSettings {
+  const tunnelTypes = [...c.agent.tunnel_types];
+  const distributed = c.agent.enable_distributed_routing;
+  if (distributed && tunnelTypes.length && !c.agent.l2_population)
+    throw new Error('DVR deployments for VXLAN/GRE/Geneve underlays require L2-pop to be enabled, in both the Agent and Server side.');
+  if (tunnelTypes.length && !c.ovs.local_ip) throw new Error(`[ovs] local_ip is required with tunnel_types = ${tunnelTypes.join(',')}`);
+  return {
+    integrationBridge: c.ovs.integration_bridge,
+    tunnelBridge: c.ovs.tunnel_bridge,
+    intPeerPatch: c.ovs.int_peer_patch_port,
+    tunPeerPatch: c.ovs.tun_peer_patch_port,
+    localIp: c.ovs.local_ip,
+    tunnelTypes,
+    bridgeMappings: c.ovs.bridge_mappings,
+    datapathType: c.ovs.datapath_type,
+    distributed,
+    l2pop: c.agent.l2_population,
+    // DVR forces the ARP responder on (ovs_dvr_neutron_agent.py).
+    arpResponder: c.agent.arp_responder || (distributed && tunnelTypes.length > 0),
+    // The OVS native firewall does its own anti-spoofing; with any other driver the agent does it.
+    preventArpSpoofing: c.agent.prevent_arp_spoofing && c.securitygroup.firewall_driver !== 'openvswitch',
+    vxlanUdpPort: c.agent.vxlan_udp_port,
+    dontFragment: c.agent.dont_fragment,
+  };
+}
+
+/** What a pass learned from the server, kept for the cheap passes l2population casts trigger. */
+interface Snapshot {
+  plugged: Array<{ name: string; type: OvsPort['type']; ifaceId: string }>;
+  details: Map<string, DeviceDetails>;
+  sgInfo?: SecurityGroupInfo;
+}
+
+export class OvsAgent extends Agent {
+  readonly agentType = OVS_AGENT_TYPE;
+  readonly binary = OVS_AGENT_BINARY;
+  readonly topic = 'N/A';
+  protected readonly serveBase = AGENT_TOPICS.ovs;
+
+  readonly config: OvsAgentConfig;
+  readonly settings: OvsSettings;
+  /** This host's DVR MAC, once the server gave it. */
+  dvrMac?: string;
+  private dvrMacs?: Array<{ host: string; mac_address: string }>;
+  /** When the DVR MAC list was last fetched (the casts keep it current in between). */
+  private dvrMacsAt = 0;
+  private readonly vlans = new LocalVlanMap();
+  private restored = false;
+  private fdb: FdbEntries = {};
+  private snapshot?: Snapshot;
+  private fullPending = true;
+  /** Ports reported up (so a pass reports only news, and down what left br-int). */
+  private readonly reportedUp = new Set<string>();
+  private pluggedSignatures = new Map<string, string>();
+  private unsubscribe?: () => void;
+  private missingBridges = new Set<string>();
+  /** Ports wired in the last pass (tests and `devices` in report_state). */
+  devices = 0;
+
+  constructor(opts: OvsAgentOptions) {
+    super({ ...opts, host: opts.host ?? opts.config.host });
+    this.config = opts.config;
+    this.settings = ovsSettings(opts.config);
+  }
+
+  protected configurations(): Record<string, unknown> {
+    const s = this.settings;
+    return {
+      bridge_mappings: Object.fromEntries(s.bridgeMappings.map((m) => [m.physnet, m.bridge])),
+      tunnel_types: s.tunnelTypes,
+      tunneling_ip: s.localIp ?? '',
+      l2_population: s.l2pop,
+      arp_responder_enabled: s.arpResponder,
+      enable_distributed_routing: s.distributed,
+      in_distributed_mode: s.distributed,
+      devices: this.devices,
+      integration_bridge: s.integrationBridge,
+      tunnel_bridge: s.tunnelBridge,
+      datapath_type: s.datapathType,
+      ovs_hybrid_plug: this.config.securitygroup.firewall_driver === 'iptables_hybrid',
+      ovs_capabilities: [],
+      extensions: this.config.agent.extensions,
+      log_agent_heartbeats: false,
+    };
+  }
+
+  override async start(): Promise<void> {
+    // The OVSDB monitor: a port plugged or unplugged on br-int by another owner means a pass.
+    this.unsubscribe ??= this.composer.onChange((owner, state) => {
+      if (owner === 'ovs' || owner === 'firewall') return;
+      const sig = pluggedSignature(state, this.settings.integrationBridge);
+      if (sig === (this.pluggedSignatures.get(owner) ?? '')) return;
+      this.pluggedSignatures.set(owner, sig);
+      this.requestSync();
+    });
+    await super.start();
+  }
+
+  override async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    await super.stop();
+  }
+
+  /** Any request but an l2population cast's is a full pass. */
+  override requestSync(): void {
+    this.fullPending = true;
+    super.requestSync();
+  }
+
+  protected override handlers() {
+    return {
+      add_fdb_entries: (a: AgentMethods['add_fdb_entries']) => {
+        applyFdb(this.fdb, a.fdb_entries, true);
+        super.requestSync();
+      },
+      remove_fdb_entries: (a: AgentMethods['remove_fdb_entries']) => {
+        applyFdb(this.fdb, a.fdb_entries, false);
+        super.requestSync();
+      },
+      dvr_mac_address_update: (a: AgentMethods['dvr_mac_address_update']) => {
+        this.dvrMacs = a.dvr_macs;
+        this.dvrMacsAt = Date.now();
+        super.requestSync();
+      },
+    };
+  }
+
+  protected async sync(): Promise<void> {
+    const s = this.settings;
+    const full = this.fullPending || !this.snapshot;
+    this.fullPending = false;
+    if (s.distributed && !this.dvrMac) this.dvrMac = (await this.call('get_dvr_mac_address_by_host', { host: this.host })).mac_address;
+    // The list covers every host: fetched at start and once per resync interval, not per pass.
+    const stale = Date.now() - this.dvrMacsAt > (this.opts.resyncInterval || 60) * 1000;
+    if (s.distributed && (!this.dvrMacs || (full && stale))) {
+      this.dvrMacs = await this.call('get_dvr_mac_address_list', {});
+      this.dvrMacsAt = Date.now();
+    }
+
+    // What others plugged on br-int (as OVSDB would list it), and the VLANs already in use.
+    const others = this.composer.desired('ovs');
+    if (!this.restored) {
+      this.vlans.restore(await this.composer.current(), s.integrationBridge);
+      this.restored = true;
+    }
+    let snap = this.snapshot;
+    if (full || !snap) {
+      const plugged = pluggedPorts(others, s.integrationBridge);
+      const ids = [...new Set(plugged.map((p) => p.ifaceId))];
+      const details = new Map<string, DeviceDetails>();
+      if (ids.length) for (const d of await this.call('get_devices_details_list', { devices: ids, host: this.host })) details.set(d.device, d);
+      if (s.l2pop && s.tunnelTypes.length) this.fdb = await this.call('get_fdb_entries', { host: this.host });
+      const instancePorts = [...details.values()].filter((d) => d.device_owner.startsWith('compute:')).map((d) => d.device);
+      const sgInfo = this.firewallEnabled() && instancePorts.length ? await this.call('security_group_info_for_devices', { devices: instancePorts }) : undefined;
+      snap = { plugged, details, sgInfo };
+      this.snapshot = snap;
+    }
+
+    // Local VLANs: one per network with a port here, stable across restarts.
+    const nets = new Map<string, LocalNetwork>();
+    for (const d of snap.details.values()) {
+      if (nets.has(d.network_id)) continue;
+      nets.set(d.network_id, { id: d.network_id, lvid: 0, network_type: d.network_type, physical_network: d.physical_network, segmentation_id: d.segmentation_id });
+    }
+    this.vlans.retain(new Set(nets.keys()));
+    for (const n of nets.values()) n.lvid = this.vlans.allocate(n.id);
+
+    const ports: WiredPort[] = snap.plugged.map((p) => {
+      const details = snap!.details.get(p.ifaceId);
+      return { name: p.name, type: p.type, ifaceId: p.ifaceId, details, network: details && nets.get(details.network_id) };
+    });
+    const physicalBridges: OvsPlan['physicalBridges'] = [];
+    for (const m of s.bridgeMappings) {
+      if (!others.ovs.bridges[m.bridge]) {
+        if (!this.missingBridges.has(m.bridge))
+          console.error(`${this.binary} on ${this.host}: bridge ${m.bridge} for physical network ${m.physnet} does not exist (bridge_mappings); its networks are not wired`);
+        this.missingBridges.add(m.bridge);
+        continue;
+      }
+      physicalBridges.push({ physnet: m.physnet, bridge: m.bridge, intPatch: intToPhysPatch(m.bridge), phyPatch: physToIntPatch(m.bridge) });
+    }
+    const plan: OvsPlan = {
+      settings: s,
+      ports,
+      networks: [...nets.values()],
+      fdb: this.fdb,
+      dvrMac: this.dvrMac,
+      remoteDvrMacs: (this.dvrMacs ?? []).filter((m) => m.host !== this.host && m.mac_address !== this.dvrMac).map((m) => m.mac_address).sort(),
+      physicalBridges,
+    };
+    this.composer.setFragment('ovs', ovsFragment(plan));
+    if (this.firewallEnabled()) this.composer.setFragment('firewall', await this.firewallFragment(ports, snap.sgInfo));
+    await this.composer.reconcile();
+    this.devices = ports.filter((p) => p.details).length;
+    if (full) await this.reportDevices(ports);
+  }
+
+  private firewallEnabled(): boolean {
+    const fw = this.config.securitygroup;
+    return fw.enable_security_group && fw.firewall_driver === 'iptables_hybrid';
+  }
+
+  /** update_device_up for the ports wired now and not reported yet; down for those gone or admin-down. */
+  private async reportDevices(ports: WiredPort[]): Promise<void> {
+    const here = new Set<string>();
+    for (const p of ports) {
+      const d = p.details;
+      if (!d) continue;
+      here.add(d.device);
+      if (!d.admin_state_up) {
+        if (d.status === 'ACTIVE') await this.call('update_device_down', { device: d.device, host: this.host });
+        this.reportedUp.delete(d.device);
+        continue;
+      }
+      if (d.status === 'ACTIVE' && this.reportedUp.has(d.device)) continue;
+      if (d.status !== 'ACTIVE') await this.call('update_device_up', { device: d.device, host: this.host });
+      this.reportedUp.add(d.device);
+    }
+    for (const dev of [...this.reportedUp]) {
+      if (here.has(dev)) continue;
+      this.reportedUp.delete(dev);
+      await this.call('update_device_down', { device: dev, host: this.host });
+    }
+  }
+
+  private firewallModule?: Promise<FirewallModule | undefined>;
+
+  /** The hybrid iptables firewall of the instance ports (the 'firewall' fragment). */
+  private async firewallFragment(ports: WiredPort[], info: SecurityGroupInfo | undefined): Promise<HostState> {
+    this.firewallModule ??= loadFirewall();
+    const mod = await this.firewallModule;
+    let st = emptyHost();
+    if (!mod) return st;
+    const instance = ports.filter((p) => p.details?.device_owner.startsWith('compute:')).map((p) => p.details!);
+    const current = await this.composer.current();
+    const result = mod.hybridFirewall(instance, info ?? { devices: {}, security_groups: {}, sg_member_ips: {} }, {
+      enableIpset: this.config.securitygroup.enable_ipset,
+      current: current.namespaces['']?.iptables,
+    });
+    const root = st.namespaces[''];
+    const ipsets: Record<string, IpSet> = Array.isArray(result.ipsets) ? Object.fromEntries(result.ipsets.map((x: IpSet) => [x.name, x])) : (result.ipsets ?? {});
+    const iptables: Record<string, string> = { filter: result.filter };
+    if (result.raw) iptables.raw = result.raw;
+    st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables, ipsets } } };
+    for (const [k, v] of Object.entries(result.sysctls ?? {})) st = setSysctl(st, '', k, v as string);
+    return st;
+  }
+}
+
+// The firewall module is written in parallel (src/agents/ovs/firewall.ts); until it lands
+// the agent runs without one.
+interface FirewallModule {
+  hybridFirewall(ports: DeviceDetails[], info: SecurityGroupInfo, opts: Record<string, unknown>): { filter: string; raw?: string; ipsets: any; sysctls?: Record<string, string> };
+}
+async function loadFirewall(): Promise<FirewallModule | undefined> {
+  const spec = './firewall.js';
+  try {
+    return (await import(spec)) as FirewallModule;
+  } catch {
+    return undefined;
+  }
+}
+
+/** br-int ports with an `iface-id` (VIFs, router and DHCP ports), as others plugged them. */
+export function pluggedPorts(state: HostState, bridge: string): Snapshot['plugged'] {
+  const b = state.ovs.bridges[bridge];
+  if (!b) return [];
+  const out: Snapshot['plugged'] = [];
+  for (const p of Object.values(b.ports)) {
+    const id = p.external_ids?.['iface-id'];
+    if (id && (p.type === 'system' || p.type === 'internal')) out.push({ name: p.name, type: p.type, ifaceId: id });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function pluggedSignature(state: HostState, bridge: string): string {
+  return pluggedPorts(state, bridge)
+    .map((p) => `${p.name}|${p.ifaceId}`)
+    .join(',');
+}
+
+/** Folds an add_fdb_entries / remove_fdb_entries cast into the cached FDB. */
+export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void {
+  for (const [net, e] of Object.entries(delta)) {
+    const have = (fdb[net] ??= { network_type: e.network_type, segment_id: e.segment_id, ports: {} });
+    for (const [ip, entries] of Object.entries(e.ports)) {
+      const list = have.ports[ip] ?? [];
+      const key = (x: [string, string]) => `${x[0]}|${x[1]}`;
+      if (add) {
+        const seen = new Set(list.map(key));
+        for (const x of entries) if (!seen.has(key(x))) list.push(x);
+        have.ports[ip] = list;
+      } else {
+        const gone = new Set(entries.map(key));
+        const left = list.filter((x) => !gone.has(key(x)));
+        if (left.length) have.ports[ip] = left;
+        else delete have.ports[ip];
+      }
+    }
+    if (!Object.keys(have.ports).length) delete fdb[net];
+  }
+}

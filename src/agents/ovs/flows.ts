@@ -1,0 +1,384 @@
+// The OVS agent's flows as `ovs-ofctl` text, per bridge and per role, from a plan of what
+// the host has (its ports with their Neutron details and local VLANs, the l2population
+// FDB, the DVR MACs). Pure: the same plan gives the same flows, in the same order, which is
+// what lets a restarted agent write exactly what was there.
+//
+// The tables and priorities are Neutron's native OpenFlow driver's (openflow/native/
+// br_int.py, br_tun.py, br_phys.py, br_dvr_process.py; ovs_dvr_neutron_agent.py), spelled
+// the way `ovs-ofctl dump-flows` prints them.
+
+import type { DeviceDetails, FdbEntries } from '../../rpc/messages.js';
+import { FLOODING_ENTRY } from '../../rpc/messages.js';
+import { flowKey } from '../../host/flow.js';
+import { tunnelPortName } from '../../host/names.js';
+import type { Flow, OvsPortType } from '../../host/state.js';
+import { COOKIE, DEAD_VLAN_TAG, INT, LEARN_HARD_TIMEOUT, NETWORK_OWNER_PREFIX, PHYS, TUN } from './constants.js';
+
+export type TunnelType = 'vxlan' | 'gre';
+
+export interface OvsSettings {
+  integrationBridge: string;
+  tunnelBridge: string;
+  /** On br-int, towards br-tun (`patch-tun`). */
+  intPeerPatch: string;
+  /** On br-tun, towards br-int (`patch-int`). */
+  tunPeerPatch: string;
+  localIp?: string;
+  tunnelTypes: TunnelType[];
+  bridgeMappings: Array<{ physnet: string; bridge: string }>;
+  datapathType: 'system' | 'netdev';
+  distributed: boolean;
+  l2pop: boolean;
+  arpResponder: boolean;
+  preventArpSpoofing: boolean;
+  vxlanUdpPort: number;
+  dontFragment: boolean;
+}
+
+/** A network with ports on this host and the local VLAN it got here. */
+export interface LocalNetwork {
+  id: string;
+  lvid: number;
+  network_type: DeviceDetails['network_type'];
+  physical_network: string | null;
+  segmentation_id: number | null;
+}
+
+/** A port plugged on br-int by someone else (compute, L3, DHCP) that the agent wires. */
+export interface WiredPort {
+  /** The OVS port name (`qvo…`, `qr-…`, `tap…`). */
+  name: string;
+  /** As its plugger made it; the agent only adds `tag` and `other_config`. */
+  type: OvsPortType;
+  ifaceId: string;
+  /** Neutron's view of the port; absent when the server does not know it (dead VLAN). */
+  details?: DeviceDetails;
+  /** The port's network here; absent for dead ports. */
+  network?: LocalNetwork;
+}
+
+export interface OvsPlan {
+  settings: OvsSettings;
+  ports: WiredPort[];
+  networks: LocalNetwork[];
+  fdb: FdbEntries;
+  /** This host's DVR MAC (distributed mode). */
+  dvrMac?: string;
+  /** Every other host's DVR MAC. */
+  remoteDvrMacs: string[];
+  /** The mapped physical bridges that exist on the host (the operator made them). */
+  physicalBridges: Array<{ physnet: string; bridge: string; intPatch: string; phyPatch: string }>;
+}
+
+export interface TunnelEndpoint {
+  name: string;
+  type: TunnelType;
+  remoteIp: string;
+}
+
+export interface PlannedFlows {
+  /** Flows per bridge name. */
+  bridges: Record<string, Flow[]>;
+  /** The tunnel ports br-tun needs (from the FDB). */
+  tunnels: TunnelEndpoint[];
+}
+
+const TUNNEL_TYPES = new Set<string>(['vxlan', 'gre']);
+export const isTunnelNetwork = (n: { network_type: string }) => TUNNEL_TYPES.has(n.network_type);
+const isIpv4 = (s: string) => /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(s);
+
+const DVR_INTERFACE_OWNER = 'network:router_interface_distributed';
+const DVR_SERVICED = (owner: string) => owner.startsWith('compute:') || owner === 'network:dhcp' || owner === 'network:router_centralized_snat';
+
+const f = (table: number, priority: number, cookie: string, match: string, actions: string): Flow => ({ table, priority, cookie, match, actions });
+const hex = (n: number) => '0x' + n.toString(16);
+
+/** Neutron's in-switch ARP reply (br-tun t21): the request turned into the answer, sent back where it came from. */
+export function arpResponderActions(mac: string, ip: string): string {
+  const macHex = '0x' + mac.replace(/:/g, '');
+  const ipHex = '0x' + ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
+  return (
+    'move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],' +
+    `mod_dl_src:${mac},` +
+    'load:0x2->NXM_OF_ARP_OP[],' +
+    'move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],' +
+    'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],' +
+    `load:${macHex}->NXM_NX_ARP_SHA[],` +
+    `load:${ipHex}->NXM_OF_ARP_SPA[],` +
+    'in_port'
+  );
+}
+
+/** br-tun t10: learn the sender's MAC into t20 (towards the tunnel it came from), then hand the frame to br-int. */
+export function learnActions(tunPeerPatch: string): string {
+  return (
+    `learn(table=${TUN.UCAST_TO_TUN},hard_timeout=${LEARN_HARD_TIMEOUT},priority=1,cookie=${COOKIE.learned},` +
+    'NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],' +
+    'load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),' +
+    `output:${tunPeerPatch}`
+  );
+}
+
+/** A router interface of a distributed router plugged here (qr-), with its gateway facts. */
+interface DvrInterface {
+  port: WiredPort;
+  net: LocalNetwork;
+  mac: string;
+  subnets: Map<string, string>; // subnet id -> gateway IPv4
+}
+
+function dvrInterfaces(plan: OvsPlan): DvrInterface[] {
+  if (!plan.settings.distributed || !plan.dvrMac) return [];
+  const out: DvrInterface[] = [];
+  for (const p of plan.ports) {
+    const d = p.details;
+    if (!d || !p.network || d.device_owner !== DVR_INTERFACE_OWNER) continue;
+    const subnets = new Map<string, string>();
+    for (const ip of d.fixed_ips) if (isIpv4(ip.ip_address)) subnets.set(ip.subnet_id, ip.ip_address);
+    out.push({ port: p, net: p.network, mac: d.mac_address, subnets });
+  }
+  return out;
+}
+
+/** Where frames of a physical network carry their VLAN on arrival from br-phys (before translation). */
+function physicalVlanMatch(net: LocalNetwork): string {
+  return net.network_type === 'vlan' ? `dl_vlan=${net.segmentation_id}` : 'vlan_tci=0x0000/0x1fff';
+}
+
+/** Every flow of the plan, per bridge, plus the tunnel ports br-tun needs. */
+export function planFlows(plan: OvsPlan): PlannedFlows {
+  const s = plan.settings;
+  const tunnelling = s.tunnelTypes.length > 0 && !!s.localIp;
+  const dvr = s.distributed && !!plan.dvrMac;
+  const int: Flow[] = [];
+  const tun: Flow[] = [];
+  const phys = new Map<string, Flow[]>(plan.physicalBridges.map((b) => [b.bridge, []]));
+  const B = COOKIE.base;
+  const D = COOKIE.dvr;
+
+  // ---- br-int skeleton
+  int.push(
+    f(INT.LOCAL_SWITCHING, 65535, B, `dl_vlan=${DEAD_VLAN_TAG}`, 'drop'),
+    f(INT.LOCAL_SWITCHING, 0, B, '', `resubmit(,${INT.PACKET_RATE_LIMIT})`),
+    f(INT.CANARY, 0, B, '', 'drop'),
+    f(INT.ARP_SPOOF, 0, B, '', 'drop'),
+    f(INT.MAC_SPOOF, 0, B, '', 'drop'),
+    f(INT.LOCAL_EGRESS, 0, B, '', `resubmit(,${INT.PACKET_RATE_LIMIT})`),
+    f(INT.PACKET_RATE_LIMIT, 0, B, '', `resubmit(,${INT.TRANSIENT})`),
+    f(INT.TRANSIENT, 3, B, '', 'NORMAL'),
+  );
+  if (dvr) int.push(f(INT.DVR_TO_SRC_MAC, 1, D, '', 'drop'), f(INT.DVR_TO_SRC_MAC_PHYSICAL, 1, D, '', 'drop'));
+  for (const b of plan.physicalBridges) int.push(f(INT.LOCAL_SWITCHING, 2, B, `in_port=${b.intPatch}`, 'drop'));
+
+  // ---- br-tun skeleton
+  if (tunnelling) {
+    tun.push(
+      f(TUN.LOCAL_SWITCHING, 1, B, `in_port=${s.tunPeerPatch}`, `resubmit(,${dvr ? TUN.DVR_PROCESS : TUN.PATCH_LV_TO_TUN})`),
+      f(TUN.LOCAL_SWITCHING, 0, B, '', 'drop'),
+    );
+    if (dvr) tun.push(f(TUN.DVR_PROCESS, 0, D, '', `resubmit(,${TUN.PATCH_LV_TO_TUN})`));
+    if (s.arpResponder) tun.push(f(TUN.PATCH_LV_TO_TUN, 1, B, 'arp,dl_dst=ff:ff:ff:ff:ff:ff', `resubmit(,${TUN.ARP_RESPONDER})`));
+    tun.push(
+      f(TUN.PATCH_LV_TO_TUN, 0, B, 'dl_dst=00:00:00:00:00:00/01:00:00:00:00:00', `resubmit(,${TUN.UCAST_TO_TUN})`),
+      f(TUN.PATCH_LV_TO_TUN, 0, B, 'dl_dst=01:00:00:00:00:00/01:00:00:00:00:00', `resubmit(,${TUN.FLOOD_TO_TUN})`),
+      f(TUN.GRE_TUN_TO_LV, 0, B, '', 'drop'),
+      f(TUN.VXLAN_TUN_TO_LV, 0, B, '', 'drop'),
+    );
+    if (dvr) tun.push(f(TUN.DVR_NOT_LEARN, 0, D, '', `resubmit(,${TUN.LEARN_FROM_TUN})`));
+    tun.push(
+      f(TUN.LEARN_FROM_TUN, 1, B, '', learnActions(s.tunPeerPatch)),
+      f(TUN.UCAST_TO_TUN, 0, B, '', `resubmit(,${TUN.FLOOD_TO_TUN})`),
+    );
+    if (s.arpResponder) tun.push(f(TUN.ARP_RESPONDER, 0, B, '', `resubmit(,${TUN.FLOOD_TO_TUN})`));
+    tun.push(f(TUN.FLOOD_TO_TUN, 0, B, '', 'drop'));
+  }
+
+  // ---- physical bridges' skeleton
+  for (const b of plan.physicalBridges) {
+    const fl = phys.get(b.bridge)!;
+    fl.push(f(PHYS.LOCAL_SWITCHING, 0, B, '', 'NORMAL'));
+    if (dvr) {
+      fl.push(
+        f(PHYS.LOCAL_SWITCHING, 2, D, `in_port=${b.phyPatch}`, `resubmit(,${PHYS.DVR_PROCESS_PHYSICAL})`),
+        f(PHYS.LOCAL_SWITCHING, 1, D, '', `resubmit(,${PHYS.DVR_NOT_LEARN_PHYSICAL})`),
+        f(PHYS.DVR_PROCESS_PHYSICAL, 0, D, '', `resubmit(,${PHYS.LOCAL_VLAN_TRANSLATION})`),
+        f(PHYS.LOCAL_VLAN_TRANSLATION, 2, D, `in_port=${b.phyPatch}`, 'drop'),
+        f(PHYS.DVR_NOT_LEARN_PHYSICAL, 1, D, '', 'NORMAL'),
+      );
+    } else fl.push(f(PHYS.LOCAL_SWITCHING, 2, B, `in_port=${b.phyPatch}`, 'drop'));
+  }
+
+  // ---- local VLANs: tunnel id <-> local VLAN, physical VLAN <-> local VLAN
+  const L = COOKIE.localVlan;
+  for (const net of plan.networks) {
+    if (isTunnelNetwork(net)) {
+      if (!tunnelling || !s.tunnelTypes.includes(net.network_type as TunnelType)) continue;
+      const table = net.network_type === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV;
+      tun.push(f(table, 1, L, `tun_id=${hex(net.segmentation_id!)}`, `mod_vlan_vid:${net.lvid},resubmit(,${dvr ? TUN.DVR_NOT_LEARN : TUN.LEARN_FROM_TUN})`));
+      continue;
+    }
+    const b = plan.physicalBridges.find((x) => x.physnet === net.physical_network);
+    if (!b) continue;
+    const vlan = net.network_type === 'vlan';
+    int.push(
+      f(
+        INT.LOCAL_SWITCHING,
+        3,
+        L,
+        `in_port=${b.intPatch},${vlan ? `dl_vlan=${net.segmentation_id}` : 'vlan_tci=0x0000/0x1fff'}`,
+        `mod_vlan_vid:${net.lvid},resubmit(,${INT.PACKET_RATE_LIMIT})`,
+      ),
+    );
+    phys
+      .get(b.bridge)!
+      .push(
+        f(
+          dvr ? PHYS.LOCAL_VLAN_TRANSLATION : PHYS.LOCAL_SWITCHING,
+          4,
+          L,
+          `in_port=${b.phyPatch},dl_vlan=${net.lvid}`,
+          vlan ? `mod_vlan_vid:${net.segmentation_id},NORMAL` : 'strip_vlan,NORMAL',
+        ),
+      );
+  }
+
+  // ---- l2population: tunnels, unicast, ARP responder, flooding
+  const tunnels = new Map<string, TunnelEndpoint>();
+  if (tunnelling) {
+    const P = COOKIE.l2pop;
+    const byId = new Map(plan.networks.map((n) => [n.id, n]));
+    for (const netId of Object.keys(plan.fdb).sort()) {
+      const entry = plan.fdb[netId];
+      const net = byId.get(netId);
+      if (!net || !isTunnelNetwork(net) || net.network_type !== entry.network_type) continue;
+      const type = entry.network_type as TunnelType;
+      if (!s.tunnelTypes.includes(type)) continue;
+      const load = `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]`;
+      const flood: string[] = [];
+      for (const ip of Object.keys(entry.ports).sort()) {
+        if (ip === s.localIp || !isIpv4(ip)) continue;
+        const name = tunnelPortName(type, ip);
+        if (!tunnels.has(name)) tunnels.set(name, { name, type, remoteIp: ip });
+        for (const [mac, addr] of entry.ports[ip]) {
+          if (mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]) {
+            flood.push(name);
+            continue;
+          }
+          tun.push(f(TUN.UCAST_TO_TUN, 2, P, `dl_vlan=${net.lvid},dl_dst=${mac}`, `${load},output:${name}`));
+          if (s.arpResponder && addr && isIpv4(addr) && !addr.includes('/'))
+            tun.push(f(TUN.ARP_RESPONDER, 1, P, `arp,dl_vlan=${net.lvid},arp_tpa=${addr}`, arpResponderActions(mac, addr)));
+        }
+      }
+      if (flood.length) tun.push(f(TUN.FLOOD_TO_TUN, 1, P, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`));
+    }
+    const tunnelTable = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
+    for (const t of tunnels.values()) tun.push(f(TUN.LOCAL_SWITCHING, 1, B, `in_port=${t.name}`, `resubmit(,${tunnelTable(t.type)})`));
+  }
+
+  // ---- DVR
+  if (dvr) {
+    const own = plan.dvrMac!;
+    // Frames routed by another host's DVR router: never learned, source MAC rewritten on arrival.
+    for (const mac of plan.remoteDvrMacs) {
+      if (tunnelling) {
+        int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
+        tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
+      }
+      for (const b of plan.physicalBridges) {
+        int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
+        phys.get(b.bridge)!.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
+      }
+    }
+    const itfs = dvrInterfaces(plan);
+    const gatewayMac = new Map<string, string>(); // subnet -> qr MAC
+    for (const itf of itfs) for (const subnet of itf.subnets.keys()) gatewayMac.set(subnet, itf.mac);
+    if (tunnelling && itfs.some((i) => isTunnelNetwork(i.net)))
+      int.push(f(INT.LOCAL_SWITCHING, 5, D, `in_port=${s.intPeerPatch},dl_dst=${own}`, `resubmit(,${INT.ARP_DVR_MAC_TO_DST_MAC})`));
+    for (const itf of itfs) {
+      const { net, mac } = itf;
+      // ARP replies to a router's request that left with this host's DVR MAC come back to it.
+      int.push(f(INT.LOCAL_SWITCHING, 99, D, `arp,dl_dst=${own},arp_op=2,arp_tha=${mac}`, `mod_dl_dst:${mac},resubmit(,${INT.PACKET_RATE_LIMIT})`));
+      if (isTunnelNetwork(net)) {
+        if (!tunnelling) continue;
+        tun.push(
+          f(TUN.DVR_PROCESS, 1, D, `dl_vlan=${net.lvid},dl_src=${mac}`, `mod_dl_src:${own},resubmit(,${TUN.PATCH_LV_TO_TUN})`),
+          f(TUN.DVR_PROCESS, 2, D, `dl_vlan=${net.lvid},dl_dst=${mac}`, 'drop'),
+        );
+        // A distributed gateway's ARP never leaves the host: every host answers it locally.
+        for (const gw of itf.subnets.values()) tun.push(f(TUN.FLOOD_TO_TUN, 3, D, `arp,dl_vlan=${net.lvid},arp_tpa=${gw}`, 'drop'));
+        int.push(f(INT.ARP_DVR_MAC_TO_DST_MAC, 5, D, `dl_vlan=${net.lvid},dl_dst=${own}`, `mod_dl_dst:${mac},strip_vlan,output:${itf.port.name}`));
+      } else {
+        const b = plan.physicalBridges.find((x) => x.physnet === net.physical_network);
+        if (!b) continue;
+        phys
+          .get(b.bridge)!
+          .push(
+            f(PHYS.DVR_PROCESS_PHYSICAL, 1, D, `dl_vlan=${net.lvid},dl_src=${mac}`, `mod_dl_src:${own},resubmit(,${PHYS.LOCAL_VLAN_TRANSLATION})`),
+            f(PHYS.DVR_PROCESS_PHYSICAL, 2, D, `dl_vlan=${net.lvid},dl_dst=${mac}`, 'drop'),
+          );
+        int.push(
+          f(INT.LOCAL_SWITCHING, 5, D, `in_port=${b.intPatch},dl_dst=${own}`, `resubmit(,${INT.ARP_DVR_MAC_TO_DST_MAC_PHYSICAL})`),
+          f(INT.ARP_DVR_MAC_TO_DST_MAC_PHYSICAL, 5, D, `${physicalVlanMatch(net)},dl_dst=${own}`, `mod_dl_dst:${mac},${net.network_type === 'vlan' ? 'strip_vlan,' : ''}output:${itf.port.name}`),
+        );
+      }
+    }
+    // Local ports a distributed router serves: what another host routed to them arrives with
+    // that host's DVR MAC as source and leaves br-int as if this host's qr- had routed it.
+    for (const p of plan.ports) {
+      const d = p.details;
+      const net = p.network;
+      if (!d || !net || !DVR_SERVICED(d.device_owner)) continue;
+      const gw = d.fixed_ips.map((x) => gatewayMac.get(x.subnet_id)).find((m) => m !== undefined);
+      if (!gw) continue;
+      const tunnelNet = isTunnelNetwork(net);
+      if (!tunnelNet && !plan.physicalBridges.some((b) => b.physnet === net.physical_network)) continue;
+      if (tunnelNet && !tunnelling) continue;
+      const vlanMatch = tunnelNet ? `dl_vlan=${net.lvid}` : physicalVlanMatch(net);
+      const match = `${vlanMatch},dl_dst=${d.mac_address}`;
+      int.push(
+        f(tunnelNet ? INT.DVR_TO_SRC_MAC : INT.DVR_TO_SRC_MAC_PHYSICAL, 20, D, match, `mod_dl_src:${gw},resubmit(,${INT.PACKET_RATE_LIMIT})`),
+        f(INT.TRANSIENT, 20, D, match, `${tunnelNet || net.network_type === 'vlan' ? 'strip_vlan,' : ''}output:${p.name}`),
+      );
+    }
+  }
+
+  // ---- ARP and MAC anti-spoofing for ports with port security
+  if (s.preventArpSpoofing) {
+    const S = COOKIE.spoof;
+    for (const p of plan.ports) {
+      const d = p.details;
+      if (!d || !p.network || !d.port_security_enabled || d.device_owner.startsWith(NETWORK_OWNER_PREFIX)) continue;
+      const ips = new Set<string>();
+      for (const x of d.fixed_ips) if (isIpv4(x.ip_address)) ips.add(x.ip_address);
+      const macs = new Set<string>([d.mac_address.toLowerCase()]);
+      for (const a of d.allowed_address_pairs) {
+        if (isIpv4(a.ip_address)) ips.add(a.ip_address.endsWith('/32') ? a.ip_address.slice(0, -3) : a.ip_address);
+        if (a.mac_address) macs.add(a.mac_address.toLowerCase());
+      }
+      int.push(f(INT.LOCAL_SWITCHING, 10, S, `in_port=${p.name},arp`, `resubmit(,${INT.ARP_SPOOF})`));
+      for (const ip of [...ips].sort()) int.push(f(INT.ARP_SPOOF, 2, S, `in_port=${p.name},arp,arp_spa=${ip}`, `resubmit(,${INT.MAC_SPOOF})`));
+      int.push(f(INT.LOCAL_SWITCHING, 9, S, `in_port=${p.name}`, `resubmit(,${INT.MAC_SPOOF})`));
+      for (const mac of [...macs].sort()) int.push(f(INT.MAC_SPOOF, 2, S, `in_port=${p.name},dl_src=${mac}`, `resubmit(,${INT.LOCAL_EGRESS})`));
+    }
+  }
+
+  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: unique(int) };
+  if (tunnelling) bridges[s.tunnelBridge] = unique(tun);
+  for (const [name, fl] of phys) bridges[name] = unique(fl);
+  return { bridges, tunnels: [...tunnels.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
+}
+
+/** One flow per (table, priority, match), as OVS keeps them: a later one replaces an earlier one in place. */
+function unique(flows: Flow[]): Flow[] {
+  const at = new Map<string, number>();
+  const out: Flow[] = [];
+  for (const fl of flows) {
+    const k = flowKey(fl);
+    const i = at.get(k);
+    if (i === undefined) {
+      at.set(k, out.length);
+      out.push(fl);
+    } else out[i] = fl;
+  }
+  return out;
+}

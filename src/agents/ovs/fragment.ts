@@ -1,0 +1,63 @@
+// The OVS agent's fragment of the host state: br-int and br-tun with their patch pair, the
+// patch pairs to the operator's physical bridges, the tunnel ports the FDB calls for, each
+// wired port's local VLAN (`tag` and Neutron's `other_config`), and every flow.
+import { addBridge, addPatchPair, emptyHost } from '../../host/build.js';
+import type { HostState, OvsBridge, OvsPort, OvsTunnelPort } from '../../host/state.js';
+import { DEAD_VLAN_TAG } from './constants.js';
+import { planFlows, type OvsPlan } from './flows.js';
+
+export function ovsFragment(plan: OvsPlan): HostState {
+  const s = plan.settings;
+  const { bridges: flows, tunnels } = planFlows(plan);
+  let st = emptyHost();
+  st = addBridge(st, s.integrationBridge, { datapath_type: s.datapathType });
+  const tunnelling = s.tunnelTypes.length > 0 && !!s.localIp;
+  if (tunnelling) {
+    st = addBridge(st, s.tunnelBridge, { datapath_type: s.datapathType });
+    st = addPatchPair(st, s.integrationBridge, s.intPeerPatch, s.tunnelBridge, s.tunPeerPatch);
+  }
+  const bridges: Record<string, OvsBridge> = { ...st.ovs.bridges };
+  // The physical bridges are the operator's: only the patch port and the flows are ours (no
+  // device of the bridge here, so nothing about its link is overridden when fragments merge).
+  for (const b of plan.physicalBridges) {
+    bridges[b.bridge] = {
+      name: b.bridge,
+      datapath_type: s.datapathType,
+      fail_mode: 'secure',
+      ports: { [b.phyPatch]: { name: b.phyPatch, type: 'patch', peer: b.intPatch } },
+      flows: flows[b.bridge] ?? [],
+    };
+  }
+  const intPorts: Record<string, OvsPort> = { ...bridges[s.integrationBridge].ports };
+  for (const b of plan.physicalBridges) intPorts[b.intPatch] = { name: b.intPatch, type: 'patch', peer: b.phyPatch };
+  for (const p of plan.ports) {
+    const net = p.network;
+    const port = { name: p.name, type: p.type, tag: net && p.details?.admin_state_up ? net.lvid : DEAD_VLAN_TAG } as OvsPort;
+    if (net) {
+      // What Neutron's agent records so a restarted agent finds each network's VLAN again.
+      const oc: Record<string, string> = { net_uuid: net.id, network_type: net.network_type, tag: String(net.lvid) };
+      if (net.physical_network) oc.physical_network = net.physical_network;
+      if (net.segmentation_id !== null) oc.segmentation_id = String(net.segmentation_id);
+      port.other_config = oc;
+    }
+    intPorts[p.name] = port;
+  }
+  bridges[s.integrationBridge] = { ...bridges[s.integrationBridge], ports: intPorts, flows: flows[s.integrationBridge] ?? [] };
+  if (tunnelling) {
+    const tunPorts: Record<string, OvsPort> = { ...bridges[s.tunnelBridge].ports };
+    for (const t of tunnels) {
+      const port: OvsTunnelPort = {
+        name: t.name,
+        type: t.type,
+        remote_ip: t.remoteIp,
+        local_ip: s.localIp,
+        key: 'flow',
+        options: { df_default: String(s.dontFragment), in_key: 'flow', out_key: 'flow' },
+      };
+      if (t.type === 'vxlan' && s.vxlanUdpPort !== 4789) port.dst_port = s.vxlanUdpPort;
+      tunPorts[t.name] = port;
+    }
+    bridges[s.tunnelBridge] = { ...bridges[s.tunnelBridge], ports: tunPorts, flows: flows[s.tunnelBridge] ?? [] };
+  }
+  return { ...st, ovs: { bridges } };
+}
