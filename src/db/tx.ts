@@ -51,8 +51,14 @@ export async function lowestFree(
       Object.entries(scope).map(([k, v]) => sql`${sql.ref(`${alias}.${k}`)} = ${v}`),
       sql` and `,
     );
-  const first = await sql<{ n: number }>`select count(*) as n from ${t} a where ${scopeSql('a')} and ${c} = ${min}`.execute(tx);
-  if (Number(first.rows[0].n) === 0) return min;
+  // Usually the taken part of the range is dense from its start: one counted index range
+  // scan tells, and the answer is the next number. Only a range with holes needs the walk.
+  const stats = await sql<{ n: number; top: number | null; low: number | null }>`
+    select count(*) as n, max(${c}) as top, min(${c}) as low from ${t} a
+    where ${scopeSql('a')} and ${c} >= ${min} and ${c} <= ${max}`.execute(tx);
+  const { n, top, low } = stats.rows[0];
+  if (Number(n) === 0 || Number(low) > min) return min;
+  if (Number(n) === Number(top) - min + 1) return Number(top) < max ? Number(top) + 1 : undefined;
   const ac = sql.ref(`a.${column}`);
   const bc = sql.ref(`b.${column}`);
   const r = await sql<{ c: number }>`

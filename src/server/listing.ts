@@ -71,7 +71,10 @@ export function applyOrderAndPage(
     });
     qb = qb.where(sql<SqlBool>`(${sql.join(ors, sql` or `)})`);
   }
-  for (const k of keys) qb = qb.orderBy(sql.ref(k.col), flip(k.dir));
+  // A whole collection without sort keys comes in storage order (as Neutron's does): no
+  // ORDER BY, which would make SQLite walk the id index and look every row up.
+  const whole = !q.sort.length && q.limit === undefined && !markerRow;
+  if (!whole) for (const k of keys) qb = qb.orderBy(sql.ref(k.col), flip(k.dir));
   if (q.limit !== undefined) qb = qb.limit(q.limit);
   return qb;
 }

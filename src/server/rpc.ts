@@ -72,7 +72,8 @@ export class HostViews {
     if (!ports.length) return [];
     const ids = ports.map((p) => p.id);
     const allocs: IpAllocationRow[] = [];
-    for (const part of chunks(ids, 500)) allocs.push(...(await this.k.selectFrom('ipallocations').selectAll().where('port_id', 'in', part).orderBy('ip_num').execute()));
+    for (const part of chunks(ids, 500)) allocs.push(...(await this.k.selectFrom('ipallocations').selectAll().where('port_id', 'in', part).execute()));
+    allocs.sort((x, y) => Number(x.ip_num) - Number(y.ip_num));
     const subnetIds = [...new Set(allocs.map((a) => a.subnet_id))];
     const subnets = subnetIds.length ? await this.k.selectFrom('subnets').selectAll().where('id', 'in', subnetIds).execute() : [];
     const nets = await this.k.selectFrom('networks').select(['id', 'mtu']).where('id', 'in', [...new Set(ports.map((p) => p.network_id))]).execute();
@@ -592,8 +593,9 @@ export class AgentNotifier {
         for (const ip of ips)
           await this.fanout(AGENT_TOPICS.l3, 'add_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
     }
-    // Security groups whose members changed.
-    if (!before || !after || oldHost !== newHost) {
+    // Security groups whose members changed: only a bound port's address matters to the
+    // hosts' ipsets (an unbound port is announced when it binds).
+    if ((!before || !after || oldHost !== newHost) && (oldHost || newHost)) {
       const groups = (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id);
       for (const h of await this.views.hostsForGroups(groups)) await this.cast(AGENT_TOPICS.ovs, h, 'security_groups_member_updated', { security_groups: groups });
     }
