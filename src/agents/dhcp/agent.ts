@@ -1,0 +1,140 @@
+// The DHCP agent (neutron-dhcp-agent with the Dnsmasq driver and the OVS interface driver):
+// for every network the server scheduled to this host, a DHCP port of its own (created on
+// the server with Neutron's device_id), `qdhcp-<network id>` with that port plugged into
+// br-int, dnsmasq configured from the network's subnets and ports, and a metadata proxy for
+// isolated networks. Level-triggered: every resync recomputes the whole fragment from
+// `get_active_networks_info`; casts (network/port/subnet changes) only request a resync.
+// A network that is no longer hosted here loses its namespace and its DHCP port.
+
+import type { DhcpAgentConfig } from '../../config/agents.js';
+import { emptyHost } from '../../host/build.js';
+import { DHCP_NS_PREFIX, INTEGRATION_BRIDGE } from '../../host/names.js';
+import type { HostState, OvsBridge } from '../../host/state.js';
+import type { NetworkInfo, PortInfo } from '../../rpc/messages.js';
+import { AGENT_TOPICS } from '../../rpc/messages.js';
+import { DEVICE_OWNER } from '../../common/constants.js';
+import { Agent, type AgentOptions } from '../agent.js';
+import { dhcpDeviceId } from './device-id.js';
+import { addDhcpNetwork, dhcpSubnets, parseDnsmasqOptions, type DnsmasqSettings } from './dnsmasq.js';
+
+export interface DhcpAgentOptions extends AgentOptions {
+  config: DhcpAgentConfig;
+  /**
+   * The metadata agent's socket the proxies forward to. Default: neutron.conf's
+   * `metadata_proxy_socket`, else `$state_path/metadata_proxy` (both agents' default).
+   */
+  metadataProxySocket?: string;
+  /** `[ovs] integration_bridge` (default br-int). */
+  integrationBridge?: string;
+}
+
+export class DhcpAgent extends Agent {
+  readonly agentType = 'DHCP agent';
+  readonly binary = 'neutron-dhcp-agent';
+  readonly topic = AGENT_TOPICS.dhcp;
+  protected readonly serveBase = AGENT_TOPICS.dhcp;
+  readonly config: DhcpAgentConfig;
+  readonly settings: DnsmasqSettings;
+  /** Networks served after the last sync, with their DHCP port (tests and report_state read it). */
+  networks = new Map<string, { network: NetworkInfo; port: PortInfo }>();
+  /** Networks whose qdhcp namespace may exist on the host (served now, or found at start). */
+  private known = new Set<string>();
+  private firstSync = true;
+
+  constructor(opts: DhcpAgentOptions) {
+    super({ resyncInterval: opts.config.resync_interval || undefined, reportInterval: opts.config.agent.report_interval, ...opts });
+    this.config = opts.config;
+    const raw = opts.config.raw.DEFAULT ?? {};
+    this.settings = {
+      domain: raw.dns_domain?.trim() || 'openstacklocal',
+      lease_time: leaseDuration(raw.dhcp_lease_duration),
+      enable_isolated_metadata: opts.config.enable_isolated_metadata,
+      force_metadata: opts.config.force_metadata,
+      enable_metadata_network: opts.config.enable_metadata_network,
+      extra_options: parseDnsmasqOptions(opts.config.dnsmasq_options, opts.config.dnsmasq_config_file || 'dnsmasq_config_file'),
+      metadata_proxy_socket: opts.metadataProxySocket ?? (raw.metadata_proxy_socket?.trim() ? raw.metadata_proxy_socket.trim().replace('$state_path', opts.config.state_path) : `${opts.config.state_path}/metadata_proxy`),
+      integration_bridge: opts.integrationBridge ?? INTEGRATION_BRIDGE,
+    };
+  }
+
+  protected configurations(): Record<string, unknown> {
+    let subnets = 0;
+    let ports = 0;
+    for (const { network } of this.networks.values()) {
+      subnets += dhcpSubnets(network).length;
+      ports += network.ports.length;
+    }
+    return {
+      dhcp_driver: 'neutron.agent.linux.dhcp.Dnsmasq',
+      dhcp_lease_duration: this.settings.lease_time,
+      log_agent_heartbeats: false,
+      networks: this.networks.size,
+      subnets,
+      ports,
+    };
+  }
+
+  protected override handlers() {
+    const resync = () => this.requestSync();
+    return { network_update_end: resync, network_delete_end: resync, port_update_end: resync, port_delete_end: resync };
+  }
+
+  protected async sync(): Promise<void> {
+    if (this.firstSync) {
+      // Namespaces left by an earlier run: released below if the server no longer gives us their network.
+      const current = await this.composer.current();
+      for (const name of Object.keys(current.namespaces)) if (name.startsWith(DHCP_NS_PREFIX)) this.known.add(name.slice(DHCP_NS_PREFIX.length));
+    }
+    const active = await this.call('get_active_networks_info', { host: this.host });
+    const served = new Map<string, { network: NetworkInfo; port: PortInfo }>();
+    for (const net of active) {
+      if (!net.admin_state_up || !dhcpSubnets(net).length) continue;
+      served.set(net.id, { network: net, port: await this.dhcpPort(net) });
+    }
+
+    let s = emptyHost();
+    const bridge = this.settings.integration_bridge ?? INTEGRATION_BRIDGE;
+    const others = this.composer.desired('dhcp').ovs.bridges[bridge];
+    if (others) s = { ...s, ovs: { bridges: { [bridge]: portsOnly(others) } } };
+    for (const { network, port } of served.values()) s = addDhcpNetwork(s, network, port, this.settings);
+    if (!served.size) s = emptyHost();
+    this.composer.setFragment('dhcp', s);
+    await this.composer.reconcile();
+
+    // Gone from here (unscheduled, deleted, DHCP disabled): the port goes too.
+    for (const id of this.known) {
+      if (served.has(id)) continue;
+      await this.call('release_dhcp_port', { network_id: id, device_id: dhcpDeviceId(id, this.host) });
+      this.known.delete(id);
+    }
+    for (const id of served.keys()) this.known.add(id);
+    this.networks = served;
+    this.firstSync = false;
+  }
+
+  /** The network's DHCP port for this host: the existing one, or a new one on every DHCP subnet. */
+  private async dhcpPort(net: NetworkInfo): Promise<PortInfo> {
+    const deviceId = dhcpDeviceId(net.id, this.host);
+    const have = net.ports.find((p) => p.device_id === deviceId && p.device_owner === DEVICE_OWNER.dhcp);
+    if (have && have.binding_host_id === this.host) return have;
+    const port = await this.call('create_dhcp_port', { host: this.host, network_id: net.id, device_id: deviceId, fixed_ips: dhcpSubnets(net).map((s) => ({ subnet_id: s.id })) });
+    if (!net.ports.some((p) => p.id === port.id)) net.ports.push(port);
+    return port;
+  }
+}
+
+/**
+ * The integration bridge as another owner defines it, reduced to what merges without
+ * overriding them: the composer merges bridges field by field, so this fragment leaves the
+ * bridge's own settings (and its local device) to the OVS agent and the host's setup.
+ */
+function portsOnly(b: OvsBridge): OvsBridge {
+  return { name: b.name, ports: {}, flows: [] } as unknown as OvsBridge;
+}
+
+function leaseDuration(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') return 86400;
+  const n = Number(text.trim());
+  if (!Number.isInteger(n) || (n < 1 && n !== -1)) throw new Error(`dhcp_lease_duration: '${text}' is not a number of seconds (or -1 for infinite)`);
+  return n;
+}
