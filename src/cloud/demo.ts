@@ -104,7 +104,8 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   pingShow('[extrouter]', { host: 'extrouter' }, '203.0.113.101');
 
   step(10, 'an instance on demo-net; the router follows it to its compute node');
-  await run('demo', ['boot', '--flavor', 'm1.tiny', '--image', 'cirros', '--nic', `net-id=${netId}`, '--security-group', 'default', '--availability-zone', 'nova:compute1', 'demo-instance1'], {});
+  // The compute service places instances on the least loaded compute node: compute1 first.
+  await run('demo', ['boot', '--flavor', 'm1.tiny', '--image', 'cirros', '--nic', `net-id=${netId}`, '--security-group', 'default', 'demo-instance1']);
   await cloud.settle();
   const i1 = cloud.compute.list({ projectId: demoId, userId: 'demo', roles: ['member'], isAdmin: false }).find((i) => i.name === 'demo-instance1');
   let snatTrace: TraceRecord | undefined;
@@ -135,10 +136,12 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   await run('demo', ['net-create', 'demo-net2']);
   await run('demo', ['subnet-create', 'demo-net2', '--name', 'demo-subnet2', '--gateway', '192.168.2.1', '192.168.2.0/24']);
   await run('demo', ['router-interface-add', 'demo-router', 'demo-subnet2']);
-  const net2Id = await value('admin', ['net-show', 'demo-net2', '-c', 'id']);
-  await run('admin', ['boot', '--flavor', 'm1.tiny', '--image', 'cirros', '--nic', `net-id=${net2Id}`, '--availability-zone', 'nova:compute2', '--tenant-id', demoId, 'demo-instance2'], {});
+  const net2Id = await value('demo', ['net-show', 'demo-net2', '-c', 'id']);
+  // ...and the second one on compute2, the least loaded then.
+  await run('demo', ['boot', '--flavor', 'm1.tiny', '--image', 'cirros', '--nic', `net-id=${net2Id}`, '--security-group', 'default', 'demo-instance2']);
   await cloud.settle();
-  const i2 = cloud.compute.list({ projectId: demoId, userId: 'demo', roles: ['member'], isAdmin: true }).find((i) => i.name === 'demo-instance2');
+  const i2 = cloud.compute.list({ projectId: demoId, userId: 'demo', roles: ['member'], isAdmin: false }).find((i) => i.name === 'demo-instance2');
+  if (i2 && i2.host !== 'compute2') failures.push(`demo-instance2 landed on ${i2.host}, not compute2`);
   let ewTrace: TraceRecord | undefined;
   if (i1 && i2) ewTrace = pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, i2.lease?.ip ?? i2.fixed_ip).first;
   else failures.push('demo-instance2 was not booted');
