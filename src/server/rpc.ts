@@ -102,10 +102,59 @@ export class HostViews {
     return a ? (configOf(a).tunneling_ip as string | undefined) : undefined;
   }
 
-  /** Hosts with a bound port on the network (the hosts l2population talks to about it). */
+  /** Tunnel endpoints of the hosts' OVS agents, in one query. */
+  async ovsAgentIps(hosts: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const part of chunks([...new Set(hosts)], 500)) {
+      if (!part.length) continue;
+      const rows = await this.k.selectFrom('agents').selectAll().where('agent_type', '=', AGENT_TYPES.ovs).where('host', 'in', part).execute();
+      for (const a of rows) {
+        const ip = configOf(a).tunneling_ip as string | undefined;
+        if (ip) out.set(a.host, ip);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Hosts with a bound port on the network (the hosts l2population talks to about it), plus,
+   * as Neutron's distributed port bindings make them, the hosts where a distributed router
+   * with an interface on the network lives (a DVR-serviced port on another of its networks).
+   */
   async hostsOnNetwork(networkId: string): Promise<string[]> {
     const rows = await this.k.selectFrom('ports').select('binding_host_id').distinct().where('network_id', '=', networkId).where('binding_host_id', '!=', '').execute();
-    return rows.map((r) => r.binding_host_id);
+    const hosts = new Set(rows.map((r) => r.binding_host_id));
+    const dvr = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .innerJoin('ports as p', 'p.network_id', 'r2.network_id')
+      .select('p.binding_host_id')
+      .distinct()
+      .where('r.network_id', '=', networkId)
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.network_id', '!=', networkId)
+      .where('p.binding_host_id', '!=', '')
+      .execute();
+    for (const r of dvr) hosts.add(r.binding_host_id);
+    return [...hosts];
+  }
+
+  /** Networks whose forwarding entries a host needs: where it has bound ports, and every network of a distributed router it hosts. */
+  async networksOfHost(host: string): Promise<string[]> {
+    const nets = new Set((await this.k.selectFrom('ports').select('network_id').distinct().where('binding_host_id', '=', host).execute()).map((n) => n.network_id));
+    if (!nets.size) return [];
+    const dvr = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .select('r2.network_id')
+      .distinct()
+      .where('r.network_id', 'in', [...nets])
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .execute();
+    for (const r of dvr) nets.add(r.network_id);
+    return [...nets];
   }
 
   /** Ports l2population announces: bound, ACTIVE, and not a distributed router interface. */
@@ -129,9 +178,10 @@ export class HostViews {
     const seg = await this.segment(networkId);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return {};
     const ports: Record<string, Array<[string, string]>> = {};
-    for (const p of await this.fdbPorts(networkId)) {
-      if (p.binding_host_id === exceptHost) continue;
-      const ip = await this.ovsAgentIp(p.binding_host_id);
+    const rows = (await this.fdbPorts(networkId)).filter((p) => p.binding_host_id !== exceptHost);
+    const ips = await this.ovsAgentIps(rows.map((p) => p.binding_host_id));
+    for (const p of rows) {
+      const ip = ips.get(p.binding_host_id);
       if (!ip) continue;
       ports[ip] ??= [FLOODING_ENTRY];
       ports[ip].push([p.mac_address, p.ip_address ?? '']);
@@ -346,9 +396,8 @@ export function serverEndpoints(p: CorePlugin, views: HostViews, notifier: Agent
     },
 
     async get_fdb_entries({ host }) {
-      const nets = await k.selectFrom('ports').select('network_id').distinct().where('binding_host_id', '=', host).execute();
       const out: FdbEntries = {};
-      for (const n of nets) Object.assign(out, await views.fdbFor(n.network_id, host));
+      for (const n of await views.networksOfHost(host)) Object.assign(out, await views.fdbFor(n, host));
       return out;
     },
 
