@@ -5,6 +5,8 @@
 // routing in qrouter, restarts, and removal leaving nothing behind.
 
 import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { demo } from '../../api/testing.js';
 import { DEVICE_OWNER } from '../../common/constants.js';
@@ -22,6 +24,7 @@ import {
 } from '../../host/names.js';
 import type { HostState } from '../../host/state.js';
 import { renderTrace } from '../../trace/render.js';
+import { httpRequest } from '../../dataplane/emulated/apps/metadata.js';
 import { EG, startLab, type Lab } from './testing.js';
 
 const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
@@ -191,5 +194,87 @@ describe('L3 agent on emulated hosts with a real server', () => {
     const reply = rec.delivered.find((d) => d.ns === 'vm3' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0);
     assert.ok(reply, renderTrace(rec));
     assert.equal(reply.frame.ip!.dst, '192.168.1.13');
+  });
+
+  it("the metadata proxy: vm1's request to 169.254.169.254:80 is redirected to the router's proxy on 9697", async () => {
+    const { response, traces } = await httpRequest(lab.world, { host: 'compute1', ns: 'vm1' }, { dst: '169.254.169.254', request: 'GET /latest/meta-data/instance-id' });
+    const qrouter = routerNamespace(ids.router.id);
+    assert.ok(traces[0].delivered.some((d) => d.ns === qrouter && d.to === 'tcp:9697'), renderTrace(traces[0]));
+    // No metadata agent registered on the host: the proxy answers with what it would forward.
+    const fwd = response as { upstream: string; headers: Record<string, string> };
+    assert.equal(fwd.headers['X-Neutron-Router-ID'], ids.router.id);
+    assert.equal(fwd.headers['X-Forwarded-For'], '192.168.1.11');
+  });
+
+  it('east-west: a second network on the router, routed by compute1 qrouter; its ARP entries arrive', async () => {
+    const { call } = lab;
+    ids.net2 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net2', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
+    ids.subnet2 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net2.id, ip_version: 4, cidr: '192.168.2.0/24', gateway_ip: '192.168.2.1', enable_dhcp: false } }, demo), 201)).subnet;
+    await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.subnet2.id }, demo));
+    await lab.settle();
+    ids.vm2 = (await ok(call('POST', '/v2.0/ports', { port: { network_id: ids.net2.id, tenant_id: 'demo', name: 'vm2', device_owner: 'compute:nova', device_id: 'vm2', 'binding:host_id': 'compute1', fixed_ips: [{ subnet_id: ids.subnet2.id, ip_address: '192.168.2.11' }] } }), 201)).port;
+    await lab.settle();
+    await lab.boot(lab.nodes.compute1, 'vm2', ids.vm2, '192.168.2.1');
+    const qr2 = (await ok(call('GET', `/v2.0/ports?device_id=${ids.router.id}&network_id=${ids.net2.id}&device_owner=${DEVICE_OWNER.routerInterfaceDistributed}`))).ports[0];
+    ids.qr2 = qr2;
+    for (const n of Object.values(lab.nodes)) {
+      const q = n.composer.fragment('l3')!.namespaces[routerNamespace(ids.router.id)];
+      const dev = routerInterfaceDevice(qr2.id);
+      assert.deepEqual(q.links[dev].addresses, ['192.168.2.1/24'], n.name);
+      assert.ok(q.neighbours.some((x) => x.dev === dev && x.ip === '192.168.2.11' && x.lladdr === ids.vm2.mac_address), `${n.name} knows vm2`);
+    }
+    const rec = lab.world.ping({ host: 'compute1', ns: 'vm1' }, '192.168.2.11');
+    const routed = rec.steps.find((s) => s.kind === 'route' && s.ns?.startsWith('qrouter-') && s.before.ip?.dst === '192.168.2.11');
+    assert.ok(routed, renderTrace(rec));
+    assert.match(routed.action, new RegExp(`forward to ${routerInterfaceDevice(qr2.id)}`));
+    const echo = rec.delivered.find((d) => d.ns === 'vm2' && d.to === 'icmp echo');
+    assert.ok(echo, renderTrace(rec));
+    assert.equal(echo.frame.ip!.src, '192.168.1.11', 'not NATed');
+    assert.ok(rec.delivered.some((d) => d.ns === 'vm1' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0), renderTrace(rec));
+  });
+
+  it('ignores ARP casts for routers it does not run, and ARP casts it already knows', async () => {
+    const agent = lab.nodes.compute1.l3;
+    const before = agent.syncs;
+    await lab.bus.transport().fanout('l3_agent', 'add_arp_entry', { router_id: 'not-a-router-here', arp_table: { ip_address: '10.9.9.9', mac_address: 'fa:16:3e:99:99:99', subnet_id: 'x' } });
+    await lab.bus.transport().fanout('l3_agent', 'add_arp_entry', { router_id: ids.router.id, arp_table: { ip_address: '192.168.2.11', mac_address: ids.vm2.mac_address, subnet_id: ids.subnet2.id } });
+    await lab.settle();
+    assert.equal(agent.syncs, before);
+  });
+
+  it('a restarted agent reproduces the same state: no operation, no duplicate rule', async () => {
+    for (const n of Object.values(lab.nodes)) {
+      const fragment = n.composer.fragment('l3');
+      const applied = n.composer.applied;
+      await lab.restartL3(n);
+      await lab.settle();
+      assert.deepEqual(n.composer.fragment('l3'), fragment, n.name);
+      assert.equal(n.composer.applied, applied, `${n.name}: nothing re-applied`);
+      for (const ns of Object.values(n.composer.fragment('l3')!.namespaces))
+        for (const [t, text] of Object.entries(ns.iptables)) {
+          const rules = text!.split('\n').filter((l) => l.startsWith('-A '));
+          assert.equal(new Set(rules).size, rules.length, `${n.name} ${ns.name} ${t}: duplicate rules`);
+        }
+    }
+    assert.deepEqual(lab.nodes.compute1.l3.statusReports, [], 'the floating IP is already ACTIVE on the server');
+  });
+
+  it('a restarted agent takes its allocations back from the host, before stale state files', async () => {
+    const n = lab.nodes.compute1;
+    const fragment = n.composer.fragment('l3');
+    const dir = n.l3['config'].state_path;
+    assert.equal(readFileSync(join(dir, 'fip-linklocal-networks'), 'utf8'), `${ids.router.id},169.254.64.0/31\n`);
+    assert.equal(readFileSync(join(dir, 'fip-priorities'), 'utf8'), '203.0.113.102,32768\n');
+    writeFileSync(join(dir, 'fip-linklocal-networks'), `${ids.router.id},169.254.64.8/31\n`);
+    writeFileSync(join(dir, 'fip-priorities'), '203.0.113.102,40000\n');
+    await lab.restartL3(n);
+    await lab.settle();
+    assert.deepEqual(n.composer.fragment('l3'), fragment);
+    assert.equal(readFileSync(join(dir, 'fip-linklocal-networks'), 'utf8'), `${ids.router.id},169.254.64.0/31\n`);
+    rmSync(join(dir, 'fip-linklocal-networks'));
+    rmSync(join(dir, 'fip-priorities'));
+    await lab.restartL3(n);
+    await lab.settle();
+    assert.deepEqual(n.composer.fragment('l3'), fragment, 'without files too');
   });
 });
