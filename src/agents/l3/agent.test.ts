@@ -277,4 +277,67 @@ describe('L3 agent on emulated hosts with a real server', () => {
     await lab.settle();
     assert.deepEqual(n.composer.fragment('l3'), fragment, 'without files too');
   });
+
+  /** What the L3 agent leaves on a host, read back from the host itself. */
+  const l3Traces = (name: string) => {
+    const st = lab.world.host(name).readState();
+    const ports = Object.keys(st.ovs.bridges['br-int']?.ports ?? {}).filter((p) => /^(qr|qg|sg|fg)-/.test(p));
+    return { namespaces: l3Namespaces(st), ports, metadata: Object.keys(st.metadata) };
+  };
+
+  it('disassociating the floating IP removes the fip namespace, rfp/fpr, the rule and the NAT from compute1', async () => {
+    await ok(lab.call('PUT', `/v2.0/floatingips/${ids.fip.id}`, { floatingip: { port_id: null } }, demo));
+    await lab.settle();
+    const s = lab.nodes.compute1.composer.fragment('l3')!;
+    const q = s.namespaces[routerNamespace(ids.router.id)];
+    assert.ok(!s.namespaces[fipNamespace(ids.ext.id)]);
+    assert.ok(!q.links[routerToFipDevice(ids.router.id)]);
+    assert.deepEqual(q.rules.filter((x) => x.table === 16), []);
+    assert.deepEqual(q.routes.filter((x) => x.table === 16), []);
+    assert.doesNotMatch(q.iptables.nat!, /203\.0\.113\.102|rfp-/);
+    assert.deepEqual(l3Traces('compute1').namespaces, [routerNamespace(ids.router.id)]);
+    assert.deepEqual(l3Traces('compute1').ports.filter((p) => p.startsWith('fg-')), []);
+    const dir = lab.nodes.compute1.l3['config'].state_path;
+    assert.equal(readFileSync(join(dir, 'fip-linklocal-networks'), 'utf8'), '', 'allocation released');
+    assert.equal(readFileSync(join(dir, 'fip-priorities'), 'utf8'), '');
+    const rec = lab.world.ping({ host: 'router' }, '203.0.113.102');
+    assert.ok(!rec.delivered.some((d) => d.ns === 'vm1'), renderTrace(rec));
+    // vm1 now leaves by the central SNAT (on network1), which this test's hosts do not join by tunnel.
+    assert.equal((await ok(lab.call('GET', `/v2.0/floatingips/${ids.fip.id}`))).floatingip.status, 'DOWN');
+  });
+
+  it('removing an interface removes its qr- and ARP entries on every host', async () => {
+    await ok(lab.call('PUT', `/v2.0/routers/${ids.router.id}/remove_router_interface`, { subnet_id: ids.subnet2.id }, demo));
+    await lab.settle();
+    const dev = routerInterfaceDevice(ids.qr2.id);
+    for (const n of Object.values(lab.nodes)) {
+      const q = n.composer.fragment('l3')!.namespaces[routerNamespace(ids.router.id)];
+      assert.ok(!q.links[dev], n.name);
+      assert.deepEqual(q.neighbours.filter((x) => x.dev === dev), [], n.name);
+      assert.ok(!l3Traces(n.name).ports.includes(dev), n.name);
+    }
+  });
+
+  it('clearing the gateway removes the snat namespace and the SNAT steering', async () => {
+    await ok(lab.call('DELETE', `/v2.0/floatingips/${ids.fip.id}`, undefined, demo), 204);
+    await ok(lab.call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: {} } }, demo));
+    await lab.settle();
+    assert.deepEqual(l3Traces('network1').namespaces, [routerNamespace(ids.router.id)]);
+    for (const n of Object.values(lab.nodes)) {
+      const q = n.composer.fragment('l3')!.namespaces[routerNamespace(ids.router.id)];
+      assert.deepEqual(q.rules, [], n.name);
+      assert.deepEqual(q.routes, [], n.name);
+      assert.ok(!q.sysctls['net.ipv4.conf.all.send_redirects'], n.name);
+    }
+  });
+
+  it('deleting the router leaves nothing of it on any host', async () => {
+    await ok(lab.call('PUT', `/v2.0/routers/${ids.router.id}/remove_router_interface`, { subnet_id: ids.subnet.id }, demo));
+    await ok(lab.call('DELETE', `/v2.0/routers/${ids.router.id}`, undefined, demo), 204);
+    await lab.settle();
+    for (const n of Object.values(lab.nodes)) {
+      assert.deepEqual(l3Traces(n.name), { namespaces: [], ports: [], metadata: [] }, n.name);
+      assert.deepEqual(diff(lab.world.host(n.name).readState(), n.composer.desired()), [], n.name);
+    }
+  });
 });
