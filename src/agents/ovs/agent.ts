@@ -17,6 +17,7 @@ import type { HostState, IpSet, OvsPort } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethods, type DeviceDetails, type FdbEntries, type SecurityGroupInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
+import { hybridFirewall, zonesFromRaw } from './firewall.js';
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
 
@@ -184,8 +185,8 @@ export class OvsAgent extends Agent {
       const details = new Map<string, DeviceDetails>();
       if (ids.length) for (const d of await this.call('get_devices_details_list', { devices: ids, host: this.host })) details.set(d.device, d);
       if (s.l2pop && s.tunnelTypes.length) this.fdb = await this.call('get_fdb_entries', { host: this.host });
-      const instancePorts = [...details.values()].filter((d) => d.device_owner.startsWith('compute:')).map((d) => d.device);
-      const sgInfo = this.firewallEnabled() && instancePorts.length ? await this.call('security_group_info_for_devices', { devices: instancePorts }) : undefined;
+      // Every wired port: trusted (network:*) ones get their ACCEPT rules, as Neutron's do.
+      const sgInfo = this.firewallEnabled() && details.size ? await this.call('security_group_info_for_devices', { devices: [...details.keys()] }) : undefined;
       snap = { plugged, details, sgInfo };
       this.snapshot = snap;
     }
@@ -223,7 +224,7 @@ export class OvsAgent extends Agent {
       physicalBridges,
     };
     this.composer.setFragment('ovs', ovsFragment(plan));
-    if (this.firewallEnabled()) this.composer.setFragment('firewall', await this.firewallFragment(ports, snap.sgInfo));
+    if (this.firewallEnabled()) this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
     await this.composer.reconcile();
     this.devices = ports.filter((p) => p.details).length;
     if (full) await this.reportDevices(ports);
@@ -257,41 +258,24 @@ export class OvsAgent extends Agent {
     }
   }
 
-  private firewallModule?: Promise<FirewallModule | undefined>;
+  /** Conntrack zone per port, kept from pass to pass (recovered from the raw table after a restart). */
+  private zones?: Map<string, number>;
 
-  /** The hybrid iptables firewall of the instance ports (the 'firewall' fragment). */
-  private async firewallFragment(ports: WiredPort[], info: SecurityGroupInfo | undefined): Promise<HostState> {
-    this.firewallModule ??= loadFirewall();
-    const mod = await this.firewallModule;
+  /** The hybrid iptables firewall of the ports here (the 'firewall' fragment). */
+  private async firewallFragment(info: SecurityGroupInfo | undefined): Promise<HostState> {
     let st = emptyHost();
-    if (!mod) return st;
-    const instance = ports.filter((p) => p.details?.device_owner.startsWith('compute:')).map((p) => p.details!);
-    const current = await this.composer.current();
-    const result = mod.hybridFirewall(instance, info ?? { devices: {}, security_groups: {}, sg_member_ips: {} }, {
-      enableIpset: this.config.securitygroup.enable_ipset,
-      current: current.namespaces['']?.iptables,
-    });
+    if (!this.zones) {
+      const raw = (await this.composer.current()).namespaces['']?.iptables.raw;
+      this.zones = raw ? zonesFromRaw(raw) : new Map();
+    }
+    const devices = Object.values(info?.devices ?? {});
+    const fw = hybridFirewall(devices, info ?? { devices: {}, security_groups: {}, sg_member_ips: {} }, { enableIpset: this.config.securitygroup.enable_ipset, zones: this.zones });
+    this.zones = fw.zones;
     const root = st.namespaces[''];
-    const ipsets: Record<string, IpSet> = Array.isArray(result.ipsets) ? Object.fromEntries(result.ipsets.map((x: IpSet) => [x.name, x])) : (result.ipsets ?? {});
-    const iptables: Record<string, string> = { filter: result.filter };
-    if (result.raw) iptables.raw = result.raw;
-    st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables, ipsets } } };
-    for (const [k, v] of Object.entries(result.sysctls ?? {})) st = setSysctl(st, '', k, v as string);
+    const ipsets: Record<string, IpSet> = Object.fromEntries(fw.ipsets.map((x) => [x.name, x]));
+    st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables: { filter: fw.filter, raw: fw.raw }, ipsets } } };
+    for (const [k, v] of Object.entries(fw.sysctls)) st = setSysctl(st, '', k, v);
     return st;
-  }
-}
-
-// The firewall module is written in parallel (src/agents/ovs/firewall.ts); until it lands
-// the agent runs without one.
-interface FirewallModule {
-  hybridFirewall(ports: DeviceDetails[], info: SecurityGroupInfo, opts: Record<string, unknown>): { filter: string; raw?: string; ipsets: any; sysctls?: Record<string, string> };
-}
-async function loadFirewall(): Promise<FirewallModule | undefined> {
-  const spec = './firewall.js';
-  try {
-    return (await import(spec)) as FirewallModule;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,0 +1,128 @@
+// The OVS agent against a real server (in-process bus) on emulated hosts: what it writes on
+// a DVR compute host, and packets through what it wrote.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { diff } from '../../host/diff.js';
+import { renderFlow } from '../../host/flow.js';
+import { hybridVethOvsEnd, routerInterfaceDevice, tunnelPortName } from '../../host/names.js';
+import { renderTrace } from '../../trace/render.js';
+import { COOKIE, DEAD_VLAN_TAG } from './constants.js';
+import { Lab, qrouterState, type RouterItf, type VmPort } from './testing.js';
+
+const flowsOf = (lab: Lab, host: string, bridge: string) => lab.node(host).host.readState().ovs.bridges[bridge]?.flows.map(renderFlow) ?? [];
+const has = (flows: string[], re: RegExp, what: string) => assert.ok(flows.some((f) => re.test(f)), `${what}: no flow matching ${re}\n${flows.join('\n')}`);
+
+describe('OVS agent on DVR compute hosts', () => {
+  let lab: Lab;
+  const ids: Record<string, any> = {};
+  let vm1: VmPort, vm2: VmPort, vm3: VmPort;
+
+  before(async () => {
+    lab = await Lab.start(['compute1', 'compute2']);
+  });
+  after(async () => {
+    await lab?.close();
+  });
+
+  it('registers as the Open vSwitch agent with its tunnel endpoint and gets a DVR MAC', async () => {
+    const agents = (await lab.ok('GET', '/v2.0/agents?agent_type=Open vSwitch agent')).agents;
+    assert.deepEqual(agents.map((a: any) => a.host).sort(), ['compute1', 'compute2']);
+    const a = agents.find((x: any) => x.host === 'compute1');
+    assert.equal(a.binary, 'neutron-openvswitch-agent');
+    assert.equal(a.topic, 'N/A');
+    assert.equal(a.configurations.tunneling_ip, '10.0.1.31');
+    assert.deepEqual(a.configurations.bridge_mappings, { vlan: 'br-vlan', external: 'br-ex' });
+    assert.equal(a.configurations.in_distributed_mode, true);
+    assert.match(lab.node('compute1').agent.dvrMac!, /^fa:16:3f(:[0-9a-f]{2}){3}$/);
+  });
+
+  it('builds br-int, br-tun and the patch pairs, with the skeleton flows, before any port', async () => {
+    const st = lab.node('compute1').host.readState();
+    const br = st.ovs.bridges;
+    assert.equal(br['br-int'].fail_mode, 'secure');
+    assert.deepEqual([br['br-int'].ports['patch-tun']?.type, br['br-tun'].ports['patch-int']?.type], ['patch', 'patch']);
+    assert.equal(br['br-int'].ports['int-br-ex']?.type, 'patch');
+    assert.equal(br['br-ex'].ports['phy-br-ex']?.type, 'patch');
+    assert.ok(br['br-ex'].ports.eth2, "the operator's NIC stays");
+    assert.equal(br['br-vlan'].ports['phy-br-vlan']?.type, 'patch');
+    const tun = flowsOf(lab, 'compute1', 'br-tun');
+    has(tun, /^table=0,priority=1,cookie=0x4e01,in_port=patch-int,actions=resubmit\(,1\)$/, 'patch-int to DVR_PROCESS');
+    has(tun, /^table=10,priority=1,.*learn\(table=20,hard_timeout=300/, 'learn');
+    has(tun, /^table=22,priority=0,.*actions=drop$/, 'flood default');
+    const int = flowsOf(lab, 'compute1', 'br-int');
+    has(int, /^table=0,priority=65535,.*dl_vlan=4095,actions=drop$/, 'dead VLAN');
+    has(int, /^table=60,priority=3,.*actions=NORMAL$/, 'NORMAL');
+    has(int, /^table=0,priority=2,.*in_port=int-br-ex,actions=drop$/, 'untranslated traffic from br-ex dropped');
+    has(flowsOf(lab, 'compute1', 'br-ex'), /^table=0,priority=2,cookie=0x4e04,in_port=phy-br-ex,actions=resubmit\(,1\)$/, 'DVR on br-ex');
+  });
+
+  it('wires instance ports: a local VLAN per network, tags, ACTIVE, tunnels and l2pop flows to the other host only', async () => {
+    ids.n1 = await lab.network('net1', '192.168.1.0/24');
+    ids.n2 = await lab.network('net2', '192.168.2.0/24');
+    vm1 = await lab.vmPort('vm1', ids.n1.net.id, 'compute1');
+    vm3 = await lab.vmPort('vm3', ids.n1.net.id, 'compute2');
+    vm2 = await lab.vmPort('vm2', ids.n2.net.id, 'compute2');
+    const gw = { [ids.n1.net.id]: '192.168.1.1', [ids.n2.net.id]: '192.168.2.1' };
+    await lab.plug('compute1', [vm1], gw);
+    await lab.plug('compute2', [vm2, vm3], gw);
+    await lab.settle();
+    for (const vm of [vm1, vm2, vm3]) assert.equal((await lab.ok('GET', `/v2.0/ports/${vm.id}`)).port.status, 'ACTIVE', vm.name);
+    const c1 = lab.node('compute1').host.readState();
+    const qvo = c1.ovs.bridges['br-int'].ports[hybridVethOvsEnd(vm1.id)];
+    assert.equal(qvo.tag, 1);
+    assert.equal(qvo.other_config?.net_uuid, ids.n1.net.id);
+    assert.equal(qvo.other_config?.network_type, 'vxlan');
+    const c2 = lab.node('compute2').host.readState();
+    assert.deepEqual(
+      [vm2, vm3].map((v) => c2.ovs.bridges['br-int'].ports[hybridVethOvsEnd(v.id)].tag).sort(),
+      [1, 2],
+      'compute2: one VLAN per network',
+    );
+    // compute1 tunnels to compute2 only (its only peer on net1), with key=flow.
+    const tunPorts = Object.values(c1.ovs.bridges['br-tun'].ports).filter((p) => p.type === 'vxlan');
+    assert.deepEqual(
+      tunPorts.map((p) => [p.name, p.type === 'vxlan' && p.remote_ip, p.type === 'vxlan' && p.local_ip, p.type === 'vxlan' && p.key]),
+      [[tunnelPortName('vxlan', '10.0.1.32'), '10.0.1.32', '10.0.1.31', 'flow']],
+    );
+    const vni = ids.n1.net['provider:segmentation_id'];
+    const tun = flowsOf(lab, 'compute1', 'br-tun');
+    const t = tunnelPortName('vxlan', '10.0.1.32');
+    has(tun, new RegExp(`^table=4,priority=1,cookie=0x4e02,tun_id=0x${vni.toString(16)},actions=mod_vlan_vid:1,resubmit\\(,9\\)$`), 'VNI to local VLAN');
+    has(tun, new RegExp(`^table=0,priority=1,.*in_port=${t},actions=resubmit\\(,4\\)$`), 'tunnel classification');
+    has(tun, new RegExp(`^table=20,priority=2,cookie=0x4e03,dl_vlan=1,dl_dst=${vm3.mac},actions=strip_vlan,load:0x${vni.toString(16)}->NXM_NX_TUN_ID\\[\\],output:${t}$`), 'l2pop unicast');
+    has(tun, new RegExp(`^table=21,priority=1,cookie=0x4e03,arp,dl_vlan=1,arp_tpa=${vm3.ip.replace(/\./g, '\\.')},`), 'ARP responder');
+    has(tun, new RegExp(`^table=22,priority=1,cookie=0x4e03,dl_vlan=1,actions=strip_vlan,load:0x${vni.toString(16)}->NXM_NX_TUN_ID\\[\\],output:${t}$`), 'flooding');
+    assert.ok(!tun.some((f) => f.includes(vm2.mac)), 'no entry for net2, where compute1 has no port');
+    // Anti-spoofing for the instance port.
+    const int = flowsOf(lab, 'compute1', 'br-int');
+    const q = hybridVethOvsEnd(vm1.id);
+    has(int, new RegExp(`^table=24,priority=2,cookie=0x4e05,in_port=${q},arp,arp_spa=${vm1.ip.replace(/\./g, '\\.')},actions=resubmit\\(,25\\)$`), 'ARP spoofing');
+    has(int, new RegExp(`^table=25,priority=2,cookie=0x4e05,in_port=${q},dl_src=${vm1.mac},actions=resubmit\\(,30\\)$`), 'MAC spoofing');
+  });
+
+  it('two instances on one VXLAN network on two hosts ping each other through the flows', async () => {
+    lab.world.ping({ host: 'compute1', ns: 'vm1' }, vm3.ip);
+    const rec = lab.world.ping({ host: 'compute1', ns: 'vm1' }, vm3.ip, { seq: 2 });
+    assert.ok(rec.delivered.some((d) => d.host === 'compute2' && d.ns === 'vm3' && d.to === 'icmp echo'), renderTrace(rec));
+    assert.ok(rec.delivered.some((d) => d.host === 'compute1' && d.ns === 'vm1' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0), renderTrace(rec));
+    const wire = rec.steps.find((s) => s.kind === 'wire' && s.before.encap);
+    assert.ok(wire, renderTrace(rec));
+    assert.equal(wire.before.encap!.kind, 'vxlan');
+    assert.equal(wire.before.encap!.kind === 'vxlan' && wire.before.encap!.vni, ids.n1.net['provider:segmentation_id']);
+    assert.deepEqual([wire.before.ip!.src, wire.before.ip!.dst], ['10.0.1.31', '10.0.1.32']);
+  });
+
+  it('keeps VNIs apart: an overlapping network with the same address is not reached', async () => {
+    ids.n3 = await lab.network('net3', '192.168.1.0/24');
+    const vm4 = await lab.vmPort('vm4', ids.n3.net.id, 'compute2', { fixed_ips: [{ ip_address: vm3.ip }] });
+    await lab.plug('compute2', [vm2, vm3, vm4]);
+    await lab.settle();
+    const rec = lab.world.ping({ host: 'compute1', ns: 'vm1' }, vm3.ip, { seq: 3 });
+    assert.ok(rec.delivered.some((d) => d.ns === 'vm3' && d.to === 'icmp echo'), renderTrace(rec));
+    assert.ok(!rec.steps.some((s) => s.ns === 'vm4'), 'vm4 sees nothing');
+    // ARP for the shared address from vm4's side stays on net3 (no peer there: no tunnel flood).
+    const rec2 = lab.world.ping({ host: 'compute2', ns: 'vm4' }, vm1.ip);
+    assert.ok(!rec2.delivered.some((d) => d.ns === 'vm1'), renderTrace(rec2));
+  });
+});
