@@ -53,18 +53,8 @@ export class WrappedTable {
     readonly wrapName: string,
   ) {}
 
-  /** The name a chain has in the kernel. */
-  fullName(name: string, wrap = true): string {
-    const c = chainName(name, wrap);
-    return wrap ? `${this.wrapName}-${c}` : c;
-  }
-
   addChain(name: string, wrap = true): void {
     (wrap ? this.wrapped : this.unwrapped).add(chainName(name, wrap));
-  }
-
-  hasChain(name: string, wrap = true): boolean {
-    return (wrap ? this.wrapped : this.unwrapped).has(chainName(name, wrap));
   }
 
   /** `add_rule`: `rule` without `-A <chain>`; `$name` words become wrapped chain names. */

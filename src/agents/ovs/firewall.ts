@@ -377,4 +377,4 @@ function cmp(a: string, b: string): number {
 }
 
 /** The wrapped name of one of the firewall's chains, e.g. `neutron-openvswi-sg-chain`. */
-export const firewallChain = (name: 'FORWARD' | 'INPUT' | 'sg-chain' | 'sg-fallback' | 'local' | 'PREROUTING') => wrappedChain(WRAP, name);
+export const firewallChain = (name: 'FORWARD' | 'INPUT' | 'OUTPUT' | 'local' | 'sg-chain' | 'sg-fallback'): string => wrappedChain(WRAP, name);
