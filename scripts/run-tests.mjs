@@ -14,6 +14,6 @@ function find(dir, out) {
   return out;
 }
 const args = process.argv.slice(2);
-const files = args.length ? args.flatMap((a) => (statSync(a).isDirectory() ? find(a, []) : [a])) : find('src', []);
+const files = args.length ? args.flatMap((a) => (statSync(a).isDirectory() ? find(a, []) : [a])) : [...find('src', []), ...find('bench', [])];
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files.sort()], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

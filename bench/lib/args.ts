@@ -6,6 +6,8 @@ export interface BenchArgs {
   token?: string;
   projectId?: string;
   runs: number;
+  /** The server's process id: phases also report its CPU time (user + system). */
+  serverPid?: number;
   networks: number;
   /** Total ports; half are created at concurrency 1, half at `concurrency`. */
   ports: number;
@@ -15,7 +17,8 @@ export interface BenchArgs {
 }
 
 export const USAGE = `usage: npm run bench:api -- --url http://127.0.0.1:9696 [--token T] [--project-id P] [--runs 1]
-  [--networks 100] [--ports 1000] [--lists 50] [--concurrency 16] [--cidr 10.96.0.0/16]`;
+  [--networks 100] [--ports 1000] [--lists 50] [--concurrency 16] [--cidr 10.96.0.0/16]
+  [--server-pid PID]   also report the server's CPU time per operation (Linux /proc), robust on a busy machine`;
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
   const { values } = parseArgs({
@@ -30,6 +33,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       lists: { type: 'string', default: '50' },
       concurrency: { type: 'string', default: '16' },
       cidr: { type: 'string', default: '10.96.0.0/16' },
+      'server-pid': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -52,6 +56,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     lists: count('lists', values.lists!, 1),
     concurrency: count('concurrency', values.concurrency!, 1),
     cidr: values.cidr!,
+    serverPid: values['server-pid'] === undefined ? undefined : count('server-pid', values['server-pid'], 1),
   };
 }
 

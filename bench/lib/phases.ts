@@ -1,5 +1,6 @@
 // The benchmark's phases (the same as ../shared/bench/reference-neutron.md, L2 part): every
 // request is checked for its expected status, and the data for duplicates and leftovers.
+import { readFileSync } from 'node:fs';
 import type { BenchArgs } from './args.js';
 import type { NeutronClient, Reply } from './neutron.js';
 import { runPool } from './pool.js';
@@ -15,8 +16,28 @@ export interface RunResult {
   errors: string[];
 }
 
+/** The server's CPU time so far (ms), from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+export function serverCpuMs(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+let serverPid: number | undefined;
+let lastCpuMs: number | undefined;
+
 /** Runs HTTP operations; each one's latency is the client's send-to-last-byte time. */
-const timed = (n: number, concurrency: number, op: (i: number) => Promise<Reply>) => runPool(n, concurrency, op, (r) => r.ms);
+const timed = async (n: number, concurrency: number, op: (i: number) => Promise<Reply>) => {
+  const c0 = serverCpuMs(serverPid);
+  const r = await runPool(n, concurrency, op, (x) => x.ms);
+  const c1 = serverCpuMs(serverPid);
+  lastCpuMs = c0 !== undefined && c1 !== undefined ? c1 - c0 : undefined;
+  return r;
+};
 
 /** Records what went wrong; errors never stop a run (cleanup must still happen). */
 class Errors {
@@ -36,8 +57,9 @@ class Errors {
 export async function runOnce(client: NeutronClient, args: BenchArgs, tag: string): Promise<RunResult> {
   const errs = new Errors();
   const phases: PhaseResult[] = [];
+  serverPid = args.serverPid;
   const record = (key: string, label: string, lat: number[], wallMs: number, concurrency: number, before: number) => {
-    phases.push({ key, label, ...summarize(lat, wallMs, concurrency, errs.list.length - before) });
+    phases.push({ key, label, ...summarize(lat, wallMs, concurrency, errs.list.length - before), server_cpu_ms: lastCpuMs });
   };
 
   // 1. networks: create N at concurrency 1, then delete them.

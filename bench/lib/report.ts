@@ -24,6 +24,8 @@ export function metricsOf(phases: PhaseResult[], concurrency: number): Metrics {
     m[name('p50_ms')] = round(p.p50_ms, 3);
     m[name('p95_ms')] = round(p.p95_ms, 3);
     m[name('p99_ms')] = round(p.p99_ms, 3);
+    // Operations per second of server CPU: what one core sustains, whatever else the machine runs.
+    if (p.server_cpu_ms !== undefined && p.server_cpu_ms > 0) m[name('ops_per_server_cpu_s')] = round((p.n * 1000) / p.server_cpu_ms, 1);
     if (c && c[1] === `c${concurrency}` && concurrency > 1) {
       m.port_create_p50_ms = m[name('p50_ms')];
       m.port_create_p95_ms = m[name('p95_ms')];
@@ -42,7 +44,7 @@ export function medianMetrics(runs: Metrics[]): Metrics {
 }
 
 export function table(phases: PhaseResult[]): string {
-  const rows = [['phase', 'n', 'conc', 'ops/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors']];
+  const rows = [['phase', 'n', 'conc', 'ops/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'srv cpu ms/op']];
   for (const p of phases) {
     const single = p.n <= 1;
     rows.push([
@@ -54,6 +56,7 @@ export function table(phases: PhaseResult[]): string {
       single ? '' : fmt(p.p95_ms, 2),
       single ? '' : fmt(p.p99_ms, 2),
       String(p.errors),
+      p.server_cpu_ms === undefined ? '' : fmt(p.server_cpu_ms / Math.max(p.n, 1), 3),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

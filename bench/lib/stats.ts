@@ -11,6 +11,8 @@ export interface PhaseStats {
   p99_ms: number;
   max_ms: number;
   errors: number;
+  /** The server's CPU time over the phase, when its pid is known. */
+  server_cpu_ms?: number;
 }
 
 /**

@@ -56,7 +56,7 @@ export async function openDatabase(connection: string): Promise<Db> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: statementCache(sqlite) }) });
     db = { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
   } else if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
@@ -70,6 +70,30 @@ export async function openDatabase(connection: string): Promise<Db> {
   }
   await migrate(db.kysely);
   return db;
+}
+
+/**
+ * better-sqlite3 compiles a statement on every prepare(); Kysely prepares each query it
+ * runs. The API's queries repeat with other parameters, so compiled statements are kept
+ * by SQL text (a bounded map: the oldest go first).
+ */
+function statementCache(db: SQLite.Database, max = 512) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt) {
+        cache.delete(sql);
+        cache.set(sql, stmt);
+        return stmt;
+      }
+      stmt = db.prepare(sql);
+      cache.set(sql, stmt);
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+      return stmt;
+    },
+  };
 }
 
 /** True when `err` is a unique/primary-key violation: a concurrent writer took the value first. */
