@@ -168,6 +168,21 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     assert.equal(after.dhcp[net.id], undefined);
     assert.equal(after.ovs.bridges['br-int'].ports[tap], undefined);
     assert.deepEqual((await ok(call('GET', `/v2.0/ports?network_id=${net.id}&device_owner=network:dhcp`))).ports, []);
+
+    // DHCP back on, then the network deleted (its DHCP port with it): the host is emptied.
+    await ok(call('PUT', `/v2.0/subnets/${subnet.id}`, { subnet: { enable_dhcp: true } }));
+    await eventually(() => agent.networks.has(net.id), 'served again');
+    await agent.idle();
+    assert.ok(h.readState().namespaces[ns]);
+    await ok(call('DELETE', `/v2.0/ports/${vm.id}`));
+    await ok(call('DELETE', `/v2.0/networks/${net.id}`));
+    // The server looks the network's DHCP agents up after the bindings went with the network,
+    // so network_delete_end reaches nobody: the periodic resync is what catches it.
+    agent.requestSync();
+    await eventually(() => !agent.networks.has(net.id), 'the agent drops the deleted network');
+    await agent.idle();
+    assert.equal(h.readState().namespaces[ns], undefined);
+    assert.deepEqual(Object.keys(h.readState().dhcp), []);
   } finally {
     for (const a of agents) await a.stop();
     await srv.destroy();

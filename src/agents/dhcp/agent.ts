@@ -15,6 +15,7 @@ import { AGENT_TOPICS } from '../../rpc/messages.js';
 import { DEVICE_OWNER } from '../../common/constants.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { dhcpDeviceId } from './device-id.js';
+import { metadataProxySocket } from '../metadata/socket.js';
 import { addDhcpNetwork, dhcpSubnets, parseDnsmasqOptions, type DnsmasqSettings } from './dnsmasq.js';
 
 export interface DhcpAgentOptions extends AgentOptions {
@@ -52,7 +53,7 @@ export class DhcpAgent extends Agent {
       force_metadata: opts.config.force_metadata,
       enable_metadata_network: opts.config.enable_metadata_network,
       extra_options: parseDnsmasqOptions(opts.config.dnsmasq_options, opts.config.dnsmasq_config_file || 'dnsmasq_config_file'),
-      metadata_proxy_socket: opts.metadataProxySocket ?? (raw.metadata_proxy_socket?.trim() ? raw.metadata_proxy_socket.trim().replace('$state_path', opts.config.state_path) : `${opts.config.state_path}/metadata_proxy`),
+      metadata_proxy_socket: opts.metadataProxySocket ?? metadataProxySocket(opts.config),
       integration_bridge: opts.integrationBridge ?? INTEGRATION_BRIDGE,
     };
   }
