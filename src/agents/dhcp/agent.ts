@@ -43,7 +43,9 @@ export class DhcpAgent extends Agent {
   private firstSync = true;
 
   constructor(opts: DhcpAgentOptions) {
-    super({ resyncInterval: opts.config.resync_interval || undefined, reportInterval: opts.config.agent.report_interval, ...opts });
+    // Neutron's resync_interval is a retry delay after a failure; the base class's periodic
+    // full resync (default 60 s) is what heals missed casts here.
+    super({ reportInterval: opts.config.agent.report_interval, ...opts });
     this.config = opts.config;
     const raw = opts.config.raw.DEFAULT ?? {};
     this.settings = {
