@@ -143,19 +143,29 @@ function mergeNamespace(a: Namespace, b: Namespace): Namespace {
   };
 }
 
-/** Removes the system/internal ports only an amending owner names (their plugger unplugged them). */
+/**
+ * Removes the system/internal ports only an amending owner names (their plugger unplugged
+ * them), and the flows that name them: those go in the same pass as the port, while OVS can
+ * still resolve the name.
+ */
 function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostState]>): HostState {
   let out = merged;
   for (const [owner, frag] of entries) {
     if (!AMENDING.has(owner)) continue;
     for (const [bname, b] of Object.entries(frag.ovs.bridges)) {
+      const orphans: string[] = [];
       for (const [pname, p] of Object.entries(b.ports)) {
         if (p.type !== 'system' && p.type !== 'internal') continue;
-        if (entries.some(([o, s]) => !AMENDING.has(o) && s.ovs.bridges[bname]?.ports[pname])) continue;
-        const mb = out.ovs.bridges[bname];
-        const { [pname]: _gone, ...ports } = mb.ports;
-        out = { ...out, ovs: { bridges: { ...out.ovs.bridges, [bname]: { ...mb, ports } } } };
+        if (!entries.some(([o, s]) => !AMENDING.has(o) && s.ovs.bridges[bname]?.ports[pname])) orphans.push(pname);
       }
+      if (!orphans.length) continue;
+      const mb = out.ovs.bridges[bname];
+      const ports = { ...mb.ports };
+      for (const p of orphans) delete ports[p];
+      const alt = orphans.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')).join('|');
+      const names = new RegExp(`(?:^|[=:,(])(?:${alt})(?=$|[,)\\s])`);
+      const flows = mb.flows.filter((f) => !names.test(f.match) && !names.test(f.actions));
+      out = { ...out, ovs: { bridges: { ...out.ovs.bridges, [bname]: { ...mb, ports, flows } } } };
     }
   }
   return out;

@@ -331,6 +331,22 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     if (update) flowOps.push(update);
   }
 
+  // Flows whose match names a port that goes away are deleted while the port still exists:
+  // afterwards `ovs-ofctl del-flows in_port=<name>` can no longer resolve the name.
+  const flowDelFirst: Op<'flows.update'>[] = [];
+  if (portDel.length) {
+    for (const op of flowOps) {
+      const names = portDel.filter((d) => d.bridge === op.bridge).map((d) => d.name);
+      if (!names.length || !op.delete.length) continue;
+      const re = portNamePattern(names);
+      const early = op.delete.filter((k) => re.test(k.match));
+      if (!early.length) continue;
+      op.delete = op.delete.filter((k) => !re.test(k.match));
+      flowDelFirst.push({ op: 'flows.update', bridge: op.bridge, add: [], modify: [], delete: early });
+    }
+  }
+  const flowUpdates = flowOps.filter((op) => op.add.length || op.modify.length || op.delete.length);
+
   // --- DHCP servers and metadata proxies.
   for (const id of sortedKeys(current.dhcp)) {
     const c = current.dhcp[id];
@@ -369,6 +385,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     ...ruleDel,
     ...routeDel,
     ...addrDel,
+    ...flowDelFirst,
     ...portDel,
     ...bridgeDel,
     ...linkDel,
@@ -387,7 +404,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     ...ruleAdd,
     ...neighReplace,
     ...sysctlSet,
-    ...flowOps,
+    ...flowUpdates,
     ...ipsetOps,
     ...iptablesOps,
     ...ipsetDestroy,

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { emptyHost } from '../../host/build.js';
 import { diff } from '../../host/diff.js';
 import { renderFlow } from '../../host/flow.js';
 import { hybridVethOvsEnd, routerInterfaceDevice, tunnelPortName } from '../../host/names.js';
@@ -124,5 +125,143 @@ describe('OVS agent on DVR compute hosts', () => {
     // ARP for the shared address from vm4's side stays on net3 (no peer there: no tunnel flood).
     const rec2 = lab.world.ping({ host: 'compute2', ns: 'vm4' }, vm1.ip);
     assert.ok(!rec2.delivered.some((d) => d.ns === 'vm1'), renderTrace(rec2));
+  });
+
+  it('DVR: a router on both networks; east-west leaves with the DVR MAC and arrives with the gateway MAC', async () => {
+    const router = (await lab.ok('POST', '/v2.0/routers', { router: { name: 'r1', tenant_id: 'demo' } })).router;
+    ids.router = router;
+    for (const n of [ids.n1, ids.n2]) await lab.ok('PUT', `/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: n.subnet.id });
+    const qr = (await lab.ok('GET', `/v2.0/ports?device_id=${router.id}&device_owner=network:router_interface_distributed`)).ports;
+    const itf = (netId: string): RouterItf => {
+      const p = qr.find((x: any) => x.network_id === netId);
+      return { portId: p.id, mac: p.mac_address, ip: p.fixed_ips[0].ip_address, prefix: 24 };
+    };
+    ids.tg1 = itf(ids.n1.net.id);
+    ids.tg2 = itf(ids.n2.net.id);
+    const neigh = [
+      { itf: ids.tg1, ip: vm1.ip, mac: vm1.mac },
+      { itf: ids.tg1, ip: vm3.ip, mac: vm3.mac },
+      { itf: ids.tg2, ip: vm2.ip, mac: vm2.mac },
+    ];
+    for (const h of ['compute1', 'compute2']) {
+      const n = lab.node(h);
+      n.composer.setFragment('l3', qrouterState(router.id, [ids.tg1, ids.tg2], neigh));
+      await n.composer.reconcile();
+    }
+    await lab.settle();
+    const d1 = lab.node('compute1').agent.dvrMac!;
+    const d2 = lab.node('compute2').agent.dvrMac!;
+    // The generated tables, as Neutron's DVR agent writes them on compute1.
+    const c1 = lab.node('compute1').host.readState().ovs.bridges;
+    const lv2 = c1['br-int'].ports[routerInterfaceDevice(ids.tg2.portId)].tag!;
+    assert.equal(c1['br-int'].ports[routerInterfaceDevice(ids.tg1.portId)].tag, 1, 'qr- on net1 shares the instance VLAN');
+    const tun = flowsOf(lab, 'compute1', 'br-tun');
+    has(tun, new RegExp(`^table=1,priority=1,cookie=0x4e04,dl_vlan=${lv2},dl_src=${ids.tg2.mac},actions=mod_dl_src:${d1},resubmit\\(,2\\)$`), 'egress rewrite');
+    has(tun, new RegExp(`^table=1,priority=2,cookie=0x4e04,dl_vlan=${lv2},dl_dst=${ids.tg2.mac},actions=drop$`), 'gateway MAC never leaves');
+    has(tun, new RegExp(`^table=9,priority=1,cookie=0x4e04,dl_src=${d2},actions=output:patch-int$`), 'remote DVR MAC not learned');
+    has(tun, new RegExp(`^table=22,priority=3,cookie=0x4e04,arp,dl_vlan=${lv2},arp_tpa=192\\.168\\.2\\.1,actions=drop$`), 'gateway ARP guard');
+    has(tun, new RegExp(`^table=20,priority=2,cookie=0x4e03,dl_vlan=${lv2},dl_dst=${vm2.mac},`), 'compute1 learns vm2 on net2 through the router');
+    const int = flowsOf(lab, 'compute1', 'br-int');
+    has(int, new RegExp(`^table=0,priority=2,cookie=0x4e04,in_port=patch-tun,dl_src=${d2},actions=resubmit\\(,1\\)$`), 'DVR_TO_SRC_MAC entry');
+    has(int, new RegExp(`^table=1,priority=20,cookie=0x4e04,dl_vlan=1,dl_dst=${vm1.mac},actions=mod_dl_src:${ids.tg1.mac},resubmit\\(,59\\)$`), 'ingress rewrite');
+    has(int, new RegExp(`^table=60,priority=20,cookie=0x4e04,dl_vlan=1,dl_dst=${vm1.mac},actions=strip_vlan,output:${hybridVethOvsEnd(vm1.id)}$`), 'direct output');
+    assert.ok(!tun.some((f) => f.includes(`dl_dst=${ids.tg1.mac},actions=strip_vlan`)), 'no l2pop entry for the distributed qr- port');
+
+    lab.world.ping({ host: 'compute1', ns: 'vm1' }, vm2.ip);
+    const rec = lab.world.ping({ host: 'compute1', ns: 'vm1' }, vm2.ip, { seq: 2 });
+    const req = rec.steps.filter((x) => x.pkt === rec.packets[0].id);
+    const wire = req.find((x) => x.kind === 'wire' && x.before.encap);
+    assert.ok(wire, renderTrace(rec));
+    assert.equal(wire.before.encap!.kind === 'vxlan' && wire.before.encap!.vni, ids.n2.net['provider:segmentation_id']);
+    assert.equal(wire.before.encap!.inner.eth.src, d1, 'on the tunnel: the sending host DVR MAC');
+    const back = req.find((x) => x.host === 'compute2' && x.bridge === 'br-int' && x.table === 1 && !!x.after);
+    assert.ok(back, renderTrace(rec));
+    assert.deepEqual([back.before.eth.src, back.after!.eth.src], [d1, ids.tg2.mac]);
+    const got = rec.delivered.find((x) => x.host === 'compute2' && x.ns === 'vm2' && x.to === 'icmp echo');
+    assert.ok(got, renderTrace(rec));
+    assert.deepEqual([got.frame.eth.src, got.frame.ip!.src], [ids.tg2.mac, vm1.ip]);
+    assert.ok(!req.some((x) => x.host === 'compute2' && x.ns?.startsWith('qrouter-')), 'not routed again on compute2');
+    assert.ok(rec.delivered.some((x) => x.host === 'compute1' && x.ns === 'vm1' && x.frame.l4?.kind === 'icmp' && x.frame.l4.type === 0), renderTrace(rec));
+    // ARP for the distributed gateway never crosses hosts.
+    const arp = lab.world.inject(
+      { host: 'compute1', ns: 'vm1', dev: 'eth0' },
+      { eth: { src: vm1.mac, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arp: { op: 1, sha: vm1.mac, spa: vm1.ip, tha: '00:00:00:00:00:00', tpa: '192.168.1.1' } },
+    );
+    assert.ok(!arp.steps.some((x) => x.kind === 'wire' && x.before.encap), renderTrace(arp));
+    assert.ok(arp.delivered.some((x) => x.host === 'compute1' && x.ns === 'vm1' && x.frame.arp?.op === 2), 'answered by the local qr-');
+  });
+
+  it('drops ARP and frames an instance forges (ARP spoofing protection in br-int t24/t25)', async () => {
+    const forgedArp = lab.world.inject(
+      { host: 'compute1', ns: 'vm1', dev: 'eth0' },
+      { eth: { src: vm1.mac, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arp: { op: 1, sha: vm1.mac, spa: '192.168.1.250', tha: '00:00:00:00:00:00', tpa: vm3.ip } },
+    );
+    const drop = forgedArp.steps.find((x) => x.bridge === 'br-int' && x.table === 24);
+    assert.ok(drop, renderTrace(forgedArp));
+    assert.ok(!forgedArp.steps.some((x) => x.bridge === 'br-tun'), 'never reaches the tunnel');
+    const forgedMac = lab.world.inject(
+      { host: 'compute1', ns: 'vm1', dev: 'eth0' },
+      { eth: { src: 'fa:16:3e:66:66:66', dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arp: { op: 1, sha: 'fa:16:3e:66:66:66', spa: vm1.ip, tha: '00:00:00:00:00:00', tpa: vm3.ip } },
+    );
+    assert.ok(forgedMac.steps.some((x) => x.bridge === 'br-int' && x.table === 25), renderTrace(forgedMac));
+    assert.ok(!forgedMac.steps.some((x) => x.bridge === 'br-tun'), 'never reaches the tunnel');
+  });
+
+  it('puts the hybrid firewall of the instance ports in the firewall fragment', async () => {
+    const fw = lab.node('compute2').composer.fragment('firewall')!;
+    const root = fw.namespaces[''];
+    for (const vm of [vm2, vm3]) assert.ok(root.iptables.filter!.includes(`neutron-openvswi-i${vm.id.slice(0, 10)}`), vm.name);
+    assert.ok(root.iptables.raw!.includes('--zone'), 'conntrack zones');
+    assert.ok(Object.keys(root.ipsets).some((n) => n.startsWith('NIPv4')), 'the default group as an ipset');
+    const live = lab.node('compute2').host.readState().namespaces[''];
+    assert.equal(live.iptables.filter, root.iptables.filter);
+  });
+
+  it('a restarted agent writes the same host state: same VLANs, no duplicate flows', async () => {
+    for (const h of ['compute1', 'compute2']) {
+      const n = lab.node(h);
+      const before = n.host.readState();
+      await n.agent.stop();
+      n.composer.setFragment('ovs', emptyHost());
+      n.composer.setFragment('firewall', emptyHost());
+      n.agent = lab.newAgent(h, n.composer);
+      await n.agent.start();
+      await lab.settle();
+      const now = n.host.readState();
+      assert.deepEqual(diff(before, now), [], `${h}: nothing changed`);
+      for (const [name, b] of Object.entries(now.ovs.bridges)) {
+        const keys = b.flows.map((f) => `${f.table}|${f.priority}|${f.match}`);
+        assert.equal(new Set(keys).size, keys.length, `${h} ${name}: duplicates`);
+      }
+    }
+    const rec = lab.world.ping({ host: 'compute1', ns: 'vm1' }, vm2.ip, { seq: 9 });
+    assert.ok(rec.delivered.some((x) => x.ns === 'vm2' && x.to === 'icmp echo'), renderTrace(rec));
+  });
+
+  it('parks ports unknown to the server on the dead VLAN; unplugging a VIF removes its wiring and reports it down', async () => {
+    const stray: VmPort = { id: '0badc0de-0000-4000-8000-000000000001', mac: 'fa:16:3e:0b:ad:01', ip: '192.168.1.200', network_id: ids.n1.net.id, host: 'compute1', name: 'stray' };
+    await lab.plug('compute1', [vm1, stray]);
+    await lab.settle();
+    const c1 = lab.node('compute1').host.readState().ovs.bridges['br-int'];
+    assert.equal(c1.ports[hybridVethOvsEnd(stray.id)].tag, DEAD_VLAN_TAG);
+    assert.ok(!c1.flows.some((f) => f.match.includes(hybridVethOvsEnd(stray.id))), 'no flows for it');
+    const rec = lab.world.ping({ host: 'compute1', ns: 'stray' }, vm1.ip);
+    assert.ok(!rec.delivered.some((x) => x.ns === 'vm1'), renderTrace(rec));
+    // Unplug vm1: its port goes down and compute2 forgets it.
+    lab.node('compute1').host.delInstance('vm1');
+    lab.node('compute1').host.delInstance('stray');
+    await lab.plug('compute1', []);
+    await lab.settle();
+    assert.equal((await lab.ok('GET', `/v2.0/ports/${vm1.id}`)).port.status, 'DOWN');
+    const st = lab.node('compute1').host.readState().ovs.bridges['br-int'];
+    assert.ok(!st.ports[hybridVethOvsEnd(vm1.id)]);
+    assert.ok(!st.flows.some((f) => f.match.includes(vm1.mac) || f.actions.includes(hybridVethOvsEnd(vm1.id))), 'no flow names the port');
+    await lab.settle();
+    assert.ok(!flowsOf(lab, 'compute2', 'br-tun').some((f) => f.includes(vm1.mac)), 'compute2 dropped its l2pop entries for vm1');
+  });
+
+  it('vm1 gone: compute1 keeps net2 only through the router; the cookies say who wrote what', async () => {
+    const roles = new Set(flowsOf(lab, 'compute1', 'br-int').map((f) => f.match(/cookie=(0x[0-9a-f]+)/)![1]));
+    for (const c of roles) assert.ok((Object.values(COOKIE) as string[]).includes(c), c);
   });
 });
