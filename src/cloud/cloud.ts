@@ -8,10 +8,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HostComposer } from '../agents/composer.js';
 import type { Agent } from '../agents/agent.js';
-import { loadServerConfig } from '../config/load.js';
+import { loadMetadataAgentConfig, loadServerConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/server.js';
 import { ComputeService, type ComputeNode } from '../compute/compute.js';
 import { buildComputeApp } from '../compute/api.js';
+import { MetadataService } from '../compute/metadata-service.js';
 import { World } from '../dataplane/emulated/world.js';
 import type { EmulatedHost } from '../dataplane/emulated/linux/host.js';
 import { addBridge, addPhysical, addPort, emptyHost, systemPort } from '../host/build.js';
@@ -125,10 +126,6 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
 
   const nodes = new Map<string, CloudNode>();
   const roles = new Set(o.agents ?? (Object.keys(AGENT_FACTORIES) as AgentRole[]));
-  const makeAgents = (spec: NodeSpec, composer: HostComposer, tunnelIp: string) =>
-    Object.entries(AGENT_FACTORIES)
-      .filter(([role]) => roles.has(role as AgentRole))
-      .flatMap(([, f]) => f({ spec, composer, transport: agentsTransport, etc, stateDir, tunnelIp, resyncInterval: o.resyncInterval }));
   for (const spec of topology.nodes) {
     if (!spec.roles.includes('network') && !spec.roles.includes('compute')) continue;
     const host = world.addHost(spec.name);
@@ -137,14 +134,24 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     composer.setFragment('setup', setupState(topology, spec));
     await composer.reconcile();
     const tunnelIp = nodeAddress(topology.tunnel, spec.index).split('/')[0];
-    nodes.set(spec.name, { spec, host, composer, agents: makeAgents(spec, composer, tunnelIp), tunnelIp });
+    nodes.set(spec.name, { spec, host, composer, agents: [], tunnelIp });
   }
-  for (const n of nodes.values()) for (const a of n.agents) await a.start();
 
   const computeNodes = new Map<string, ComputeNode>(
     [...nodes.values()].filter((n) => n.spec.roles.includes('compute')).map((n) => [n.spec.name, { name: n.spec.name, composer: n.composer }]),
   );
   const compute = new ComputeService(servers.api.plugin, computeNodes, world, join(stateDir, 'instances.json'));
+  // Nova's metadata API behind the metadata agents, sharing their secret.
+  const secret = loadMetadataAgentConfig([join(etc, 'neutron.conf'), join(etc, 'metadata_agent.ini')], { warn: () => {} }).metadata_proxy_shared_secret;
+  const metadata = new MetadataService({ secret, instances: compute });
+  const makeAgents = (n: CloudNode) =>
+    Object.entries(AGENT_FACTORIES)
+      .filter(([role]) => roles.has(role as AgentRole))
+      .flatMap(([, f]) =>
+        f({ spec: n.spec, host: n.host, composer: n.composer, transport: agentsTransport, etc, stateDir, tunnelIp: n.tunnelIp, resyncInterval: o.resyncInterval, nova: (req) => metadata.handle(req) }),
+      );
+  for (const n of nodes.values()) n.agents = makeAgents(n);
+  for (const n of nodes.values()) for (const a of n.agents) await a.start();
   await compute.restore();
 
   const computeApp = buildComputeApp({ compute, plugin: servers.api.plugin, world, auth: servers.auth, settle: () => settle() });
@@ -179,7 +186,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     async restartAgents(name) {
       const n = nodes.get(name)!;
       for (const a of n.agents) await a.stop();
-      n.agents = makeAgents(n.spec, n.composer, n.tunnelIp);
+      n.agents = makeAgents(n);
       for (const a of n.agents) await a.start();
     },
     async close() {

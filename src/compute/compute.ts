@@ -15,6 +15,7 @@ import type { HostState } from '../host/state.js';
 import { NeutronError } from '../common/errors.js';
 import type { RequestContext } from '../server/context.js';
 import type { CorePlugin } from '../server/plugin.js';
+import type { InstanceDirectory, MetadataInstance } from './metadata-service.js';
 
 export interface Instance {
   id: string;
@@ -47,7 +48,7 @@ export interface BootRequest {
 
 export const instanceNotFound = (id: string) => new NeutronError('InstanceNotFound', 404, `Instance ${id} could not be found.`);
 
-export class ComputeService {
+export class ComputeService implements InstanceDirectory {
   private readonly instances = new Map<string, Instance>();
 
   constructor(
@@ -57,6 +58,12 @@ export class ComputeService {
     private readonly stateFile?: string,
   ) {
     if (stateFile && existsSync(stateFile)) for (const i of JSON.parse(readFileSync(stateFile, 'utf8')) as Instance[]) this.instances.set(i.id, i);
+  }
+
+  /** The metadata service's view of an instance (InstanceDirectory). */
+  instance(id: string): MetadataInstance | undefined {
+    const i = this.instances.get(id);
+    return i && { id: i.id, name: i.name, project_id: i.project_id, host: i.host, fixed_ip: i.lease?.ip ?? i.fixed_ip, security_groups: i.security_groups, availability_zone: 'nova' };
   }
 
   private save() {

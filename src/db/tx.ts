@@ -11,10 +11,28 @@ export type Tx = Transaction<Database>;
 
 const MAX_RETRIES = 20;
 
+const commitHooks = new WeakMap<Tx, Array<() => Promise<void>>>();
+
+/**
+ * Run `fn` once the transaction `tx` has committed (Neutron's postcommit): notifications of
+ * what the transaction changed. A transaction that fails or is retried runs none of its hooks.
+ */
+export function afterCommit(tx: Tx, fn: () => Promise<void>): void {
+  const list = commitHooks.get(tx);
+  if (list) list.push(fn);
+  else commitHooks.set(tx, [fn]);
+}
+
 export async function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
+    let current: Tx | undefined;
     try {
-      return await db.kysely.transaction().execute(fn);
+      const result = await db.kysely.transaction().execute((tx) => {
+        current = tx;
+        return fn(tx);
+      });
+      for (const hook of commitHooks.get(current!) ?? []) await hook();
+      return result;
     } catch (err) {
       if (attempt >= MAX_RETRIES || !isRetriable(err)) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));

@@ -251,9 +251,13 @@ export class NetworkService {
    * subnets, segments and the segment allocation go with the network.
    */
   async delete(ctx: RequestContext, id: string): Promise<void> {
+    let dhcpHosts: string[] = [];
     const network = await inTransaction(this.db, async (tx) => {
       const n = await this.row(tx, ctx, id);
       checkOwner(ctx, 'network', 'delete', n.project_id);
+      dhcpHosts = (
+        await tx.selectFrom('networkdhcpagentbindings as b').innerJoin('agents as a', 'a.id', 'b.dhcp_agent_id').select('a.host').where('b.network_id', '=', id).execute()
+      ).map((r) => r.host);
       const busy = await tx
         .selectFrom('ports')
         .select('id')
@@ -269,6 +273,6 @@ export class NetworkService {
       await tx.deleteFrom('networks').where('id', '=', id).execute();
       return n;
     });
-    await this.events.emit({ kind: 'network', op: 'delete', network });
+    await this.events.emit({ kind: 'network', op: 'delete', network, dhcpHosts });
   }
 }

@@ -8,7 +8,7 @@ import type { ServerConfig } from '../config/server.js';
 import { Faults } from '../common/errors.js';
 import type { Db } from '../db/connect.js';
 import type { NetworkRow, PortRow, SubnetRow } from '../db/schema.js';
-import { inTransaction, lockDomain, type Tx } from '../db/tx.js';
+import { afterCommit, inTransaction, lockDomain, type Tx } from '../db/tx.js';
 import type { SelectQueryBuilder } from 'kysely';
 import { BINDING_FAILED, UNBOUND, type PortBinder } from '../ml2/mech_openvswitch.js';
 import type { RequestContext } from './context.js';
@@ -230,7 +230,6 @@ export class PortService {
       for (const body of bodies) out.push(await this.createInTx(tx, ctx, body));
       return out;
     });
-    await this.emitRows('create', ids);
     return ids.length === 1 ? [await this.get(ctx, ids[0])] : this.list(ctx, { filters: { id: ids }, sort: [] });
   }
 
@@ -276,6 +275,7 @@ export class PortService {
     await this.allocateIps(tx, net, row.id, body.fixed_ips, owner);
     if (sgs.length) await tx.insertInto('securitygroupportbindings').values(sgs.map((s) => ({ port_id: row.id, security_group_id: s }))).execute();
     if (pairs.length) await tx.insertInto('allowedaddresspairs').values(pairs.map((p) => ({ port_id: row.id, ...p }))).execute();
+    afterCommit(tx, () => this.emitRows('create', [row.id]));
     return row.id;
   }
 
@@ -386,18 +386,17 @@ export class PortService {
   }
 
   async update(ctx: RequestContext, id: string, body: PortUpdate): Promise<PortView> {
-    const before = await inTransaction(this.db, async (tx) => {
+    await inTransaction(this.db, async (tx) => {
       const p = await this.row(tx, ctx, id);
       await this.updateInTx(tx, ctx, p, body);
-      return p;
     });
-    await this.emitRows('update', [id], new Map([[id, before]]));
     return this.get(ctx, id);
   }
 
   /** Apply a port update inside the caller's transaction. */
   async updateInTx(tx: Tx, ctx: RequestContext, p: PortRow, body: PortUpdate): Promise<void> {
     const id = p.id;
+    afterCommit(tx, () => this.emitRows('update', [id], new Map([[id, p]])));
     checkOwner(ctx, 'port', 'update', p.project_id);
     await lockDomain(this.db, tx, `network:${p.network_id}`);
     const set: Partial<PortRow> = {};
@@ -467,14 +466,12 @@ export class PortService {
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    const p = await inTransaction(this.db, async (tx) => {
+    await inTransaction(this.db, async (tx) => {
       const p = await this.row(tx, ctx, id);
       checkOwner(ctx, 'port', 'delete', p.project_id);
       for (const guard of this.deleteGuards) await guard(tx, p);
-      await tx.deleteFrom('ports').where('id', '=', id).execute();
-      return p;
+      await this.deleteInTx(tx, [id]);
     });
-    await this.events.emit({ kind: 'port', op: 'delete', before: p });
   }
 
   /** Delete ports inside the caller's transaction, without the API's guards. */
@@ -482,6 +479,9 @@ export class PortService {
     if (!ids.length) return [];
     const rows = await tx.selectFrom('ports').selectAll().where('id', 'in', ids).execute();
     await tx.deleteFrom('ports').where('id', 'in', ids).execute();
+    afterCommit(tx, async () => {
+      for (const before of rows) await this.events.emit({ kind: 'port', op: 'delete', before });
+    });
     return rows;
   }
 

@@ -582,7 +582,7 @@ export class AgentNotifier {
         return this.portChanged(e.before, e.after);
       case 'network': {
         if (e.op === 'create') return;
-        for (const h of await this.views.dhcpHosts(e.network.id))
+        for (const h of e.dhcpHosts ?? (await this.views.dhcpHosts(e.network.id)))
           await this.cast(AGENT_TOPICS.dhcp, h, e.op === 'delete' ? 'network_delete_end' : 'network_update_end', { network_id: e.network.id });
         for (const h of await this.views.hostsOnNetwork(e.network.id)) await this.cast(AGENT_TOPICS.ovs, h, 'network_update', { network_id: e.network.id });
         return;
