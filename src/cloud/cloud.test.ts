@@ -9,7 +9,7 @@ import { diff } from '../host/diff.js';
 describe('the all-in-one cloud', () => {
   it('starts the scenario topology: nodes with their NICs and bridges, the server, the outside world', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dvrnet-cloud-'));
-    const cloud = await startCloud({ stateDir: dir, apiPort: 0, identityPort: 0, auth: 'noauth', agents: [] });
+    const cloud = await startCloud({ stateDir: dir, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', agents: [] });
     try {
       assert.deepEqual([...cloud.nodes.keys()], ['network1', 'compute1', 'compute2']);
       const c1 = cloud.nodes.get('compute1')!;
