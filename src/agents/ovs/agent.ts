@@ -184,7 +184,7 @@ export class OvsAgent extends Agent {
       const ids = [...new Set(plugged.map((p) => p.ifaceId))];
       const details = new Map<string, DeviceDetails>();
       if (ids.length) for (const d of await this.call('get_devices_details_list', { devices: ids, host: this.host })) details.set(d.device, d);
-      if (s.l2pop && s.tunnelTypes.length) this.fdb = await this.call('get_fdb_entries', { host: this.host });
+      if (s.l2pop && s.tunnelTypes.length) this.fdb = keepUnchanged(this.fdb, await this.call('get_fdb_entries', { host: this.host }));
       // Every wired port: trusted (network:*) ones get their ACCEPT rules, as Neutron's do.
       const sgInfo = this.firewallEnabled() && details.size ? await this.call('security_group_info_for_devices', { devices: [...details.keys()] }) : undefined;
       snap = { plugged, details, sgInfo };
@@ -220,7 +220,7 @@ export class OvsAgent extends Agent {
       networks: [...nets.values()],
       fdb: this.fdb,
       dvrMac: this.dvrMac,
-      remoteDvrMacs: (this.dvrMacs ?? []).filter((m) => m.host !== this.host && m.mac_address !== this.dvrMac).map((m) => m.mac_address).sort(),
+      remoteDvrMacs: this.remoteDvrMacs(),
       physicalBridges,
     };
     this.composer.setFragment('ovs', ovsFragment(plan));
@@ -228,6 +228,18 @@ export class OvsAgent extends Agent {
     await this.composer.reconcile();
     this.devices = ports.filter((p) => p.details).length;
     if (full) await this.reportDevices(ports);
+  }
+
+  private remoteMacs: { from?: unknown; own?: string; list: string[] } = { list: [] };
+
+  /** Every other host's DVR MAC; the same array while the list is the same (the flow builder memoizes on it). */
+  private remoteDvrMacs(): string[] {
+    const r = this.remoteMacs;
+    if (r.from === this.dvrMacs && r.own === this.dvrMac) return r.list;
+    const list = (this.dvrMacs ?? []).filter((m) => m.host !== this.host && m.mac_address !== this.dvrMac).map((m) => m.mac_address).sort();
+    const same = list.length === r.list.length && list.every((m, i) => m === r.list[i]);
+    this.remoteMacs = { from: this.dvrMacs, own: this.dvrMac, list: same ? r.list : list };
+    return this.remoteMacs.list;
   }
 
   private firewallEnabled(): boolean {
@@ -297,24 +309,55 @@ function pluggedSignature(state: HostState, bridge: string): string {
     .join(',');
 }
 
-/** Folds an add_fdb_entries / remove_fdb_entries cast into the cached FDB. */
+/**
+ * Folds an add_fdb_entries / remove_fdb_entries cast into the cached FDB. Copy on write: a
+ * network's entry object changes only when its content does (the flow builder memoizes on it).
+ */
 export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void {
+  const key = (x: [string, string]) => `${x[0]}|${x[1]}`;
   for (const [net, e] of Object.entries(delta)) {
-    const have = (fdb[net] ??= { network_type: e.network_type, segment_id: e.segment_id, ports: {} });
+    const old = fdb[net];
+    const ports = { ...(old?.ports ?? {}) };
+    let changed = !old;
     for (const [ip, entries] of Object.entries(e.ports)) {
-      const list = have.ports[ip] ?? [];
-      const key = (x: [string, string]) => `${x[0]}|${x[1]}`;
+      const list = ports[ip] ?? [];
       if (add) {
         const seen = new Set(list.map(key));
-        for (const x of entries) if (!seen.has(key(x))) list.push(x);
-        have.ports[ip] = list;
+        const extra = entries.filter((x) => !seen.has(key(x)));
+        if (extra.length) (ports[ip] = [...list, ...extra]), (changed = true);
       } else {
         const gone = new Set(entries.map(key));
         const left = list.filter((x) => !gone.has(key(x)));
-        if (left.length) have.ports[ip] = left;
-        else delete have.ports[ip];
+        if (left.length === list.length) continue;
+        changed = true;
+        if (left.length) ports[ip] = left;
+        else delete ports[ip];
       }
     }
-    if (!Object.keys(have.ports).length) delete fdb[net];
+    if (!changed) continue;
+    if (Object.keys(ports).length) fdb[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
+    else delete fdb[net];
   }
+}
+
+/** The server's FDB, keeping the previous entry object of every network whose content is the same. */
+export function keepUnchanged(before: FdbEntries, now: FdbEntries): FdbEntries {
+  const out: FdbEntries = {};
+  for (const [net, e] of Object.entries(now)) out[net] = before[net] && sameEntry(before[net], e) ? before[net] : e;
+  return out;
+}
+
+function sameEntry(a: FdbEntries[string], b: FdbEntries[string]): boolean {
+  if (a.network_type !== b.network_type || a.segment_id !== b.segment_id) return false;
+  const ka = Object.keys(a.ports);
+  if (ka.length !== Object.keys(b.ports).length) return false;
+  for (const ip of ka) {
+    const x = a.ports[ip];
+    const y = b.ports[ip];
+    if (!y || x.length !== y.length) return false;
+    // The same set of pairs, whatever the order.
+    const seen = new Set(x.map((p) => `${p[0]}|${p[1]}`));
+    for (const p of y) if (!seen.has(`${p[0]}|${p[1]}`)) return false;
+  }
+  return true;
 }

@@ -242,53 +242,28 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
       );
   }
 
-  // ---- l2population: tunnels, unicast, ARP responder, flooding
+  // ---- l2population: tunnels, unicast, ARP responder, flooding (one memoized chunk per network)
   const tunnels = new Map<string, TunnelEndpoint>();
+  const tunChunks: Flow[][] = [];
   if (tunnelling) {
-    const P = COOKIE.l2pop;
     const byId = new Map(plan.networks.map((n) => [n.id, n]));
     for (const netId of Object.keys(plan.fdb).sort()) {
-      const entry = plan.fdb[netId];
       const net = byId.get(netId);
-      if (!net || !isTunnelNetwork(net) || net.network_type !== entry.network_type) continue;
-      const type = entry.network_type as TunnelType;
-      if (!s.tunnelTypes.includes(type)) continue;
-      const load = `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]`;
-      const flood: string[] = [];
-      for (const ip of Object.keys(entry.ports).sort()) {
-        if (ip === s.localIp || !isIpv4(ip)) continue;
-        const name = tunnelPortName(type, ip);
-        if (!tunnels.has(name)) tunnels.set(name, { name, type, remoteIp: ip });
-        for (const [mac, addr] of entry.ports[ip]) {
-          if (mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]) {
-            flood.push(name);
-            continue;
-          }
-          tun.push(f(TUN.UCAST_TO_TUN, 2, P, `dl_vlan=${net.lvid},dl_dst=${mac}`, `${load},output:${name}`));
-          if (s.arpResponder && addr && isIpv4(addr) && !addr.includes('/'))
-            tun.push(f(TUN.ARP_RESPONDER, 1, P, `arp,dl_vlan=${net.lvid},arp_tpa=${addr}`, arpResponderActions(mac, addr)));
-        }
-      }
-      if (flood.length) tun.push(f(TUN.FLOOD_TO_TUN, 1, P, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`));
+      if (!net || !isTunnelNetwork(net)) continue;
+      const chunk = fdbChunk(s, net, plan.fdb[netId]);
+      tunChunks.push(chunk.flows);
+      for (const t of chunk.tunnels) if (!tunnels.has(t.name)) tunnels.set(t.name, t);
     }
     const tunnelTable = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
     for (const t of tunnels.values()) tun.push(f(TUN.LOCAL_SWITCHING, 1, B, `in_port=${t.name}`, `resubmit(,${tunnelTable(t.type)})`));
   }
 
   // ---- DVR
+  let dvrChunks: RemoteDvrChunks | undefined;
   if (dvr) {
     const own = plan.dvrMac!;
     // Frames routed by another host's DVR router: never learned, source MAC rewritten on arrival.
-    for (const mac of plan.remoteDvrMacs) {
-      if (tunnelling) {
-        int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
-        tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
-      }
-      for (const b of plan.physicalBridges) {
-        int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
-        phys.get(b.bridge)!.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
-      }
-    }
+    dvrChunks = remoteDvrChunks(plan, tunnelling);
     const itfs = dvrInterfaces(plan);
     const gatewayMac = new Map<string, string>(); // subnet -> qr MAC
     for (const itf of itfs) for (const subnet of itf.subnets.keys()) gatewayMac.set(subnet, itf.mac);
@@ -362,10 +337,106 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
     }
   }
 
-  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: unique(int) };
-  if (tunnelling) bridges[s.tunnelBridge] = unique(tun);
-  for (const [name, fl] of phys) bridges[name] = unique(fl);
+  // The memoized chunks are unique by construction (and keyed apart from everything else by
+  // table/priority); the rest is small and made unique here.
+  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: concat(unique(int), dvrChunks?.int ?? []) };
+  if (tunnelling) bridges[s.tunnelBridge] = concat(unique(tun), ...tunChunks, dvrChunks?.tun ?? []);
+  for (const [name, fl] of phys) bridges[name] = concat(unique(fl), dvrChunks?.phys.get(name) ?? []);
   return { bridges, tunnels: [...tunnels.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
+}
+
+function concat(...parts: Flow[][]): Flow[] {
+  const nonEmpty = parts.filter((p) => p.length);
+  return nonEmpty.length === 1 ? nonEmpty[0] : ([] as Flow[]).concat(...nonEmpty);
+}
+
+// ---- memoized chunks: a pass rebuilds only what changed since the last one. The agent keeps
+// an FDB entry object (and the remote DVR MAC list) unchanged while its content is, so a
+// busy host with thousands of peers pays for a network's entries only when they change.
+
+interface FdbChunk {
+  lvid: number;
+  localIp?: string;
+  arpResponder: boolean;
+  types: string;
+  flows: Flow[];
+  tunnels: TunnelEndpoint[];
+}
+const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
+const tunnelNames = new Map<string, string>();
+
+function tunnelName(type: TunnelType, ip: string): string {
+  const k = type + ip;
+  let n = tunnelNames.get(k);
+  if (n === undefined) {
+    n = tunnelPortName(type, ip);
+    if (tunnelNames.size > 100_000) tunnelNames.clear();
+    tunnelNames.set(k, n);
+  }
+  return n;
+}
+
+/** One network's unicast (t20), ARP responder (t21) and flood (t22) flows and the tunnels they need. */
+function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]): FdbChunk {
+  const types = s.tunnelTypes.join(',');
+  const have = fdbMemo.get(entry);
+  if (have && have.lvid === net.lvid && have.localIp === s.localIp && have.arpResponder === s.arpResponder && have.types === types) return have;
+  const chunk: FdbChunk = { lvid: net.lvid, localIp: s.localIp, arpResponder: s.arpResponder, types, flows: [], tunnels: [] };
+  fdbMemo.set(entry, chunk);
+  const type = entry.network_type as TunnelType;
+  if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
+  const P = COOKIE.l2pop;
+  const load = `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]`;
+  const flood: string[] = [];
+  const ucast = new Map<string, Flow>();
+  const arp = new Map<string, Flow>();
+  for (const ip of Object.keys(entry.ports).sort()) {
+    if (ip === s.localIp || !isIpv4(ip)) continue;
+    const name = tunnelName(type, ip);
+    chunk.tunnels.push({ name, type, remoteIp: ip });
+    for (const [mac, addr] of entry.ports[ip]) {
+      if (mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]) {
+        flood.push(name);
+        continue;
+      }
+      ucast.set(mac, f(TUN.UCAST_TO_TUN, 2, P, `dl_vlan=${net.lvid},dl_dst=${mac}`, `${load},output:${name}`));
+      if (s.arpResponder && addr && isIpv4(addr) && !addr.includes('/'))
+        arp.set(addr, f(TUN.ARP_RESPONDER, 1, P, `arp,dl_vlan=${net.lvid},arp_tpa=${addr}`, arpResponderActions(mac, addr)));
+    }
+  }
+  chunk.flows = [...ucast.values(), ...arp.values()];
+  if (flood.length) chunk.flows.push(f(TUN.FLOOD_TO_TUN, 1, P, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`));
+  return chunk;
+}
+
+interface RemoteDvrChunks {
+  key: string;
+  int: Flow[];
+  tun: Flow[];
+  phys: Map<string, Flow[]>;
+}
+const dvrMemo = new WeakMap<string[], RemoteDvrChunks>();
+
+/** Per remote DVR MAC: br-int t0 (to DVR_TO_SRC_MAC), br-tun t9 and br-phys t3 (never learned). */
+function remoteDvrChunks(plan: OvsPlan, tunnelling: boolean): RemoteDvrChunks {
+  const s = plan.settings;
+  const key = `${tunnelling}|${s.intPeerPatch}|${s.tunPeerPatch}|${plan.physicalBridges.map((b) => `${b.bridge}:${b.intPatch}:${b.phyPatch}`).join(',')}`;
+  const have = dvrMemo.get(plan.remoteDvrMacs);
+  if (have && have.key === key) return have;
+  const D = COOKIE.dvr;
+  const out: RemoteDvrChunks = { key, int: [], tun: [], phys: new Map(plan.physicalBridges.map((b) => [b.bridge, []])) };
+  for (const mac of new Set(plan.remoteDvrMacs)) {
+    if (tunnelling) {
+      out.int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
+      out.tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
+    }
+    for (const b of plan.physicalBridges) {
+      out.int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
+      out.phys.get(b.bridge)!.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
+    }
+  }
+  dvrMemo.set(plan.remoteDvrMacs, out);
+  return out;
 }
 
 /** One flow per (table, priority, match), as OVS keeps them: a later one replaces an earlier one in place. */
