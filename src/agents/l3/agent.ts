@@ -10,11 +10,16 @@
 import { join } from 'node:path';
 import type { L3AgentConfig } from '../../config/agents.js';
 import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
+import { isIpv4 } from '../../host/ip.js';
 import type { HostState } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
 import { buildL3, type FipStatus, type L3BuildOutput } from './build.js';
+
+function* arpEntries(table: Map<string, string> | undefined): Iterable<{ ip: string; mac: string }> {
+  if (table) for (const [ip, mac] of table) yield { ip, mac };
+}
 
 export const L3_AGENT_TYPE = 'L3 agent';
 export const L3_AGENT_BINARY = 'neutron-l3-agent';
@@ -106,7 +111,7 @@ export class L3Agent extends Agent {
         if (!this.routers.has(router_id)) return; // fanned out to every agent; not a router of this host
         const table = this.arp.get(arp_table.subnet_id);
         if (!table) return this.refetch(router_id); // a subnet this host has not loaded: ask again
-        if (table.get(arp_table.ip_address) === arp_table.mac_address) return;
+        if (!isIpv4(arp_table.ip_address) || table.get(arp_table.ip_address) === arp_table.mac_address) return;
         table.set(arp_table.ip_address, arp_table.mac_address);
         this.pending.arp = true;
         this.requestSync();
@@ -179,7 +184,7 @@ export class L3Agent extends Agent {
   private async fetchArp(subnetId: string): Promise<Map<string, string>> {
     const ports = await this.call('get_ports_by_subnet', { subnet_id: subnetId });
     const t = new Map<string, string>();
-    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId) t.set(ip.ip_address, p.mac_address);
+    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId && isIpv4(ip.ip_address)) t.set(ip.ip_address, p.mac_address);
     return t;
   }
 
@@ -252,7 +257,7 @@ export class L3Agent extends Agent {
         ? { port: this.config.metadata_port, upstream: this.l3opts.metadataUpstream ?? join(this.config.state_path, 'metadata_proxy') }
         : undefined,
       routers,
-      arp: (s) => [...(this.arp.get(s) ?? new Map<string, string>())].map(([ip, mac]) => ({ ip, mac })),
+      arp: (s) => arpEntries(this.arp.get(s)),
       fgPort: (net) => this.fgPorts.get(net) ?? null,
       linkLocal: (id) => this.linkLocal.allocate(id),
       fipPriority: (f) => this.fipPriorities.allocate(f.floating_ip_address),

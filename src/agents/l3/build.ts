@@ -40,7 +40,7 @@ export interface L3BuildInput {
   /** The metadata proxy of every router (`enable_metadata_proxy`), or none. */
   metadata?: { port: number; upstream: string };
   routers: RouterInfo[];
-  /** Neighbour entries of a subnet (`get_ports_by_subnet`: its bound ports and the SNAT port). */
+  /** Neighbour entries of a subnet (`get_ports_by_subnet`: its bound ports and the SNAT port), IPv4, each address once. */
   arp: (subnetId: string) => Iterable<{ ip: string; mac: string }>;
   /** This host's fg port on an external network, if the server has one. */
   fgPort: (externalNetworkId: string) => PortInfo | null;
@@ -139,7 +139,8 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
       f.internalPort({ bridge: br, name: dev, namespace: qrouter, mac: p.mac_address, mtu: p.mtu, addresses: p.fixed_ips.map(cidrOf), portId: p.id });
       qrs.push({ dev, port: p });
       out.counts.interfaces++;
-      for (const s of p.subnets) for (const e of input.arp(s.id)) if (isIpv4(e.ip)) f.neighbour(qrouter, { dev, ip: e.ip, lladdr: e.mac, nud: 'permanent' });
+      // One subnet's table holds each address once, and a port's subnets are distinct.
+      for (const s of new Set(p.subnets.map((x) => x.id))) f.neighboursOfDevice(qrouter, dev, input.arp(s));
       // Fixed-IP-only traffic goes to the subnet's central SNAT port (neutron-reference 1.4).
       const sn = gw ? snatPortFor(r, p) : undefined;
       const gwIp = sn ? v4(sn)[0] : undefined;

@@ -110,6 +110,17 @@ export class Fragment {
     } else list[at] = nb;
   }
 
+  /**
+   * Appends entries the caller knows are new for (dev, ip) in this namespace (one subnet's
+   * ARP table on its qr- device): no index, which matters for a router with thousands of
+   * ports. A later `neighbour()` for the same key would not see them, so use one or the other
+   * per device.
+   */
+  neighboursOfDevice(ns: string, dev: string, entries: Iterable<{ ip: string; mac: string }>): void {
+    const list = this.ns(ns).neighbours;
+    for (const e of entries) list.push({ dev, ip: e.ip, lladdr: e.mac, nud: 'permanent' });
+  }
+
   sysctl(ns: string, key: string, value: string | number): void {
     this.ns(ns).sysctls[key] = String(value);
   }
