@@ -2,9 +2,14 @@
 // these and one line here.
 
 import type { CliCommand } from '../core/command.js';
+import { agentCommands } from './agent.js';
+import { dataplaneCommands } from './dataplane.js';
+import { floatingIpCommands } from './floatingip.js';
 import { identityCommands } from './identity.js';
 import { networkCommands } from './network.js';
+import { novaCommands } from './nova.js';
 import { portCommands } from './port.js';
+import { routerCommands } from './router.js';
 import { securityGroupCommands, securityGroupRuleCommands } from './security_group.js';
 import { subnetCommands } from './subnet.js';
 
@@ -14,5 +19,10 @@ export const COMMANDS: CliCommand[] = [
   ...portCommands,
   ...securityGroupCommands,
   ...securityGroupRuleCommands,
+  ...routerCommands,
+  ...floatingIpCommands,
+  ...agentCommands,
   ...identityCommands,
+  ...novaCommands,
+  ...dataplaneCommands,
 ];

@@ -6,6 +6,7 @@ export type OptionKind =
   | 'string' // --name NAME
   | 'int' // --port-range-min 22
   | 'flag' // --disable-dhcp (sets `value`)
+  | 'bool' // --distributed {True,False} (neutronclient's add_boolean_argument)
   | 'multi' // --dns-nameserver A --dns-nameserver B
   | 'kvmulti'; // --allocation-pool start=A,end=B (repeatable, each a dict)
 
@@ -88,7 +89,7 @@ function scalar(v: string): unknown {
   return v;
 }
 
-export function parseArgs(argv: string[], options: OptionSpec[]): Parsed {
+export function parseArgs(argv: string[], options: OptionSpec[], opts: { remainderAfter?: number } = {}): Parsed {
   const args = explode(argv);
   const byFlag = new Map<string, OptionSpec>();
   for (const o of options) for (const f of o.flags) byFlag.set(f, o);
@@ -99,6 +100,10 @@ export function parseArgs(argv: string[], options: OptionSpec[]): Parsed {
       if (i + 1 >= args.length) throw new UsageError(`argument ${a}: expected one argument`);
       return args[++i];
     };
+    if (opts.remainderAfter !== undefined && p.positionals.length >= opts.remainderAfter) {
+      p.positionals.push(...args.slice(i));
+      break;
+    }
     if (a === '--') {
       p.positionals.push(...args.slice(i + 1));
       break;
@@ -123,6 +128,12 @@ export function parseArgs(argv: string[], options: OptionSpec[]): Parsed {
         case 'string':
           p.options.set(key, next());
           break;
+        case 'bool': {
+          const v = next();
+          if (!/^(true|false)$/i.test(v)) throw new UsageError(`argument ${a}: invalid choice: '${v}' (choose from 'True', 'False')`);
+          p.options.set(key, v.toLowerCase() === 'true');
+          break;
+        }
         case 'int': {
           const v = next();
           if (!/^-?\d+$/.test(v)) throw new UsageError(`argument ${a}: invalid int value: '${v}'`);

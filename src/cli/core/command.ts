@@ -20,7 +20,10 @@ export interface CliCommand {
   /** Positionals and main options, for help: 'NAME [--tenant-id TENANT_ID]'. */
   usage: string;
   options: OptionSpec[];
-  run(args: Parsed, io: CommandIo): Promise<void>;
+  /** Resolves to the exit status when it is not 0 without an error message (`exec ... ping` with loss). */
+  run(args: Parsed, io: CommandIo): Promise<void | number>;
+  /** After this many positionals every word is a positional (argparse REMAINDER): `exec VM ping -c 4 X`. */
+  remainderAfter?: number;
   /** Needs no cloud (e.g. `credentials`): no session is opened. */
   local?: boolean;
 }

@@ -23,6 +23,19 @@ export function pyJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+/** Python's json.dumps(v, indent=n): one item per line, "," at line ends (neutronclient's json_indent). */
+export function pyJsonIndent(v: unknown, indent: number, level = 0): string {
+  const pad = (k: number) => ' '.repeat(indent * k);
+  if (Array.isArray(v)) return v.length ? `[\n${v.map((x) => pad(level + 1) + pyJsonIndent(x, indent, level + 1)).join(',\n')}\n${pad(level)}]` : '[]';
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Row);
+    return entries.length
+      ? `{\n${entries.map(([k, x]) => `${pad(level + 1)}${JSON.stringify(k)}: ${pyJsonIndent(x, indent, level + 1)}`).join(',\n')}\n${pad(level)}}`
+      : '{}';
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
 /** Python's repr of a JSON value, as `-f value` prints lists and dicts. */
 export function pyRepr(v: unknown): string {
   if (v === null || v === undefined) return 'None';
@@ -37,13 +50,14 @@ export function pyRepr(v: unknown): string {
   return String(v);
 }
 
-/** A cell as neutronclient shows it: lists one item per line, dicts as JSON, null empty. */
-export function cell(v: unknown): string {
+/** A cell as neutronclient shows it: lists one item per line, dicts as JSON (indented when the command sets json_indent), null empty. */
+export function cell(v: unknown, indent?: number): string {
+  const json = (x: unknown) => (indent ? pyJsonIndent(x, indent) : pyJson(x));
   if (v === null || v === undefined) return '';
   if (v === true) return 'True';
   if (v === false) return 'False';
-  if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x !== null ? pyJson(x) : cell(x))).join('\n');
-  if (typeof v === 'object') return pyJson(v);
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x !== null ? json(x) : cell(x))).join('\n');
+  if (typeof v === 'object') return json(v);
   return String(v);
 }
 

@@ -25,15 +25,15 @@ export function commandHelp(c: CliCommand): string {
 
 export async function runCommand(c: CliCommand, argv: string[], io: Io): Promise<number> {
   try {
-    const p = parseArgs(argv, c.options);
+    const p = parseArgs(argv, c.options, { remainderAfter: c.remainderAfter });
     if (p.format.help) {
       io.out(commandHelp(c));
       return 0;
     }
     const format = outputFormat(p.format.format);
     const session = new Session(credentials(p.global, io.env));
-    await c.run(p, { session, format, columns: p.format.columns, env: io.env, out: io.out });
-    return 0;
+    const code = await c.run(p, { session, format, columns: p.format.columns, env: io.env, out: io.out });
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`usage: dvrnet ${c.name} ${c.usage}`.trimEnd());

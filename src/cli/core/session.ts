@@ -5,7 +5,15 @@
 
 import { GLOBAL_OPTIONS } from './args.js';
 
-export class CliError extends Error {}
+export class CliError extends Error {
+  /** The HTTP status when a server refused the request. */
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
 
 export interface Reply {
   status: number;
@@ -56,6 +64,11 @@ export function errorMessage(r: Reply): string {
   const b = r.body;
   if (b?.NeutronError?.message) return b.NeutronError.message;
   if (b?.error?.message) return b.error.message;
+  // Nova's faults: {"itemNotFound": {"code": 404, "message": ...}}
+  if (b && typeof b === 'object' && !Array.isArray(b)) {
+    const fault = Object.values(b)[0] as { message?: unknown } | undefined;
+    if (typeof fault?.message === 'string') return fault.message;
+  }
   if (typeof b === 'string' && b) return b;
   return `HTTP ${r.status}`;
 }
@@ -140,6 +153,12 @@ export class Session {
     return t ? { 'x-auth-token': t } : {};
   }
 
+  /** The project the token is scoped to (undefined without password authentication). */
+  async projectId(): Promise<string | undefined> {
+    await this.ensure();
+    return this.token?.body?.token?.project?.id;
+  }
+
   /** Roles of the token when the CLI authenticated itself (neutronclient adds tenant_id columns for admins). */
   async isAdmin(): Promise<boolean> {
     await this.ensure();
@@ -151,7 +170,26 @@ export class Session {
     const h = await this.headers();
     const base = /\/v2\.0$/.test(this.network!) ? this.network! : `${this.network}/v2.0`;
     const r = await http(method, base + path, h, body);
-    if (r.status >= 400) throw new CliError(errorMessage(r));
+    if (r.status >= 400) throw new CliError(errorMessage(r), r.status);
+    return r.body;
+  }
+
+  /** The compute endpoint of the catalog (service type compute), e.g. http://host:8774/v2.1. */
+  async computeUrl(): Promise<string> {
+    await this.ensure();
+    if (!this.token) throw new CliError('This command needs password credentials (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME): the compute endpoint comes from the catalog');
+    return endpointOf(this.token.body, 'compute', this.creds);
+  }
+
+  /**
+   * A compute API call: `path` under the catalog's compute endpoint (/servers...), or, when it
+   * starts with /dvrnet/, under the same service's root (the dataplane's endpoints).
+   */
+  async compute(method: string, path: string, body?: unknown): Promise<any> {
+    const url = await this.computeUrl();
+    const base = path.startsWith('/dvrnet/') ? url.replace(/\/v2(\.\d+)?$/, '') : url;
+    const r = await http(method, base + path, await this.headers(), body);
+    if (r.status >= 400) throw new CliError(errorMessage(r), r.status);
     return r.body;
   }
 
