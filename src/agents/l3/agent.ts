@@ -14,6 +14,7 @@ import { isIpv4 } from '../../host/ip.js';
 import type { HostState } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
+import { metadataProxySocket } from '../metadata/socket.js';
 import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
 import { buildL3, type FipStatus, type L3BuildOutput } from './build.js';
 
@@ -36,7 +37,7 @@ export interface L3AgentOptions extends Omit<AgentOptions, 'host'> {
    * from the host's current state, so a restarted agent keeps its addresses.
    */
   statePath?: string | null;
-  /** The metadata proxies' upstream: default `<state_path>/metadata_proxy` (the metadata agent's socket). */
+  /** The metadata proxies' upstream: default the metadata agent's socket (`metadata_proxy_socket`, `$state_path/metadata_proxy`). */
   metadataUpstream?: string;
   /** The bridge the interface driver plugs into (Neutron's `[ovs] integration_bridge`); default br-int. */
   integrationBridge?: string;
@@ -254,7 +255,7 @@ export class L3Agent extends Agent {
       mode: this.mode,
       integrationBridge: this.l3opts.integrationBridge ?? INTEGRATION_BRIDGE,
       metadata: this.config.enable_metadata_proxy
-        ? { port: this.config.metadata_port, upstream: this.l3opts.metadataUpstream ?? join(this.config.state_path, 'metadata_proxy') }
+        ? { port: this.config.metadata_port, upstream: this.l3opts.metadataUpstream ?? metadataProxySocket(this.config) }
         : undefined,
       routers,
       arp: (s) => arpEntries(this.arp.get(s)),
