@@ -207,6 +207,45 @@ describe('OVS agent on DVR compute hosts', () => {
     assert.ok(!forgedMac.steps.some((x) => x.bridge === 'br-tun'), 'never reaches the tunnel');
   });
 
+  it('a VLAN provider network: br-vlan translates local VLANs to the segment and back across hosts', async () => {
+    const v = await lab.network('vnet', '10.50.0.0/24', { 'provider:network_type': 'vlan', 'provider:physical_network': 'vlan', 'provider:segmentation_id': 150 });
+    const a = await lab.vmPort('va', v.net.id, 'compute1');
+    const b = await lab.vmPort('vb', v.net.id, 'compute2');
+    ids.vlanVms = [a, b];
+    await lab.plug('compute1', [vm1, a]);
+    await lab.plug('compute2', [vm2, vm3, b]);
+    await lab.settle();
+    const lv = lab.node('compute1').host.readState().ovs.bridges['br-int'].ports[hybridVethOvsEnd(a.id)].tag!;
+    has(flowsOf(lab, 'compute1', 'br-vlan'), new RegExp(`^table=2,priority=4,cookie=0x4e02,in_port=phy-br-vlan,dl_vlan=${lv},actions=mod_vlan_vid:150,NORMAL$`), 'local VLAN to segment');
+    has(flowsOf(lab, 'compute1', 'br-int'), new RegExp(`^table=0,priority=3,cookie=0x4e02,in_port=int-br-vlan,dl_vlan=150,actions=mod_vlan_vid:${lv},resubmit\\(,59\\)$`), 'segment to local VLAN');
+    lab.world.ping({ host: 'compute1', ns: 'va' }, b.ip);
+    const rec = lab.world.ping({ host: 'compute1', ns: 'va' }, b.ip, { seq: 2 });
+    assert.ok(rec.delivered.some((x) => x.host === 'compute2' && x.ns === 'vb' && x.to === 'icmp echo'), renderTrace(rec));
+    const wire = rec.steps.filter((x) => x.kind === 'wire' && x.before.ip);
+    assert.ok(wire.length && wire.every((x) => x.before.vlan === 150 && !x.before.encap), renderTrace(rec));
+  });
+
+  it('a security group rule change reaches the firewall of the hosts with members', async () => {
+    const sg = (await lab.ok('GET', '/v2.0/security-groups?name=default&tenant_id=demo')).security_groups[0];
+    await lab.ok('POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'tcp', port_range_min: 2222, port_range_max: 2222, tenant_id: 'demo' } });
+    await lab.settle();
+    for (const h of ['compute1', 'compute2']) assert.match(lab.node(h).host.readState().namespaces[''].iptables.filter!, /--dport 2222/, h);
+  });
+
+  it('a wrong or missed l2population cast heals at the next resync (get_fdb_entries)', async () => {
+    const n = lab.node('compute1');
+    const fdb = await n.agent.call('get_fdb_entries', { host: 'compute1' });
+    const net1 = fdb[ids.n1.net.id];
+    assert.ok(net1, 'compute1 has peers on net1');
+    // A stray remove_fdb_entries (as if the add had been missed): the entries go.
+    await (n.agent as any).handlers().remove_fdb_entries({ fdb_entries: { [ids.n1.net.id]: net1 } });
+    await n.agent.idle();
+    assert.ok(!flowsOf(lab, 'compute1', 'br-tun').some((f) => f.includes(vm3.mac)), 'entry removed by the cast');
+    n.agent.requestSync();
+    await lab.settle();
+    has(flowsOf(lab, 'compute1', 'br-tun'), new RegExp(`dl_dst=${vm3.mac}`), 'entry back after the resync');
+  });
+
   it('puts the hybrid firewall of the instance ports in the firewall fragment', async () => {
     const fw = lab.node('compute2').composer.fragment('firewall')!;
     const root = fw.namespaces[''];
@@ -260,7 +299,7 @@ describe('OVS agent on DVR compute hosts', () => {
     assert.ok(!flowsOf(lab, 'compute2', 'br-tun').some((f) => f.includes(vm1.mac)), 'compute2 dropped its l2pop entries for vm1');
   });
 
-  it('vm1 gone: compute1 keeps net2 only through the router; the cookies say who wrote what', async () => {
+  it('every flow on br-int carries one of the role cookies', async () => {
     const roles = new Set(flowsOf(lab, 'compute1', 'br-int').map((f) => f.match(/cookie=(0x[0-9a-f]+)/)![1]));
     for (const c of roles) assert.ok((Object.values(COOKIE) as string[]).includes(c), c);
   });
