@@ -12,7 +12,7 @@ import type { L3AgentConfig } from '../../config/agents.js';
 import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
 import { isIpv4 } from '../../host/ip.js';
 import type { HostState } from '../../host/state.js';
-import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
+import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type ArpEntry, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { metadataProxySocket } from '../metadata/socket.js';
 import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
@@ -64,6 +64,8 @@ export class L3Agent extends Agent {
   private readonly fipPriorities: ItemAllocator<number>;
   private pending = { routers: new Set<string>(), removed: new Set<string>(), arp: false };
   private lastFull = 0;
+  /** ARP casts that arrive while neighbour tables are being fetched: replayed over the answers. */
+  private arpDuringFetch?: Array<['add' | 'del', ArpEntry]>;
   private seeded = false;
   private files: { linkLocal?: string; priorities?: string } = {};
   /** What the last build produced (tests and the benchmark look at it). */
@@ -110,6 +112,7 @@ export class L3Agent extends Agent {
       },
       add_arp_entry: ({ router_id, arp_table }) => {
         if (!this.routers.has(router_id)) return; // fanned out to every agent; not a router of this host
+        this.arpDuringFetch?.push(['add', arp_table]);
         const table = this.arp.get(arp_table.subnet_id);
         if (!table) return this.refetch(router_id); // a subnet this host has not loaded: ask again
         if (!isIpv4(arp_table.ip_address) || table.get(arp_table.ip_address) === arp_table.mac_address) return;
@@ -119,6 +122,7 @@ export class L3Agent extends Agent {
       },
       del_arp_entry: ({ router_id, arp_table }) => {
         if (!this.routers.has(router_id)) return;
+        this.arpDuringFetch?.push(['del', arp_table]);
         const table = this.arp.get(arp_table.subnet_id);
         if (!table || table.get(arp_table.ip_address) !== arp_table.mac_address) return;
         table.delete(arp_table.ip_address);
@@ -157,10 +161,28 @@ export class L3Agent extends Agent {
     const routers = await this.call('sync_routers', { host: this.host });
     this.routers.clear();
     for (const r of routers) this.routers.set(r.id, r);
-    const subnets = this.subnetsInUse();
-    const tables = await Promise.all([...subnets].map(async (s) => [s, await this.fetchArp(s)] as const));
+    const tables = await this.fetchArpTables([...this.subnetsInUse()]);
     this.arp.clear();
     for (const [s, t] of tables) this.arp.set(s, t);
+  }
+
+  /** Neighbour tables of these subnets; casts that came in meanwhile are applied on top. */
+  private async fetchArpTables(subnets: string[]): Promise<Array<readonly [string, Map<string, string>]>> {
+    if (!subnets.length) return [];
+    this.arpDuringFetch = [];
+    try {
+      const tables = await Promise.all(subnets.map(async (s) => [s, await this.fetchArp(s)] as const));
+      const bySubnet = new Map(tables);
+      for (const [op, e] of this.arpDuringFetch) {
+        const t = bySubnet.get(e.subnet_id);
+        if (!t || !isIpv4(e.ip_address)) continue;
+        if (op === 'add') t.set(e.ip_address, e.mac_address);
+        else if (t.get(e.ip_address) === e.mac_address) t.delete(e.ip_address);
+      }
+      return tables;
+    } finally {
+      this.arpDuringFetch = undefined;
+    }
   }
 
   /** Only the routers a cast named, and the neighbour tables of subnets new to this host. */
@@ -177,9 +199,7 @@ export class L3Agent extends Agent {
     }
     const subnets = this.subnetsInUse();
     for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s);
-    const missing = [...subnets].filter((s) => !this.arp.has(s));
-    const tables = await Promise.all(missing.map(async (s) => [s, await this.fetchArp(s)] as const));
-    for (const [s, t] of tables) this.arp.set(s, t);
+    for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, t);
   }
 
   private async fetchArp(subnetId: string): Promise<Map<string, string>> {

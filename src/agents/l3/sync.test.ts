@@ -59,8 +59,16 @@ class ScriptedServer implements Transport {
   calls: Array<{ method: string; args: any }> = [];
   served = new Map<string, Handlers>();
 
+  /** Held before answering get_ports_by_subnet (a slow server). */
+  hold?: Promise<void>;
+
   async call<T>(_topic: string, method: string, args: any): Promise<T> {
     this.calls.push({ method, args });
+    if (method === 'get_ports_by_subnet' && this.hold) {
+      const answer = structuredClone(this.ports.get(args.subnet_id) ?? []);
+      await this.hold;
+      return answer as T;
+    }
     const clone = <X>(x: X): X => structuredClone(x);
     switch (method) {
       case 'report_state':
@@ -327,5 +335,24 @@ test('a host with 10 routers of 10 subnets of 100 ports builds and applies in we
   const again = performance.now() - t1;
   console.log(`10 routers x 10 subnets x 100 ports: first sync ${first.toFixed(0)} ms, resync ${again.toFixed(0)} ms`);
   assert.ok(first < 3000 && again < 1500, `first ${first.toFixed(0)} ms, again ${again.toFixed(0)} ms`);
+  await agent.stop();
+});
+
+test('an ARP cast that arrives while the tables are being fetched is not lost under the older answer', async () => {
+  const { server, agent, host } = await setup();
+  const s1 = subnet(1);
+  const r1 = router(1, [s1]);
+  server.routers.set(r1.id, r1);
+  server.ports.set(s1.id, []);
+  await agent.start();
+  let release!: () => void;
+  server.hold = new Promise((r) => (release = r));
+  const full = agent.resync(); // the answer is computed now, delivered later
+  await new Promise((r) => setTimeout(r, 5));
+  await server.castToAgent('add_arp_entry', { router_id: r1.id, arp_table: { ip_address: '10.1.0.77', mac_address: 'fa:16:3e:00:00:77', subnet_id: s1.id } });
+  release();
+  await full;
+  await settle(agent);
+  assert.ok(host.readState().namespaces[routerNamespace(r1.id)].neighbours.some((n) => n.ip === '10.1.0.77'));
   await agent.stop();
 });
