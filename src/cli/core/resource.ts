@@ -82,6 +82,8 @@ export async function printList(io: CommandIo, rows: Row[], spec: Pick<ResourceS
     const at = Math.max(columns.indexOf('id'), columns.indexOf('name')) + 1;
     columns = [...columns.slice(0, at), 'tenant_id', ...columns.slice(at)];
   }
+  // -c may name any field the server returned, as in neutronclient (port-list -c binding:host_id).
+  if (io.columns.length && rows.length) columns = [...columns, ...Object.keys(rows[0]).filter((k) => !columns.includes(k))];
   const text = formatList(rows, columns, io.format, io.columns, spec.listCells);
   if (text) io.out(text);
 }
