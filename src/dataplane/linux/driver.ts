@@ -40,7 +40,7 @@ import { DHCP_NS_PREFIX, FIP_NS_PREFIX, IPSET_SWAP_SUFFIX, ROUTER_NS_PREFIX, SNA
 import type { Flow, HostState, IpSet, IptablesTable, Link, Namespace, Neighbour } from '../../host/state.js';
 import { IPTABLES_TABLES, ROOT_NS } from '../../host/state.js';
 import { CommandError, inNetns, ipArgv, run } from './exec.js';
-import { bundleInput, parseFlowsInput, readBackFlows, sigsOf, type FlowSig } from './flows.js';
+import { bundleInput, parseFlowsInput, portRefs, readBackFlows, sigsOf, type FlowSig } from './flows.js';
 import { emptyLedger, loadLedger, saveLedger, type Ledger } from './ledger.js';
 import { hostless, neighArgs, parseIpBatch, READ_BATCH, routeArgs, ruleArgs, type IpLink, type IpNamespaceDump } from './netlinux.js';
 import { bridgeCreateArgs, bridgeDeleteArgs, bridgeSetArgs, parseOvsList, portAddArgs, portDeleteArgs, portSetArgs, READ_ARGS, type OvsReadBack } from './ovsdb.js';
@@ -191,10 +191,26 @@ export class LinuxDriver {
     const ops = diff(current, desired);
     try {
       await this.apply(ops, desired);
+      this.remember(desired);
     } finally {
       saveLedger(this.ledgerFile, this.ledger);
     }
     return ops;
+  }
+
+  /** After a complete apply the host holds `desired`: its spellings become the dictionary. */
+  private remember(desired: HostState): void {
+    const l = this.ledger;
+    for (const ns of Object.values(desired.namespaces)) {
+      l.sysctls[ns.name] = { ...ns.sysctls };
+      l.configured[ns.name] = Object.values(ns.links)
+        .filter((x) => x.kind === 'loopback' || x.kind === 'physical')
+        .map((x) => x.name);
+      l.neighbours[ns.name] = ns.neighbours.filter((n) => n.nud === 'reachable');
+      l.ipsetMembers[ns.name] = Object.fromEntries(Object.values(ns.ipsets).map((x) => [x.name, [...x.members]]));
+      if (ns.name !== ROOT_NS && !NEUTRON_NS_PREFIXES.some((p) => ns.name.startsWith(p)) && !l.namespaces.includes(ns.name)) l.namespaces.push(ns.name);
+    }
+    l.flows = Object.fromEntries(Object.values(desired.ovs.bridges).map((b) => [b.name, b.flows]));
   }
 
   private async apply(ops: HostOp[], desired: HostState): Promise<void> {
@@ -604,6 +620,7 @@ export class LinuxDriver {
             .map((a) => `${a.local}/${a.prefixlen}`),
         };
         const withMaster = <T extends Link>(l: T): T => (e.master ? { ...l, master: e.master } : l);
+        if (ns === ROOT_NS && (name === 'ovs-netdev' || name === 'ovs-system')) continue; // the datapath's own device
         if (name === 'lo') {
           if (configured.has('lo')) links.lo = { name: 'lo', kind: 'loopback', mtu: e.mtu, up: common.up, addresses: common.addresses };
           continue;
@@ -695,7 +712,7 @@ export class LinuxDriver {
       if (seen.has(text)) continue;
       seen.add(text);
       // A flow naming a port the bridge does not have cannot be on the bridge (and parse-flows would refuse it).
-      const names = [...text.matchAll(/(?:in_port=|output:|resubmit\(|output\(port=)"?([A-Za-z0-9_.-]+)"?/g)].map((m) => m[1]);
+      const names = portRefs(text);
       if (names.every((n) => /^\d+$/.test(n) || OF_RESERVED.has(n) || ofports[n] !== undefined)) usable.push(f);
     }
     if (!usable.length) return new Map();

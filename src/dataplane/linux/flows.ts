@@ -37,17 +37,24 @@ export function dumpLineSig(line: string): { sig: FlowSig; flow: Flow } | undefi
 
 /** One `OFPT_FLOW_MOD (xid=0x1): ADD table:60 priority=20,dl_vlan=1 cookie:0x1a2b actions=strip_vlan,output:1` line. */
 export function parseFlowsLineSig(line: string): FlowSig | undefined {
-  const m = /^OFPT_FLOW_MOD \([^)]*\): ADD (?:table:(\d+) )?(\S*?)(?: cookie:(0x[0-9a-f]+))? actions=(.*)$/.exec(line.trim());
+  const m = /^[A-Z0-9]+_FLOW_MOD \([^)]*\): ADD (?:table:(\d+) )?(\S*?)(?: cookie:(0x[0-9a-f]+))? actions=(.*)$/.exec(line.trim());
   if (!m) return undefined;
   return sig(m[1] ? Number(m[1]) : 0, m[2], m[3] ?? '0x0', m[4]);
+}
+
+/** A port named in a flow: `in_port=X`, `output:X`, `resubmit(X,`, `output(port=X`; not a field like `output:NXM_OF_IN_PORT[]`. */
+export const PORT_REF = /(in_port=|output:|resubmit\(|output\(port=)"?([A-Za-z0-9_.-]+)(?![A-Za-z0-9_.[-])"?/g;
+
+/** The port names a flow's text refers to. */
+export function portRefs(text: string): string[] {
+  return [...text.matchAll(PORT_REF)].map((m) => m[2]);
 }
 
 /** Port names in a flow's text replaced by OpenFlow port numbers (what parse-flows can read). */
 export function numberPorts(text: string, ofports: Record<string, number>): string {
   const sub = (name: string) => (ofports[name] !== undefined ? String(ofports[name]) : name);
   return text
-    .replace(/(in_port=|output:|resubmit\()"?([A-Za-z0-9_.-]+)"?/g, (_all, pre: string, name: string) => pre + sub(name))
-    .replace(/(output\(port=)"?([A-Za-z0-9_.-]+)"?/g, (_all, pre: string, name: string) => pre + sub(name));
+    .replace(PORT_REF, (_all, pre: string, name: string) => pre + sub(name));
 }
 
 /** parse-flows input for the state flows: one line each, port names numbered. */

@@ -3,7 +3,7 @@
 // address on an OVS bridge that holds the tunnel NIC (`br-phy`), because OVS's userspace
 // tunnelling routes and ARPs for the outer packet itself. The operator's setup on such a
 // host, applied to the state the agents computed.
-import { addBridge, addPort, systemPort } from '../../host/build.js';
+import { addBridge, addFlows, addPort, systemPort } from '../../host/build.js';
 import type { HostState, Link } from '../../host/state.js';
 import { ROOT_NS } from '../../host/state.js';
 
@@ -25,6 +25,8 @@ export function forUserspaceDatapath(s: HostState, opts: UserspaceOptions = {}):
   const br = opts.bridge ?? 'br-phy';
   out = addBridge(out, br, { datapath_type: 'netdev', fail_mode: 'standalone' });
   out = addPort(out, br, systemPort(nicName));
+  // What OVS installs by itself on a standalone bridge, spelled out so read-back matches.
+  out = addFlows(out, br, [{ table: 0, priority: 0, actions: 'NORMAL' }]);
   const r = out.namespaces[ROOT_NS];
   const brLink: Link = { ...(r.links[br] as Link), up: true, addresses: [...nic.addresses] };
   const nicLink: Link = { ...nic, up: true, addresses: [] };
