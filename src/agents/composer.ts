@@ -37,6 +37,8 @@ export class HostComposer {
   private readonly listeners = new Set<FragmentListener>();
   private pending?: Promise<HostOp[]>;
   private again = false;
+  private held = false;
+  private heldRequest = false;
   /** Operations applied so far (what a test or the convergence benchmark counts). */
   applied = 0;
 
@@ -73,10 +75,31 @@ export class HostComposer {
   }
 
   /**
+   * Collect fragments without applying them (a host whose agents are all starting up: the
+   * first one to finish must not remove what the others have not re-declared yet).
+   */
+  hold(): void {
+    this.held = true;
+    this.heldRequest = true;
+  }
+
+  /** Stop holding, and apply once what was declared meanwhile. */
+  async release(): Promise<HostOp[]> {
+    this.held = false;
+    if (!this.heldRequest) return [];
+    this.heldRequest = false;
+    return this.reconcile();
+  }
+
+  /**
    * Make the host match the merged fragments. Concurrent calls coalesce: while one apply
    * runs, further requests collapse into one more pass after it.
    */
   async reconcile(): Promise<HostOp[]> {
+    if (this.held) {
+      this.heldRequest = true;
+      return [];
+    }
     if (this.pending) {
       this.again = true;
       return this.pending;

@@ -4,7 +4,7 @@
 // internet, and the compute service. `dvrnet up`, `dvrnet demo`, the tests of the packet
 // flows and the convergence benchmark all start clouds here.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HostComposer } from '../agents/composer.js';
 import type { Agent } from '../agents/agent.js';
@@ -131,8 +131,14 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     const host = world.addHost(spec.name);
     SEGMENTS.slice(0, 4).forEach((seg, k) => host.addNic(`eth${k}`, world.segment(seg), { mac: nicMac(k, spec.index) }));
     const composer = new HostComposer(spec.name, host.driver);
+    // The host as it was when the cloud last stopped (real hosts keep their OVSDB and kernel
+    // state when the agents restart): the agents recover their local VLANs, zones and
+    // link-local addresses from it, and reconcile what is stale.
+    const saved = join(stateDir, 'hosts', `${spec.name}.json`);
+    if (existsSync(saved)) host.driver.applyState(JSON.parse(readFileSync(saved, 'utf8')));
     composer.setFragment('setup', setupState(topology, spec));
-    await composer.reconcile();
+    // Each host applies once all its agents have declared their fragments (no churn).
+    composer.hold();
     const tunnelIp = nodeAddress(topology.tunnel, spec.index).split('/')[0];
     nodes.set(spec.name, { spec, host, composer, agents: [], tunnelIp });
   }
@@ -151,8 +157,10 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
         f({ spec: n.spec, host: n.host, composer: n.composer, transport: agentsTransport, etc, stateDir, tunnelIp: n.tunnelIp, resyncInterval: o.resyncInterval, nova: (req) => metadata.handle(req) }),
       );
   for (const n of nodes.values()) n.agents = makeAgents(n);
+  await compute.plugAll();
   for (const n of nodes.values()) for (const a of n.agents) await a.start();
-  await compute.restore();
+  for (const n of nodes.values()) await n.composer.release();
+  compute.startVms();
 
   const computeApp = buildComputeApp({ compute, plugin: servers.api.plugin, world, auth: servers.auth, settle: () => settle() });
   const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 })).replace('//0.0.0.0:', '//127.0.0.1:');
@@ -191,6 +199,8 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     },
     async close() {
       for (const n of nodes.values()) for (const a of n.agents) await a.stop();
+      mkdirSync(join(stateDir, 'hosts'), { recursive: true });
+      for (const n of nodes.values()) writeFileSync(join(stateDir, 'hosts', `${n.spec.name}.json`), JSON.stringify(await n.composer.current()));
       await computeApp.close();
       await servers.close();
       await server.close();

@@ -173,7 +173,10 @@ export class ComputeService implements InstanceDirectory {
   /** The emulated VM behind the tap (no address until DHCP gives it one). */
   private startVm(inst: Instance) {
     const wh = this.world.host(inst.host);
-    if (!wh.instances.has(inst.name)) wh.addInstance(inst.name, { tap: tapDevice(inst.port_id), mac: inst.mac });
+    if (wh.instances.has(inst.name)) return;
+    // A VM keeps the address of its lease while the cloud's services restart.
+    const l = inst.lease;
+    wh.addInstance(inst.name, { tap: tapDevice(inst.port_id), mac: inst.mac, ...(l ? { ip: `${l.ip}/${l.cidr.split('/')[1]}`, gateway: l.router, mtu: l.mtu } : {}) });
   }
 
   /** Run the instance's DHCP client; the lease (address, router, MTU) is kept on the record. */
@@ -187,9 +190,13 @@ export class ComputeService implements InstanceDirectory {
     return lease;
   }
 
-  /** A restarted cloud: plug all VIFs again and restart the VMs (their addresses by DHCP). */
-  async restore(): Promise<void> {
+  /** A restarted cloud, first half: every host's VIF fragment again. */
+  async plugAll(): Promise<void> {
     for (const host of new Set([...this.instances.values()].map((i) => i.host))) await this.plug(host);
+  }
+
+  /** Second half, once the VIFs exist: the VMs, with the addresses their leases gave them. */
+  startVms(): void {
     for (const i of this.instances.values()) this.startVm(i);
   }
 

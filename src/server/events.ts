@@ -7,7 +7,7 @@
 import type { NetworkRow, PortRow, SubnetRow } from '../db/schema.js';
 
 export type ChangeEvent =
-  | { kind: 'port'; op: 'create' | 'update' | 'delete'; before?: PortRow; after?: PortRow }
+  | { kind: 'port'; op: 'create' | 'update' | 'delete'; before?: PortRow; after?: PortRow; /** For a delete: the addresses and groups it had. */ fixedIps?: Array<{ subnet_id: string; ip_address: string }>; securityGroups?: string[] }
   | { kind: 'network'; op: 'create' | 'update' | 'delete'; network: NetworkRow; /** For a delete: the DHCP agents' hosts it had (their bindings go with it). */ dhcpHosts?: string[] }
   | { kind: 'subnet'; op: 'create' | 'update' | 'delete'; subnet: SubnetRow }
   | { kind: 'security_group'; op: 'rules' | 'delete'; id: string }

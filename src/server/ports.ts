@@ -478,9 +478,15 @@ export class PortService {
   async deleteInTx(tx: Tx, ids: string[]): Promise<PortRow[]> {
     if (!ids.length) return [];
     const rows = await tx.selectFrom('ports').selectAll().where('id', 'in', ids).execute();
+    const ips = await tx.selectFrom('ipallocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', ids).execute();
+    const groups = await tx.selectFrom('securitygroupportbindings').selectAll().where('port_id', 'in', ids).execute();
     await tx.deleteFrom('ports').where('id', 'in', ids).execute();
     afterCommit(tx, async () => {
-      for (const before of rows) await this.events.emit({ kind: 'port', op: 'delete', before });
+      for (const before of rows) {
+        const fixedIps = ips.filter((a) => a.port_id === before.id).map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
+        const securityGroups = groups.filter((g) => g.port_id === before.id).map((g) => g.security_group_id);
+        await this.events.emit({ kind: 'port', op: 'delete', before, fixedIps, securityGroups });
+      }
     });
     return rows;
   }

@@ -579,7 +579,7 @@ export class AgentNotifier {
   async handle(e: ChangeEvent): Promise<void> {
     switch (e.kind) {
       case 'port':
-        return this.portChanged(e.before, e.after);
+        return this.portChanged(e.before, e.after, e.fixedIps, e.securityGroups);
       case 'network': {
         if (e.op === 'create') return;
         for (const h of e.dhcpHosts ?? (await this.views.dhcpHosts(e.network.id)))
@@ -613,7 +613,12 @@ export class AgentNotifier {
     return this.p.db.kysely.selectFrom('ipallocations').select(['subnet_id', 'ip_address']).where('port_id', '=', port.id).execute();
   }
 
-  private async portChanged(before: PortRow | undefined, after: PortRow | undefined) {
+  private async portChanged(
+    before: PortRow | undefined,
+    after: PortRow | undefined,
+    deletedIps: Array<{ subnet_id: string; ip_address: string }> = [],
+    deletedGroups: string[] = [],
+  ) {
     const port = (after ?? before)!;
     const oldHost = before?.binding_host_id ?? '';
     const newHost = after?.binding_host_id ?? '';
@@ -634,18 +639,21 @@ export class AgentNotifier {
     // Distributed routers: where a served port appears or goes, the router follows, and
     // every host of the router learns its address through an ARP entry.
     if (isDvrServiced(port.device_owner) && oldHost !== newHost) {
-      const ips = after ? await this.fixedIps(after) : [];
+      const ips = after ? await this.fixedIps(after) : deletedIps;
       const routers = await this.routersOnSubnets(ips.map((x) => x.subnet_id));
-      await this.routersUpdated(routers, undefined);
-      if (before && oldHost) await this.routersUpdated(routers, [oldHost]);
+      // Only the hosts the port arrives on and leaves need the router re-synced; the
+      // others learn the address from the ARP entry fanned out below (Neutron does the same).
+      await this.routersUpdated(routers, [newHost, oldHost].filter((h) => !!h));
       for (const r of routers)
         for (const ip of ips)
-          await this.fanout(AGENT_TOPICS.l3, 'add_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
+          await this.fanout(AGENT_TOPICS.l3, after ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
     }
     // Security groups whose members changed: only a bound port's address matters to the
     // hosts' ipsets (an unbound port is announced when it binds).
     if ((!before || !after || oldHost !== newHost) && (oldHost || newHost)) {
-      const groups = (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id);
+      const groups = after
+        ? (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id)
+        : deletedGroups;
       for (const h of await this.views.hostsForGroups(groups)) await this.cast(AGENT_TOPICS.ovs, h, 'security_groups_member_updated', { security_groups: groups });
     }
   }

@@ -197,7 +197,9 @@ export class OvsAgent extends Agent {
       if (nets.has(d.network_id)) continue;
       nets.set(d.network_id, { id: d.network_id, lvid: 0, network_type: d.network_type, physical_network: d.physical_network, segmentation_id: d.segmentation_id });
     }
-    this.vlans.retain(new Set(nets.keys()));
+    // Not on the first pass: VLANs restored from the host belong to ports that the other
+    // agents of a restarting host may not have declared yet.
+    if (this.syncs > 0) this.vlans.retain(new Set(nets.keys()));
     for (const n of nets.values()) n.lvid = this.vlans.allocate(n.id);
 
     const ports: WiredPort[] = snap.plugged.map((p) => {
