@@ -9,7 +9,7 @@ import { runClient } from '../cli/core/run.js';
 import { renderTrace } from '../trace/render.js';
 import type { TraceRecord } from '../trace/record.js';
 import type { Cloud } from './cloud.js';
-import { ping } from './ping.js';
+import { ping } from '../dataplane/emulated/ping.js';
 
 export interface DemoOptions {
   out: (line: string) => void;

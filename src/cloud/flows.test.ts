@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { client, type As } from '../api/testing.js';
 import type { TraceRecord, TraceStep } from '../trace/record.js';
 import { startCloud, type Cloud } from './cloud.js';
-import { echoReplied, ping } from './ping.js';
+import { echoReplied, ping } from '../dataplane/emulated/ping.js';
 import type { Instance } from '../compute/compute.js';
 
 const demo: As = { project: 'demo' };

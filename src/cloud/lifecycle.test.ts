@@ -10,7 +10,7 @@ import { client, type As } from '../api/testing.js';
 import { diff } from '../host/diff.js';
 import type { HostState } from '../host/state.js';
 import { startCloud, type Cloud } from './cloud.js';
-import { echoReplied } from './ping.js';
+import { echoReplied } from '../dataplane/emulated/ping.js';
 import type { Instance } from '../compute/compute.js';
 
 const demo: As = { project: 'demo' };

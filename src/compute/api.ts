@@ -11,7 +11,7 @@ import type { RequestContext } from '../server/context.js';
 import type { CorePlugin } from '../server/plugin.js';
 import { renderTrace, traceToJson } from '../trace/render.js';
 import type { ComputeService, Instance } from './compute.js';
-import { ping } from '../cloud/ping.js';
+import { ping } from '../dataplane/emulated/ping.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

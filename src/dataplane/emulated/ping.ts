@@ -1,7 +1,7 @@
 // `ping` over the emulated dataplane, reported in ping's own words.
 
-import type { Endpoint, World } from '../dataplane/emulated/world.js';
-import type { TraceRecord } from '../trace/record.js';
+import type { Endpoint, World } from './world.js';
+import type { TraceRecord } from '../../trace/record.js';
 
 /** Whether the echo reply of this record came back to the sender. */
 export function echoReplied(rec: TraceRecord, from: Endpoint): boolean {
