@@ -238,6 +238,16 @@ describe('dvrnet router, floating IP and agent commands', () => {
     assert.equal(await value('admin', 'router-show', 'central2', '-c', 'external_gateway_info'), 'None');
     assert.equal(await ok('admin', 'router-delete', 'central2'), 'Deleted router(s): central2');
     assert.equal((await value('admin', 'router-list', '-c', 'name')).split('\n').join(), 'demo-router');
+    // extra routes: a nexthop on an attached subnet; --no-routes drops them
+    assert.equal(await ok('demo', 'router-update', 'demo-router', '--route', 'destination=10.9.0.0/24,nexthop=192.168.1.50'), 'Updated router: demo-router');
+    assert.deepEqual((await json('demo', 'router-show', 'demo-router', '-c', 'routes')).routes, [{ destination: '10.9.0.0/24', nexthop: '192.168.1.50' }]);
+    const far = await dvrnet('demo', 'router-update', 'demo-router', '--route', 'destination=10.9.0.0/24,nexthop=10.1.1.1');
+    assert.equal(far.code, 1);
+    assert.match(far.err, /10\.1\.1\.1/);
+    await ok('demo', 'router-update', 'demo-router', '--no-routes');
+    assert.deepEqual((await json('demo', 'router-show', 'demo-router', '-c', 'routes')).routes, []);
+    const both = await dvrnet('demo', 'router-update', 'demo-router', '--no-routes', '--route', 'destination=10.9.0.0/24,nexthop=192.168.1.50');
+    assert.equal(both.code, 2);
   });
 
   it('prints what the real neutron client prints for the same server', { skip: haveNeutron ? undefined : 'neutron CLI not installed' }, async () => {

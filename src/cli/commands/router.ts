@@ -46,7 +46,8 @@ const routerResource = resourceCommands({
     async build(p, body) {
       if (p.options.has('--no-routes')) {
         if (body.routes) throw new UsageError('argument --no-routes: not allowed with argument --route');
-        body.routes = null;
+        // neutronclient sends None, which Neutron turns into []; [] says the same to any server.
+        body.routes = [];
       }
       for (const r of (body.routes as Array<Record<string, string>> | null | undefined) ?? [])
         if (!r.destination || !r.nexthop) throw new UsageError(`argument --route: expected destination=CIDR,nexthop=IP_ADDR, got '${Object.entries(r).map(([k, v]) => `${k}=${v}`).join(',')}'`);

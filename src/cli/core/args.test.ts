@@ -34,3 +34,15 @@ test('errors quote the offending input', () => {
   assert.throws(() => parseArgs(['--name'], OPTS), /argument --name: expected one argument/);
   assert.throws(() => parseArgs(['-x'], OPTS), /unrecognized arguments: -x/);
 });
+
+test("boolean options (neutronclient's add_boolean_argument) and argparse REMAINDER after N positionals", () => {
+  const opts: OptionSpec[] = [{ flags: ['--distributed'], attr: 'distributed', kind: 'bool', help: '' }];
+  assert.equal(parseArgs(['r', '--distributed', 'False'], opts).options.get('--distributed'), false);
+  assert.equal(parseArgs(['r', '--distributed=true'], opts).options.get('--distributed'), true);
+  assert.throws(() => parseArgs(['r', '--distributed', 'yes'], opts), /argument --distributed: invalid choice: 'yes' \(choose from 'True', 'False'\)/);
+  // `exec VM ping -c 4 X`: -c is ping's, not the output column option
+  const p = parseArgs(['--os-username', 'demo', 'vm1', 'ping', '-c', '4', '10.0.0.1'], [], { remainderAfter: 1 });
+  assert.deepEqual(p.positionals, ['vm1', 'ping', '-c', '4', '10.0.0.1']);
+  assert.deepEqual(p.format.columns, []);
+  assert.equal(p.global['--os-username'], 'demo');
+});

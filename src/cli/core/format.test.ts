@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cell, formatList, formatOne, pyJson, pyRepr, table } from './format.js';
+import { cell, formatList, formatOne, pyJson, pyJsonIndent, pyRepr, table } from './format.js';
 
 test('tables look like prettytable under cliff: left aligned, multi-line cells', () => {
   assert.equal(
@@ -30,4 +30,13 @@ test('lists: nothing for no rows, space separated values', () => {
   assert.equal(formatList([], ['id'], 'table', []), '');
   assert.equal(formatList([{ id: 'a', name: 'x' }], ['id', 'name'], 'value', []), 'a x');
   assert.equal(formatList([], ['id'], 'json', []), '[]');
+});
+
+test("json_indent: Python's json.dumps(v, indent=5), as agent-show prints configurations", () => {
+  assert.equal(
+    pyJsonIndent({ a: [1, { b: true }], c: {}, d: [] }, 5),
+    ['{', '     "a": [', '          1,', '          {', '               "b": true', '          }', '     ],', '     "c": {},', '     "d": []', '}'].join('\n'),
+  );
+  assert.equal(cell({ x: null }, 5), '{\n     "x": null\n}');
+  assert.equal(cell({ x: null }), '{"x": null}');
 });
