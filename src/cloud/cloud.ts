@@ -119,7 +119,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const world = new World();
   for (const seg of SEGMENTS) world.addSegment(seg);
   // The external router EG between the external network and the internet, and a host there.
-  const eg = world.addPlainHost('extrouter', { segment: 'external', ip: `${topology.external.gateway}/24`, mac: topology.external.gatewayMac, forward: true });
+  const eg = world.addPlainHost('extrouter', { segment: 'external', ip: `${topology.external.gateway}/${topology.external.cidr.split('/')[1]}`, mac: topology.external.gatewayMac, forward: true });
   eg.addNic('eth1', world.segment('internet'), { mac: 'fa:16:3e:ee:00:02' });
   eg.root.addAddr('eth1', `${topology.outside.router}/24`);
   world.addPlainHost('internet', { segment: 'internet', ip: `${topology.outside.host}/24`, gateway: topology.outside.router });

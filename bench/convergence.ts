@@ -1,0 +1,275 @@
+// Convergence benchmark (issue 6 point 9): one network node and N compute hosts in the
+// all-in-one cloud (real server, real agents, emulated hosts), ten instances per host spread
+// over ten VXLAN networks on one distributed router with its gateway on ext-net, and a
+// floating IP on one instance in ten.
+//   npm run bench:convergence -- --hosts N [--seed 1] [--timeout 1800]
+// Measures the time from the first API call until every instance port is ACTIVE, the agents
+// are idle and sampled pings pass (east-west pairs, floating IPs from the internet host,
+// SNAT to the internet host), the peak RSS, and then for one more instance: the time until
+// it is programmed on every host that needs it and how many hosts got any update for it.
+// Driven through the in-process services (plugin and compute service), in bulk where the
+// API allows, not through HTTP. Prints phases as it goes; the LAST line is one JSON object.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startCloud, type Cloud } from '../src/cloud/cloud.js';
+import { ping } from '../src/dataplane/emulated/ping.js';
+import { scenarioTopology, type Topology } from '../src/cloud/topology.js';
+import type { Instance } from '../src/compute/compute.js';
+import type { HostState } from '../src/host/state.js';
+import { adminContext, memberContext } from '../src/server/context.js';
+import type { WireMessage } from '../src/rpc/transport.js';
+
+const USAGE = 'usage: npm run bench:convergence -- --hosts N [--seed 1] [--timeout 1800] [--pings 20]';
+const NETWORKS = 10;
+const PER_HOST = 10;
+const PROJECT = 'bench';
+
+function parse() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      hosts: { type: 'string', default: '10' },
+      seed: { type: 'string', default: '1' },
+      timeout: { type: 'string', default: '1800' },
+      pings: { type: 'string', default: '20' },
+    },
+    strict: true,
+  });
+  const num = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got '${v}'`);
+    return n;
+  };
+  return { hosts: num('--hosts', values.hosts), seed: num('--seed', values.seed), timeout: num('--timeout', values.timeout), pings: num('--pings', values.pings) };
+}
+
+/** A small deterministic generator (mulberry32), so runs sample the same pairs. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A cloud of N computes: /16 management and tunnel networks so 1000 hosts fit, and a /16 external network for N fg ports and N floating IPs. */
+function benchTopology(computes: number): Topology {
+  return {
+    ...scenarioTopology(computes),
+    management: '10.2.0.0/16',
+    tunnel: '10.1.0.0/16',
+    external: { cidr: '100.64.0.0/16', gateway: '100.64.0.1', gatewayMac: 'fa:16:3e:ee:00:01' },
+  };
+}
+
+let peakRss = 0;
+const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+
+const t0 = performance.now();
+const log = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s] ${msg}`);
+
+/** Is the instance's MAC (or address) programmed on this host: an l2pop flow on br-tun, or a permanent neighbour in a qrouter namespace. */
+function programmed(s: HostState, mac: string, ip: string): { fdb: boolean; arp: boolean } {
+  const tun = s.ovs.bridges['br-tun'];
+  const fdb = !!tun?.flows.some((f) => f.match.includes(mac) || f.actions.includes(mac));
+  let arp = false;
+  for (const ns of Object.values(s.namespaces)) if (ns.name.startsWith('qrouter-') && ns.neighbours.some((n) => n.ip === ip && n.lladdr === mac)) arp = true;
+  return { fdb, arp };
+}
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse();
+  } catch (e) {
+    console.error(`bench:convergence: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const N = args.hosts;
+  const rand = rng(args.seed);
+  const timer = setInterval(sampleRss, 100).unref();
+  const deadline = Date.now() + args.timeout * 1000;
+  const dir = mkdtempSync(join(tmpdir(), 'dvrnet-bench-conv-'));
+  let cloud: Cloud | undefined;
+  try {
+    const tStart = performance.now();
+    cloud = await startCloud({ stateDir: dir, topology: benchTopology(N), apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
+    sampleRss();
+    log(`cloud up: ${cloud.nodes.size} hosts with their agents (${((performance.now() - tStart) / 1000).toFixed(1)} s, not counted)`);
+    const p = cloud.servers.api.plugin;
+    const admin = adminContext();
+    const member = memberContext(PROJECT);
+
+    // ---- The first API call: from here on the clock runs.
+    const tApi = performance.now();
+    const ext = (await p.networks.createBulk(admin, [{ project_id: 'admin', name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' }]))[0];
+    await p.subnets.createBulk(admin, [
+      { project_id: 'admin', network_id: ext.id, ip_version: 4, cidr: '100.64.0.0/16', gateway_ip: '100.64.0.1', enable_dhcp: false, allocation_pools: [{ start: '100.64.1.1', end: '100.64.254.254' }] },
+    ]);
+    const nets = await p.networks.createBulk(
+      admin,
+      Array.from({ length: NETWORKS }, (_, k) => ({ project_id: PROJECT, name: `net${k}`, 'provider:network_type': 'vxlan' as const })),
+    );
+    const subnets = await p.subnets.createBulk(
+      member,
+      nets.map((n, k) => ({ project_id: PROJECT, network_id: n.id, ip_version: 4 as const, cidr: `172.${16 + k}.0.0/16`, gateway_ip: `172.${16 + k}.0.1` })),
+    );
+    const router = (await p.routers.createBulk(member, [{ project_id: PROJECT, name: 'bench-router', distributed: true }]))[0];
+    for (const s of subnets) await p.routers.addInterface(member, router.id, { subnet_id: s.id });
+    await p.routers.update(member, router.id, { external_gateway_info: { network_id: ext.id } });
+    // Pings from the internet reach the floating IPs (the default group lets only members in).
+    const sg = (await p.securityGroups.list(member, { filters: { name: ['default'], project_id: [PROJECT] }, sort: [] }))[0];
+    await p.securityGroups.createRule(member, { project_id: PROJECT, security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp', remote_ip_prefix: '0.0.0.0/0' });
+    log(`networks, subnets, router, gateway, rule: ${((performance.now() - tApi) / 1000).toFixed(1)} s`);
+
+    // Ten instances per host, one on each network, booted in bulk per batch of hosts.
+    const computes = [...cloud.nodes.values()].filter((n) => n.spec.roles.includes('compute')).map((n) => n.spec.name);
+    const instances: Instance[] = [];
+    const BATCH = Math.max(1, Math.floor(500 / PER_HOST));
+    for (let h = 0; h < computes.length; h += BATCH) {
+      const reqs = computes.slice(h, h + BATCH).flatMap((host) => nets.map((n, k) => ({ name: `${host}-vm${k}`, network_id: n.id, host })));
+      instances.push(...(await cloud.compute.bootMany(admin.isAdmin ? { ...member, isAdmin: true, roles: ['member', 'admin'] } : member, reqs)));
+      sampleRss();
+    }
+    log(`${instances.length} instances booted: ${((performance.now() - tApi) / 1000).toFixed(1)} s`);
+    // A floating IP on one instance in ten (each host's first).
+    const withFip = instances.filter((_, k) => k % PER_HOST === 0);
+    const fips: Awaited<ReturnType<typeof p.floatingIps.createBulk>> = [];
+    for (let k = 0; k < withFip.length; k += 500)
+      fips.push(...(await p.floatingIps.createBulk(member, withFip.slice(k, k + 500).map((i) => ({ project_id: PROJECT, floating_network_id: ext.id, port_id: i.port_id })))));
+    log(`${fips.length} floating IPs: ${((performance.now() - tApi) / 1000).toFixed(1)} s`);
+
+    // Until every instance port is ACTIVE and the agents are idle.
+    const k = p.db.kysely;
+    const notActive = async () =>
+      Number((await k.selectFrom('ports').select((eb) => eb.fn.countAll().as('n')).where('device_owner', 'like', 'compute:%').where('status', '!=', 'ACTIVE').executeTakeFirstOrThrow()).n);
+    for (;;) {
+      await cloud.settle();
+      sampleRss();
+      const left = await notActive();
+      if (left === 0) break;
+      if (Date.now() > deadline) throw new Error(`timeout: ${left} instance ports still not ACTIVE`);
+      log(`${left} instance ports not ACTIVE yet`);
+    }
+    const tActive = performance.now();
+    log(`every instance port ACTIVE, agents idle: ${((tActive - tApi) / 1000).toFixed(1)} s`);
+
+    // Sampled pings: the instances involved take their addresses by DHCP first.
+    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+    const pairs: Array<[Instance, Instance]> = [];
+    while (pairs.length < args.pings) {
+      const a = pick(instances);
+      const b = pick(instances);
+      if (a.host !== b.host && a.network_id !== b.network_id) pairs.push([a, b]);
+      else if (N === 1 && a !== b) pairs.push([a, b]);
+    }
+    const fipSample = Array.from({ length: Math.min(5, fips.length) }, () => pick(fips));
+    const snatSample = Array.from({ length: 5 }, () => pick(instances));
+    const leased = new Set<Instance>();
+    const byPort = new Map(instances.map((i) => [i.port_id, i]));
+    const need = [...pairs.flat(), ...fipSample.map((f) => byPort.get(f.port_id!)!), ...snatSample];
+    for (const i of need) {
+      if (leased.has(i)) continue;
+      if (!cloud.compute.dhcp(i)) throw new Error(`${i.name} on ${i.host} got no DHCP lease`);
+      leased.add(i);
+    }
+    const failures: string[] = [];
+    const pass = (r: ReturnType<typeof ping>) => r.received >= r.sent - 1; // the first echo may wait for the underlay's ARP
+    for (const [a, b] of pairs) {
+      const r = ping(cloud.world, { host: a.host, ns: a.name }, b.fixed_ip, 3);
+      if (!pass(r)) failures.push(`east-west ${a.name} -> ${b.name} (${b.fixed_ip}): ${r.summary}`);
+    }
+    for (const f of fipSample) {
+      const r = ping(cloud.world, { host: 'internet' }, f.floating_ip_address, 3);
+      if (!pass(r)) failures.push(`internet -> floating IP ${f.floating_ip_address}: ${r.summary}`);
+    }
+    for (const i of snatSample) {
+      const r = ping(cloud.world, { host: i.host, ns: i.name }, cloud.topology.outside.host, 3);
+      if (!pass(r)) failures.push(`SNAT ${i.name} -> ${cloud.topology.outside.host}: ${r.summary}`);
+    }
+    const tConverged = performance.now();
+    sampleRss();
+    const converge_s = (tConverged - tApi) / 1000;
+    log(`${leased.size} DHCP leases, ${pairs.length + fipSample.length + snatSample.length} pings, ${failures.length} failed: converged in ${converge_s.toFixed(1)} s`);
+    for (const f of failures) console.log(`  FAILED ${f}`);
+
+    // ---- One more instance on the largest cloud: who hears of it, and how fast.
+    const nodes = [...cloud.nodes.values()];
+    const appliedBefore = new Map(nodes.map((n) => [n.spec.name, n.composer.applied]));
+    const castHosts = new Set<string>();
+    let fanouts = 0;
+    const stopWatch = (cloud.transport.server as unknown as { inject(r: { drop(m: WireMessage): boolean }): () => void }).inject({
+      drop(m) {
+        if (m.kind === 'cast') castHosts.add(m.topic.slice(m.topic.lastIndexOf('.') + 1));
+        if (m.kind === 'fanout') fanouts++;
+        return false;
+      },
+    });
+    const target = computes[Math.floor(rand() * computes.length)];
+    const tOne = performance.now();
+    const [extra] = await cloud.compute.bootMany({ ...member, isAdmin: true, roles: ['member', 'admin'] }, [{ name: 'one-more', network_id: nets[0].id, host: target }]);
+    for (;;) {
+      await cloud.settle();
+      const st = await k.selectFrom('ports').select('status').where('id', '=', extra.port_id).executeTakeFirstOrThrow();
+      if (st.status === 'ACTIVE') break;
+      if (Date.now() > deadline) throw new Error('timeout: the extra port never became ACTIVE');
+    }
+    const one_port_ms = performance.now() - tOne;
+    stopWatch();
+    const updated = nodes.filter((n) => n.composer.applied !== appliedBefore.get(n.spec.name)).map((n) => n.spec.name);
+    // Which hosts had to learn of it: every host with a port on its network (all of them
+    // here: the router's hosts too), plus the SNAT host. Check it is programmed there.
+    const needing = new Set((await k.selectFrom('ports').select('binding_host_id').distinct().where('network_id', '=', nets[0].id).where('binding_host_id', '!=', '').execute()).map((r) => r.binding_host_id));
+    const snatHost = await p.dvr.snatHost(undefined, router.id);
+    if (snatHost) needing.add(snatHost);
+    const missing: string[] = [];
+    for (const n of nodes) {
+      if (n.spec.name === extra.host || !needing.has(n.spec.name)) continue;
+      const got = programmed(await n.composer.current(), extra.mac, extra.fixed_ip);
+      if (!got.fdb || !got.arp) missing.push(`${n.spec.name}${got.fdb ? '' : ' (no FDB flow)'}${got.arp ? '' : ' (no ARP entry)'}`);
+    }
+    log(`one more instance on ${target}: ${one_port_ms.toFixed(0)} ms; ${updated.length} hosts applied ops, ${castHosts.size} hosts got casts, ${fanouts} fanouts; ${needing.size} hosts need it, missing on ${missing.length}`);
+    if (missing.length) console.log(`  NOT PROGRAMMED on ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`);
+    sampleRss();
+
+    const ports = Number((await k.selectFrom('ports').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const result = {
+      hosts: N,
+      computes: computes.length,
+      instances: instances.length,
+      ports,
+      floating_ips: fips.length,
+      active_s: +((tActive - tApi) / 1000).toFixed(2),
+      converge_s: +converge_s.toFixed(2),
+      pings: pairs.length + fipSample.length + snatSample.length,
+      ping_failures: failures.length,
+      peak_rss_mb: Math.round(peakRss / 2 ** 20),
+      one_port_ms: Math.round(one_port_ms),
+      hosts_updated_by_one_port: updated.length,
+      hosts_cast_for_one_port: castHosts.size,
+      fanouts_for_one_port: fanouts,
+      hosts_needing_one_port: needing.size,
+      one_port_missing_on: missing.length,
+    };
+    console.log(JSON.stringify(result));
+    return failures.length || missing.length ? 1 : 0;
+  } finally {
+    clearInterval(timer);
+    await cloud?.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench:convergence: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);
