@@ -66,7 +66,7 @@ registerCloudCommands(program);
 
 program.addHelpText(
   'after',
-  `\nClient commands (neutron-style; dvrnet COMMAND -h for options):\n${COMMANDS.map((c) => `  ${c.name.padEnd(28)}${c.summary}`).join('\n')}\n`,
+  `\nClient commands (neutron-style; dvrnet COMMAND -h for options):\n${COMMANDS.map((c) => `  ${c.name.padEnd(30)} ${c.summary}`).join('\n')}\n`,
 );
 
 const found = findClientCommand(process.argv.slice(2));

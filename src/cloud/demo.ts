@@ -133,7 +133,8 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   const fipPing = pingShow('[internet]', { host: 'internet' }, '203.0.113.102');
 
   step('14b', 'east-west: a second network on the same router, an instance on compute2');
-  await run('demo', ['net-create', 'demo-net2']);
+  // Like demo-net, a VXLAN network made by admin for demo (section 4 draws VXLAN only).
+  await run('admin', ['net-create', 'demo-net2', '--tenant-id', demoId, '--provider:network_type', 'vxlan']);
   await run('demo', ['subnet-create', 'demo-net2', '--name', 'demo-subnet2', '--gateway', '192.168.2.1', '192.168.2.0/24']);
   await run('demo', ['router-interface-add', 'demo-router', 'demo-subnet2']);
   const net2Id = await value('demo', ['net-show', 'demo-net2', '-c', 'id']);

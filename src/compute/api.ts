@@ -63,6 +63,9 @@ export function buildComputeApp(o: ComputeApiOptions): FastifyInstance {
       created: i.created_at.replace(/\.\d+Z$/, 'Z'),
       addresses: { [net?.name ?? i.network_id]: addrs },
       security_groups: groups.map((g) => ({ name: g.name })),
+      'OS-EXT-STS:task_state': null,
+      'OS-EXT-STS:power_state': i.status === 'ACTIVE' ? 1 : 0,
+      'OS-EXT-STS:vm_state': i.status === 'ACTIVE' ? 'active' : i.status === 'ERROR' ? 'error' : 'building',
       ...(ctx.isAdmin ? { 'OS-EXT-SRV-ATTR:host': i.host, 'OS-EXT-SRV-ATTR:hypervisor_hostname': i.host } : {}),
     };
   };
@@ -136,8 +139,13 @@ export function buildComputeApp(o: ComputeApiOptions): FastifyInstance {
   app.get<{ Params: { host: string; bridge: string } }>('/dvrnet/v1/hosts/:host/bridges/:bridge/flows', async (req) => {
     admin(req.computeCtx);
     const h = o.world.hosts.get(req.params.host);
-    const br = h?.vswitch.bridge(req.params.bridge);
-    if (!br) throw new NeutronError('NotFound', 404, `No bridge ${req.params.bridge} on host ${req.params.host}`);
+    if (!h) throw new NeutronError('NotFound', 404, `No host ${req.params.host}`);
+    let br;
+    try {
+      br = h.vswitch.bridge(req.params.bridge);
+    } catch {
+      throw new NeutronError('NotFound', 404, `No bridge ${req.params.bridge} on host ${req.params.host}`);
+    }
     return { flows: br.model.dumpFlowsText() };
   });
   return app;
