@@ -225,12 +225,12 @@ export class PortService {
   }
 
   async createBulk(ctx: RequestContext, bodies: PortCreate[]): Promise<PortView[]> {
-    const ids = await inTransaction(this.db, async (tx) => {
-      const out: string[] = [];
-      for (const body of bodies) out.push(await this.createInTx(tx, ctx, body));
+    // The views come from what was written: no read-back after the commit.
+    return inTransaction(this.db, async (tx) => {
+      const out: PortView[] = [];
+      for (const body of bodies) out.push((await this.insert(tx, ctx, body)).view);
       return out;
     });
-    return ids.length === 1 ? [await this.get(ctx, ids[0])] : this.list(ctx, { filters: { id: ids }, sort: [] });
   }
 
   /** Tell listeners about ports after their transaction committed. */
@@ -242,6 +242,10 @@ export class PortService {
 
   /** Create a port inside the caller's transaction (router and floating-IP ports use this). */
   async createInTx(tx: Tx, ctx: RequestContext, body: PortCreate): Promise<string> {
+    return (await this.insert(tx, ctx, body)).row.id;
+  }
+
+  private async insert(tx: Tx, ctx: RequestContext, body: PortCreate): Promise<{ row: PortRow; view: PortView }> {
     await lockDomain(this.db, tx, `network:${body.network_id}`);
     const net = await this.networks.row(tx, ctx, body.network_id);
     checkNetworkUse(ctx, 'port', net);
@@ -254,29 +258,27 @@ export class PortService {
     const host = body['binding:host_id'] ?? '';
     const vnic = body['binding:vnic_type'] ?? 'normal';
     const binding = host ? await this.binder.bind(tx, { id: row.id, network_id: net.id, host, vnic_type: vnic, device_owner: owner }) : UNBOUND;
-    await tx
-      .insertInto('ports')
-      .values({
-        ...row,
-        network_id: net.id,
-        mac_address: mac,
-        admin_state_up: i(body.admin_state_up ?? true),
-        status: 'DOWN',
-        device_id: body.device_id ?? '',
-        device_owner: owner,
-        port_security_enabled: i(portSecurity),
-        binding_host_id: host,
-        binding_vif_type: binding.vif_type,
-        binding_vif_details: JSON.stringify(binding.vif_details),
-        binding_profile: JSON.stringify(body['binding:profile'] ?? {}),
-        binding_vnic_type: vnic,
-      })
-      .execute();
-    await this.allocateIps(tx, net, row.id, body.fixed_ips, owner);
+    const port: PortRow = {
+      ...row,
+      network_id: net.id,
+      mac_address: mac,
+      admin_state_up: i(body.admin_state_up ?? true),
+      status: 'DOWN',
+      device_id: body.device_id ?? '',
+      device_owner: owner,
+      port_security_enabled: i(portSecurity),
+      binding_host_id: host,
+      binding_vif_type: binding.vif_type,
+      binding_vif_details: JSON.stringify(binding.vif_details),
+      binding_profile: JSON.stringify(body['binding:profile'] ?? {}),
+      binding_vnic_type: vnic,
+    };
+    await tx.insertInto('ports').values(port).execute();
+    const ips = await this.allocateIps(tx, net, row.id, body.fixed_ips, owner);
     if (sgs.length) await tx.insertInto('securitygroupportbindings').values(sgs.map((s) => ({ port_id: row.id, security_group_id: s }))).execute();
     if (pairs.length) await tx.insertInto('allowedaddresspairs').values(pairs.map((p) => ({ port_id: row.id, ...p }))).execute();
     afterCommit(tx, () => this.emitRows('create', [row.id]));
-    return row.id;
+    return { row: port, view: view(port, { ips, sgs, pairs }) };
   }
 
   /**
@@ -329,18 +331,25 @@ export class PortService {
    * `{subnet_id}` -> any address of that subnet; `{ip_address[, subnet_id]}` -> exactly it
    * (any address of the subnet, pool or not, but not one in use).
    */
+  /** Allocate and write the port's fixed IPs; returns them as the API shows them. */
   private async allocateIps(tx: Tx, net: NetworkRow, portId: string, requested: FixedIpRequest[] | undefined, owner: string) {
     const subnets = await this.subnets.ofNetwork(tx, net.id);
+    const out: Array<{ subnet_id: string; ip_address: string }> = [];
     // Each address is written at once, so the next request of the same call sees it taken.
-    const add = (s: SubnetRow, ip: string) =>
-      tx.insertInto('ipallocations').values({ port_id: portId, network_id: net.id, subnet_id: s.id, ip_address: ip, ip_num: ipToNum(ip) }).execute();
+    const add = async (s: SubnetRow, ip: string) => {
+      await tx.insertInto('ipallocations').values({ port_id: portId, network_id: net.id, subnet_id: s.id, ip_address: ip, ip_num: ipToNum(ip) }).execute();
+      out.push({ subnet_id: s.id, ip_address: ip });
+    };
     if (requested === undefined) {
       for (const s of subnets.filter((x) => x.ip_version === 4)) {
         const ip = await allocateFromPools(tx, s.id, await this.pools(tx, s.id));
-        if (ip) return void (await add(s, ip));
+        if (ip) {
+          await add(s, ip);
+          return out;
+        }
       }
       if (subnets.length) throw Faults.ipAddressGenerationFailure(net.id);
-      return;
+      return out;
     }
     for (const r of requested) {
       const s = this.subnetFor(subnets, net.id, r);
@@ -355,6 +364,8 @@ export class PortService {
         await add(s, ip);
       }
     }
+    out.sort((a, b) => ipToNum(a.ip_address) - ipToNum(b.ip_address));
+    return out;
   }
 
   private subnetFor(subnets: SubnetRow[], netId: string, r: FixedIpRequest): SubnetRow {
