@@ -8,7 +8,7 @@ import type { Db } from '../db/connect.js';
 import type { AgentRow } from '../db/schema.js';
 import { inTransaction, type Tx } from '../db/tx.js';
 import type { RequestContext } from './context.js';
-import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
+import { boolColumn, listRows, type Columns, type ListQuery } from './listing.js';
 import { b, i, newId } from './util.js';
 
 export const AGENT_TYPES = {
@@ -118,12 +118,7 @@ export class AgentService {
     const filters = { ...q.filters };
     const aliveFilter = filters.alive;
     delete filters.alive;
-    let qb = applyFilters(k.selectFrom('agents as a').selectAll('a'), COLUMNS, filters);
-    const marker = q.marker ? await k.selectFrom('agents as a').selectAll('a').where('a.id', '=', q.marker).executeTakeFirst() : undefined;
-    if (q.marker && !marker) throw agentNotFound(q.marker);
-    qb = applyOrderAndPage(qb, COLUMNS, 'a.id', q, marker);
-    let rows = (await qb.execute()) as AgentRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows } = await listRows<AgentRow>(k.selectFrom('agents as a').selectAll('a'), COLUMNS, 'a.id', { ...q, filters }, agentNotFound);
     let out = rows.map((r) => view(r, this.isAlive(r)));
     if (aliveFilter) out = out.filter((a) => aliveFilter.some((x) => x === a.alive));
     return out;

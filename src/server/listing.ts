@@ -78,3 +78,24 @@ export function applyOrderAndPage(
   if (q.limit !== undefined) qb = qb.limit(q.limit);
   return qb;
 }
+
+/**
+ * The list skeleton every collection shares: `base` (the rows a context may see, columns
+ * selected) with the query's filters, keyset paging from the marker (a marker the context
+ * cannot see is `notFound`), the page in forward order. `narrow` adds a collection's own
+ * filters. Also returns the filtered query, for collections that load child rows by it.
+ */
+export async function listRows<R>(
+  base: AnyQB,
+  columns: Columns,
+  idCol: string,
+  q: ListQuery,
+  notFound: (id: string) => Error,
+  narrow: (qb: AnyQB) => AnyQB = (qb) => qb,
+): Promise<{ rows: R[]; filtered: AnyQB }> {
+  const filtered = narrow(applyFilters(base, columns, q.filters));
+  const marker = q.marker ? await base.where(sql.ref(idCol), '=', q.marker).executeTakeFirst() : undefined;
+  if (q.marker && !marker) throw notFound(q.marker);
+  const rows = (await applyOrderAndPage(filtered, columns, idCol, q, marker).execute()) as R[];
+  return { rows: q.pageReverse ? rows.reverse() : rows, filtered };
+}

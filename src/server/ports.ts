@@ -13,7 +13,7 @@ import type { SelectQueryBuilder } from 'kysely';
 import { BINDING_FAILED, UNBOUND, type PortBinder } from '../ml2/mech_openvswitch.js';
 import type { RequestContext } from './context.js';
 import { allocateFromPools, assertAssignable, cidrContains, ipToNum } from './ipam.js';
-import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
+import { boolColumn, listRows, type Columns, type ListQuery } from './listing.js';
 import type { NetworkService } from './networks.js';
 import { checkNetworkUse, checkOwner } from './policy.js';
 import type { SecurityGroupService } from './security_groups.js';
@@ -174,20 +174,14 @@ export class PortService {
 
   async list(ctx: RequestContext, q: ListQuery): Promise<PortView[]> {
     const k = this.db.kysely;
-    let qb = applyFilters(visible(k.selectFrom('ports as p').selectAll('p'), ctx), COLUMNS, q.filters);
-    if (q.filters.fixed_ips) qb = fixedIpFilter(qb, q.filters.fixed_ips);
-    if (q.filters.security_groups)
-      qb = qb.where((eb: any) =>
-        eb.exists(eb.selectFrom('securitygroupportbindings as fb').select('fb.port_id').whereRef('fb.port_id', '=', 'p.id').where('fb.security_group_id', 'in', q.filters.security_groups)),
-      );
-    const marker = q.marker
-      ? await visible(k.selectFrom('ports as p').selectAll('p'), ctx).where('p.id', '=', q.marker).executeTakeFirst()
-      : undefined;
-    if (q.marker && !marker) throw Faults.portNotFound(q.marker);
-    const filtered = qb;
-    qb = applyOrderAndPage(qb, COLUMNS, 'p.id', q, marker);
-    let rows = (await qb.execute()) as PortRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows, filtered } = await listRows<PortRow>(visible(k.selectFrom('ports as p').selectAll('p'), ctx), COLUMNS, 'p.id', q, Faults.portNotFound, (qb) => {
+      if (q.filters.fixed_ips) qb = fixedIpFilter(qb, q.filters.fixed_ips);
+      if (q.filters.security_groups)
+        qb = qb.where((eb: any) =>
+          eb.exists(eb.selectFrom('securitygroupportbindings as fb').select('fb.port_id').whereRef('fb.port_id', '=', 'p.id').where('fb.security_group_id', 'in', q.filters.security_groups)),
+        );
+      return qb;
+    });
     // A whole (filtered) collection: children by the same filter, not by a long id list.
     const scope = q.limit === undefined && !q.marker ? filtered.clearSelect().select('p.id') : undefined;
     const children = await this.children(rows.map((r) => r.id), scope);

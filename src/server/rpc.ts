@@ -140,6 +140,41 @@ export class HostViews {
     return [...hosts];
   }
 
+  /**
+   * The hosts of the distributed routers with an interface on the network: Neutron binds
+   * each qr- port of a distributed router on every host the router lives on (distributed
+   * port bindings) and l2population makes each of those hosts a flooding peer of the
+   * network. So a host with instances only on a router's VLAN (or another tunnel) network
+   * still has a tunnel to the hosts it routes into this network for, and they to it.
+   */
+  async dvrPeers(networkId: string): Promise<string[]> {
+    const rows = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .innerJoin('ports as p', 'p.network_id', 'r2.network_id')
+      .select(['p.binding_host_id', 'p.device_owner'])
+      .distinct()
+      .where('r.network_id', '=', networkId)
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('p.binding_host_id', '!=', '')
+      .execute();
+    return [...new Set(rows.filter((r) => isDvrServiced(r.device_owner)).map((r) => r.binding_host_id))];
+  }
+
+  /** Whether the host has an active port of its own on the network (one l2population announces). */
+  async hasActivePort(networkId: string, host: string, exceptPort?: string): Promise<boolean> {
+    let q = this.k
+      .selectFrom('ports')
+      .select('id')
+      .where('network_id', '=', networkId)
+      .where('binding_host_id', '=', host)
+      .where('status', '=', 'ACTIVE')
+      .where('device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed);
+    if (exceptPort) q = q.where('id', '!=', exceptPort);
+    return !!(await q.limit(1).executeTakeFirst());
+  }
+
   /** Networks whose forwarding entries a host needs: where it has bound ports, and every network of a distributed router it hosts. */
   async networksOfHost(host: string): Promise<string[]> {
     const nets = new Set((await this.k.selectFrom('ports').select('network_id').distinct().where('binding_host_id', '=', host).execute()).map((n) => n.network_id));
@@ -172,19 +207,25 @@ export class HostViews {
 
   /**
    * The forwarding entries of a network as seen from `host`: every other host's tunnel
-   * endpoint with its flood entry and its ports' [mac, ip]. Tunnel networks only.
+   * endpoint with its flood entry and its ports' [mac, ip], and a flood entry for every
+   * other host of a distributed router on the network. Tunnel networks only.
    */
   async fdbFor(networkId: string, exceptHost?: string): Promise<FdbEntries> {
     const seg = await this.segment(networkId);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return {};
     const ports: Record<string, Array<[string, string]>> = {};
     const rows = (await this.fdbPorts(networkId)).filter((p) => p.binding_host_id !== exceptHost);
-    const ips = await this.ovsAgentIps(rows.map((p) => p.binding_host_id));
+    const peers = (await this.dvrPeers(networkId)).filter((h) => h !== exceptHost);
+    const ips = await this.ovsAgentIps([...rows.map((p) => p.binding_host_id), ...peers]);
     for (const p of rows) {
       const ip = ips.get(p.binding_host_id);
       if (!ip) continue;
       ports[ip] ??= [FLOODING_ENTRY];
       ports[ip].push([p.mac_address, p.ip_address ?? '']);
+    }
+    for (const h of peers) {
+      const ip = ips.get(h);
+      if (ip) ports[ip] ??= [FLOODING_ENTRY];
     }
     return Object.keys(ports).length ? { [networkId]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports } } : {};
   }
@@ -543,12 +584,72 @@ export class AgentNotifier {
     private readonly transport: Transport,
   ) {}
 
+  /**
+   * Casts and fanouts wait in an outbox until the current burst of changes has been handled
+   * (the next turn of the event loop), then go out in order. A bulk create or a host
+   * reporting many ports up thus sends each host one add_fdb_entries with every new entry
+   * (adjacent ones to the same host merge) and one copy of each resync trigger, instead of
+   * one message per port and per host (the notifier's fan-out dominated convergence).
+   */
+  private outbox: Array<{ kind: 'cast' | 'fanout'; topic: string; method: AgentMethod; args: any; key?: string }> = [];
+  private queued = new Set<string>();
+  private flushing?: Promise<void>;
+
   async cast<M extends AgentMethod>(base: string, host: string, method: M, args: AgentMethods[M]) {
-    await this.transport.cast(hostTopic(base, host), method, args);
+    this.enqueue('cast', hostTopic(base, host), method, args);
   }
 
   async fanout<M extends AgentMethod>(base: string, method: M, args: AgentMethods[M]) {
-    await this.transport.fanout(base, method, args);
+    this.enqueue('fanout', base, method, args);
+  }
+
+  private enqueue(kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any) {
+    if (method === 'add_fdb_entries' || method === 'remove_fdb_entries') {
+      // Merge into the last message to the same topic when it is of the same kind (order kept).
+      for (let i = this.outbox.length - 1; i >= 0; i--) {
+        const m = this.outbox[i];
+        if (m.topic !== topic || m.kind !== kind || RESYNC_TRIGGERS.has(m.method)) continue; // a full pass commutes with FDB casts
+        if (m.method === method) {
+          m.args = { fdb_entries: mergeFdb(m.args.fdb_entries, args.fdb_entries) };
+          return;
+        }
+        break;
+      }
+      this.outbox.push({ kind, topic, method, args: { fdb_entries: mergeFdb({}, args.fdb_entries) } });
+      this.bump(kind, topic);
+    } else if (RESYNC_TRIGGERS.has(method)) {
+      // A pure "look again" message: a copy already queued since the topic's last stateful
+      // message is as good (router removals count as stateful: an update after one must stay).
+      const key = `${kind}|${topic}|${method}|${JSON.stringify(args)}|${this.epochs.get(`${kind}|${topic}`) ?? 0}`;
+      if (this.queued.has(key)) return;
+      this.queued.add(key);
+      this.outbox.push({ kind, topic, method, args, key });
+      if (method === 'router_removed_from_agent') this.bump(kind, topic);
+    } else {
+      this.outbox.push({ kind, topic, method, args });
+      this.bump(kind, topic);
+    }
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
+  }
+
+  private epochs = new Map<string, number>();
+  private bump(kind: string, topic: string) {
+    const k = `${kind}|${topic}`;
+    this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
+  }
+
+  private async send(): Promise<void> {
+    const batch = this.outbox;
+    this.outbox = [];
+    this.queued = new Set();
+    this.epochs = new Map();
+    this.flushing = undefined;
+    const sent: Promise<void>[] = [];
+    for (const m of batch) {
+      const p = m.kind === 'cast' ? this.transport.cast(m.topic, m.method, m.args) : this.transport.fanout(m.topic, m.method, m.args);
+      sent.push(p.catch((err) => console.error(`${m.kind} ${m.method} to ${m.topic} failed:`, err)));
+    }
+    await Promise.all(sent);
   }
 
   private async l3Hosts(hosts: string[]) {
@@ -666,6 +767,19 @@ export class AgentNotifier {
     const addr = (await this.fixedIps(port))[0]?.ip_address ?? '';
     const announce: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: [FLOODING_ENTRY, [port.mac_address, addr]] } } };
     for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'add_fdb_entries', { fdb_entries: announce });
+    // The host learns the whole network with its first active port there (as Neutron's
+    // l2pop does); later ports add nothing it was not told already.
+    const others = await this.p.db.kysely
+      .selectFrom('ports')
+      .select('id')
+      .where('network_id', '=', port.network_id)
+      .where('binding_host_id', '=', host)
+      .where('status', '=', 'ACTIVE')
+      .where('device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('id', '!=', port.id)
+      .limit(1)
+      .executeTakeFirst();
+    if (others) return;
     const full = await this.views.fdbFor(port.network_id, host);
     if (Object.keys(full).length) await this.cast(AGENT_TOPICS.ovs, host, 'add_fdb_entries', { fdb_entries: full });
   }
@@ -690,6 +804,38 @@ export class AgentNotifier {
     const withdraw: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: entries } } };
     for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'remove_fdb_entries', { fdb_entries: withdraw });
   }
+}
+
+/** Casts whose only effect is that the agent looks again (identical copies in one burst are redundant). */
+const RESYNC_TRIGGERS: ReadonlySet<AgentMethod> = new Set<AgentMethod>([
+  'port_update',
+  'port_delete',
+  'network_update',
+  'security_groups_rule_updated',
+  'security_groups_member_updated',
+  'routers_updated',
+  'router_removed_from_agent',
+  'network_update_end',
+  'network_delete_end',
+  'port_update_end',
+  'port_delete_end',
+]);
+
+/** Two add (or two remove) FDB messages as one: entries per network and tunnel endpoint, each pair once. */
+function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
+  const out: FdbEntries = { ...into };
+  for (const [net, e] of Object.entries(more)) {
+    const old = out[net];
+    const ports: Record<string, Array<[string, string]>> = { ...(old?.ports ?? {}) };
+    for (const [ip, entries] of Object.entries(e.ports)) {
+      const list = [...(ports[ip] ?? [])];
+      const seen = new Set(list.map((x) => `${x[0]}|${x[1]}`));
+      for (const x of entries) if (!seen.has(`${x[0]}|${x[1]}`)) (seen.add(`${x[0]}|${x[1]}`), list.push(x));
+      ports[ip] = list;
+    }
+    out[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
+  }
+  return out;
 }
 
 /** Serve the server's endpoints on its topics and push changes to agents. */

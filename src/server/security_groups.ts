@@ -8,7 +8,7 @@ import type { SecurityGroupRow, SecurityGroupRuleRow } from '../db/schema.js';
 import { inTransaction, type Tx } from '../db/tx.js';
 import type { RequestContext } from './context.js';
 import type { Events } from './events.js';
-import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
+import { boolColumn, listRows, type Columns, type ListQuery } from './listing.js';
 import { checkOwner } from './policy.js';
 import { b, chunks, i, newId, stdCreate, stdView, timestamp } from './util.js';
 
@@ -164,14 +164,7 @@ export class SecurityGroupService {
       });
     }
     const k = this.db.kysely;
-    let qb = applyFilters(visibleGroups(k.selectFrom('securitygroups as g').selectAll('g'), ctx), GROUP_COLUMNS, q.filters);
-    const marker = q.marker
-      ? await visibleGroups(k.selectFrom('securitygroups as g').selectAll('g'), ctx).where('g.id', '=', q.marker).executeTakeFirst()
-      : undefined;
-    if (q.marker && !marker) throw Faults.securityGroupNotFound(q.marker);
-    qb = applyOrderAndPage(qb, GROUP_COLUMNS, 'g.id', q, marker);
-    let rows = (await qb.execute()) as SecurityGroupRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows } = await listRows<SecurityGroupRow>(visibleGroups(k.selectFrom('securitygroups as g').selectAll('g'), ctx), GROUP_COLUMNS, 'g.id', q, Faults.securityGroupNotFound);
     const rules = new Map<string, SecurityGroupRuleRow[]>();
     for (const part of chunks(rows.map((r) => r.id), 500))
       for (const r of await k.selectFrom('securitygrouprules').selectAll().where('security_group_id', 'in', part).orderBy('created_at').orderBy('id').execute())
@@ -260,14 +253,7 @@ export class SecurityGroupService {
 
   async listRules(ctx: RequestContext, q: ListQuery): Promise<RuleView[]> {
     const k = this.db.kysely;
-    let qb = applyFilters(visibleRules(k.selectFrom('securitygrouprules as r').selectAll('r'), ctx), RULE_COLUMNS, q.filters);
-    const marker = q.marker
-      ? await visibleRules(k.selectFrom('securitygrouprules as r').selectAll('r'), ctx).where('r.id', '=', q.marker).executeTakeFirst()
-      : undefined;
-    if (q.marker && !marker) throw Faults.securityGroupRuleNotFound(q.marker);
-    qb = applyOrderAndPage(qb, RULE_COLUMNS, 'r.id', q, marker);
-    let rows = (await qb.execute()) as SecurityGroupRuleRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows } = await listRows<SecurityGroupRuleRow>(visibleRules(k.selectFrom('securitygrouprules as r').selectAll('r'), ctx), RULE_COLUMNS, 'r.id', q, Faults.securityGroupRuleNotFound);
     return rows.map(ruleView);
   }
 

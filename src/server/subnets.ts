@@ -8,7 +8,7 @@ import { inTransaction, type Tx } from '../db/tx.js';
 import type { RequestContext } from './context.js';
 import type { Events } from './events.js';
 import { cidrsOverlap, defaultGateway, ipToNum, resolvePools, type Pool } from './ipam.js';
-import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from './listing.js';
+import { boolColumn, listRows, type Columns, type ListQuery } from './listing.js';
 import type { NetworkService } from './networks.js';
 import { checkNetworkUse, checkOwner } from './policy.js';
 import { b, chunks, i, stdCreate, stdView, timestamp } from './util.js';
@@ -113,14 +113,7 @@ export class SubnetService {
 
   async list(ctx: RequestContext, q: ListQuery): Promise<SubnetView[]> {
     const k = this.db.kysely;
-    let qb = applyFilters(visible(k.selectFrom('subnets as s').selectAll('s'), ctx), COLUMNS, q.filters);
-    const marker = q.marker
-      ? await visible(k.selectFrom('subnets as s').selectAll('s'), ctx).where('s.id', '=', q.marker).executeTakeFirst()
-      : undefined;
-    if (q.marker && !marker) throw Faults.subnetNotFound(q.marker);
-    qb = applyOrderAndPage(qb, COLUMNS, 's.id', q, marker);
-    let rows = (await qb.execute()) as SubnetRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows } = await listRows<SubnetRow>(visible(k.selectFrom('subnets as s').selectAll('s'), ctx), COLUMNS, 's.id', q, Faults.subnetNotFound);
     const pools = new Map<string, AllocationPoolRow[]>();
     for (const part of chunks(rows.map((r) => r.id), 500)) {
       for (const p of await k.selectFrom('ipallocationpools').selectAll().where('subnet_id', 'in', part).execute())

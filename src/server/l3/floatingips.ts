@@ -10,7 +10,7 @@ import type { FloatingIpRow } from '../../db/schema.js';
 import { inTransaction, type Tx } from '../../db/tx.js';
 import { adminContext, type RequestContext } from '../context.js';
 import type { Events } from '../events.js';
-import { applyFilters, applyOrderAndPage, type Columns, type ListQuery } from '../listing.js';
+import { listRows, type Columns, type ListQuery } from '../listing.js';
 import { checkOwner } from '../policy.js';
 import type { PortService } from '../ports.js';
 import { newId, timestamp } from '../util.js';
@@ -92,12 +92,7 @@ export class FloatingIpService {
 
   async list(ctx: RequestContext, q: ListQuery): Promise<FloatingIpView[]> {
     const k = this.db.kysely;
-    let qb = applyFilters(visible(k.selectFrom('floatingips as f').selectAll('f'), ctx), COLUMNS, q.filters);
-    const marker = q.marker ? await visible(k.selectFrom('floatingips as f').selectAll('f'), ctx).where('f.id', '=', q.marker).executeTakeFirst() : undefined;
-    if (q.marker && !marker) throw fipNotFound(q.marker);
-    qb = applyOrderAndPage(qb, COLUMNS, 'f.id', q, marker);
-    let rows = (await qb.execute()) as FloatingIpRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows } = await listRows<FloatingIpRow>(visible(k.selectFrom('floatingips as f').selectAll('f'), ctx), COLUMNS, 'f.id', q, fipNotFound);
     return rows.map(view);
   }
 

@@ -12,7 +12,7 @@ import { inTransaction, type Tx } from '../../db/tx.js';
 import { adminContext, type RequestContext } from '../context.js';
 import type { Events } from '../events.js';
 import { cidrContains, cidrsOverlap } from '../ipam.js';
-import { applyFilters, applyOrderAndPage, boolColumn, type Columns, type ListQuery } from '../listing.js';
+import { boolColumn, listRows, type Columns, type ListQuery } from '../listing.js';
 import { checkOwner } from '../policy.js';
 import type { PortService } from '../ports.js';
 import { b, chunks, i, stdCreate, stdView, timestamp } from '../util.js';
@@ -109,12 +109,7 @@ export class RouterService {
 
   async list(ctx: RequestContext, q: ListQuery): Promise<RouterView[]> {
     const k = this.db.kysely;
-    let qb = applyFilters(visible(k.selectFrom('routers as r').selectAll('r'), ctx), COLUMNS, q.filters);
-    const marker = q.marker ? await visible(k.selectFrom('routers as r').selectAll('r'), ctx).where('r.id', '=', q.marker).executeTakeFirst() : undefined;
-    if (q.marker && !marker) throw routerNotFound(q.marker);
-    qb = applyOrderAndPage(qb, COLUMNS, 'r.id', q, marker);
-    let rows = (await qb.execute()) as RouterRow[];
-    if (q.pageReverse) rows = rows.reverse();
+    const { rows } = await listRows<RouterRow>(visible(k.selectFrom('routers as r').selectAll('r'), ctx), COLUMNS, 'r.id', q, routerNotFound);
     const gws = new Map<string, { network_id: string; ips: Array<{ subnet_id: string; ip_address: string }> }>();
     const routes = new Map<string, Route[]>();
     for (const part of chunks(rows.map((r) => r.id), 500)) {
