@@ -17,12 +17,28 @@
 
 import type { HostOp } from '../host/ops.js';
 import { emptyHost } from '../host/build.js';
+import { diff } from '../host/diff.js';
+import { assertValidHost } from '../host/validate.js';
 import type { HostState, Namespace, OvsBridge } from '../host/state.js';
 
 /** What realises a host state: the emulated driver, or the real Linux one. */
 export interface HostDriver {
   applyState(desired: HostState): HostOp[] | Promise<HostOp[]>;
   readState(): HostState | Promise<HostState>;
+  /**
+   * Carry out operations computed elsewhere (optional): with it the composer diffs against
+   * the state it last applied instead of reading the whole host back on every pass.
+   */
+  apply?(ops: readonly HostOp[]): void | Promise<void>;
+}
+
+export interface ComposerOptions {
+  /**
+   * How long the last applied state is trusted as the host's (ms, default 60000): after that,
+   * or after a failed apply, the next pass reads the host back in full (what the periodic
+   * resync of Neutron's agents is for: anything changed behind the composer's back heals).
+   */
+  trustMs?: number;
 }
 
 export type Owner = 'setup' | 'ovs' | 'firewall' | 'l3' | 'dhcp' | 'metadata' | 'compute';
@@ -41,11 +57,20 @@ export class HostComposer {
   private heldRequest = false;
   /** Operations applied so far (what a test or the convergence benchmark counts). */
   applied = 0;
+  /** The desired state last applied in full, and when the host was last read back. */
+  private last?: HostState;
+  private lastReadAt = 0;
 
   constructor(
     readonly host: string,
     private readonly driver: HostDriver,
+    private readonly opts: ComposerOptions = {},
   ) {}
+
+  /** Read the host back in full on the next pass (something may have changed it). */
+  forget(): void {
+    this.last = undefined;
+  }
 
   setFragment(owner: Owner, state: HostState): void {
     const before = this.fragments.get(owner);
@@ -108,7 +133,7 @@ export class HostComposer {
       let ops: HostOp[] = [];
       do {
         this.again = false;
-        const done = await this.driver.applyState(this.desired());
+        const done = await this.applyDesired(this.desired());
         this.applied += done.length;
         ops = ops.concat(done);
       } while (this.again);
@@ -118,6 +143,31 @@ export class HostComposer {
       return await this.pending;
     } finally {
       this.pending = undefined;
+    }
+  }
+
+  /**
+   * One pass: diff against the state last applied while it is trusted (big hosts: reading
+   * back tens of thousands of flows per pass dominated), else let the driver read the host.
+   */
+  private async applyDesired(desired: HostState): Promise<HostOp[]> {
+    const trusted = this.last && this.driver.apply && Date.now() - this.lastReadAt < (this.opts.trustMs ?? 60_000);
+    try {
+      if (trusted) {
+        assertValidHost(desired);
+        const ops = diff(this.last!, desired);
+        if (ops.length) await this.driver.apply!(ops);
+        this.last = desired;
+        return ops;
+      }
+      this.last = undefined;
+      const ops = await this.driver.applyState(desired);
+      this.last = desired;
+      this.lastReadAt = Date.now();
+      return ops;
+    } catch (err) {
+      this.last = undefined;
+      throw err;
     }
   }
 }

@@ -5,7 +5,7 @@ import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
 import { DEVICE_NAME_MAX_LEN } from './names.js';
-import type { HostState, IptablesTable, Link, Namespace, OvsPort } from './state.js';
+import type { Flow, HostState, IptablesTable, Link, Namespace, OvsPort } from './state.js';
 import { IPTABLES_TABLES, ROOT_NS } from './state.js';
 
 export class InvalidHostStateError extends Error {
@@ -170,25 +170,41 @@ function checkPortKind(bad: (m: string) => void, s: HostState, bridge: string, p
 
 const FLOW_RESERVED = new Set(['table', 'priority', 'cookie', 'actions', 'idle_timeout', 'hard_timeout']);
 
+/**
+ * Flows that passed the per-flow checks, by identity: agents reuse their unchanged flow
+ * objects from pass to pass (flows are immutable values), so a host of tens of thousands of
+ * flows re-checks only the new ones. The duplicate-key check still covers every flow.
+ */
+const checkedFlows = new WeakSet<Flow>();
+
 function checkFlows(bad: (m: string) => void, bridge: string, flows: HostState['ovs']['bridges'][string]['flows']): void {
   const seen = new Set<string>();
   for (const f of flows) {
-    const what = `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
-    if (!isUint(f.table, 254)) bad(`${what}: table ${f.table} is not 0-254`);
-    if (!isUint(f.priority, 65535)) bad(`${what}: priority ${f.priority} is not 0-65535`);
-    if (typeof f.cookie !== 'string' || !isCanonicalCookie(f.cookie)) bad(`${what}: cookie "${f.cookie}" is not canonical 0x hex (use cookie())`);
-    if (/\s/.test(f.match)) bad(`${what}: match holds whitespace`);
-    for (const field of f.match ? splitTopLevel(f.match) : []) {
-      const name = field.split('=')[0];
-      if (!field) bad(`${what}: match has an empty field`);
-      else if (FLOW_RESERVED.has(name)) bad(`${what}: "${name}" belongs in its own field, not in the match`);
+    const what = () => `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
+    if (!checkedFlows.has(f)) {
+      const before = problemsSeen;
+      const flag = (m: string) => {
+        problemsSeen++;
+        bad(m);
+      };
+      if (!isUint(f.table, 254)) flag(`${what()}: table ${f.table} is not 0-254`);
+      if (!isUint(f.priority, 65535)) flag(`${what()}: priority ${f.priority} is not 0-65535`);
+      if (typeof f.cookie !== 'string' || !isCanonicalCookie(f.cookie)) flag(`${what()}: cookie "${f.cookie}" is not canonical 0x hex (use cookie())`);
+      if (/\s/.test(f.match)) flag(`${what()}: match holds whitespace`);
+      for (const field of f.match ? splitTopLevel(f.match) : []) {
+        const name = field.split('=')[0];
+        if (!field) flag(`${what()}: match has an empty field`);
+        else if (FLOW_RESERVED.has(name)) flag(`${what()}: "${name}" belongs in its own field, not in the match`);
+      }
+      if (!f.actions || /[\r\n]/.test(f.actions)) flag(`${what()}: actions "${f.actions}" are empty or span lines`);
+      if (problemsSeen === before) checkedFlows.add(f);
     }
-    if (!f.actions || /[\r\n]/.test(f.actions)) bad(`${what}: actions "${f.actions}" are empty or span lines`);
     const key = flowKey(f);
-    if (seen.has(key)) bad(`${what}: another flow has the same table, priority and match`);
+    if (seen.has(key)) bad(`${what()}: another flow has the same table, priority and match`);
     seen.add(key);
   }
 }
+let problemsSeen = 0;
 
 function checkNamespace(
   bad: (m: string) => void,

@@ -1,0 +1,73 @@
+// The composer's passes: it diffs against the state it last applied while that is trusted,
+// and reads the host back in full at first, after a failed apply, after forget(), and once
+// the trust interval has passed.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { addBridge, addNamespace, emptyHost } from '../host/build.js';
+import type { HostOp } from '../host/ops.js';
+import type { HostState } from '../host/state.js';
+import { World } from '../dataplane/emulated/world.js';
+import { HostComposer, type HostDriver } from './composer.js';
+
+/** The emulated driver, counting full read-backs and failing an operation on request. */
+function counting() {
+  const host = new World().addHost('h1');
+  const stats = { reads: 0, applied: [] as string[], failNext: false };
+  const driver: HostDriver = {
+    applyState(desired: HostState) {
+      stats.reads++;
+      return host.driver.applyState(desired);
+    },
+    readState: () => host.driver.readState(),
+    apply(ops: readonly HostOp[]) {
+      if (stats.failNext) {
+        stats.failNext = false;
+        throw new Error('injected failure');
+      }
+      stats.applied.push(...ops.map((o) => o.op));
+      host.driver.apply(ops);
+    },
+  };
+  return { host, driver, stats };
+}
+
+describe('HostComposer passes', () => {
+  it('reads the host once, then diffs against what it applied', async () => {
+    const { host, driver, stats } = counting();
+    const c = new HostComposer('h1', driver);
+    c.setFragment('setup', addBridge(emptyHost(), 'br-int'));
+    await c.reconcile();
+    assert.equal(stats.reads, 1);
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-1'));
+    const ops = await c.reconcile();
+    assert.equal(stats.reads, 1, 'no second read-back');
+    assert.equal(ops[0].op, 'netns.create');
+    assert.ok(host.namespaces.has('qrouter-1'));
+    assert.deepEqual(await c.reconcile(), [], 'nothing to do');
+  });
+
+  it('reads the host back after a failed apply, after forget(), and when trust has expired', async () => {
+    const { host, driver, stats } = counting();
+    const c = new HostComposer('h1', driver);
+    c.setFragment('setup', addBridge(emptyHost(), 'br-int'));
+    await c.reconcile();
+    stats.failNext = true;
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-1'));
+    await assert.rejects(c.reconcile(), /injected failure/);
+    await c.reconcile();
+    assert.equal(stats.reads, 2, 'the pass after a failure reads the host');
+    assert.ok(host.namespaces.has('qrouter-1'));
+    // Something removed the namespace behind the composer's back: forget() heals it.
+    host.delNetns('qrouter-1');
+    assert.deepEqual(await c.reconcile(), [], 'the trusted state does not see it');
+    c.forget();
+    assert.equal((await c.reconcile())[0]?.op, 'netns.create');
+    assert.equal(stats.reads, 3);
+    const untrusting = new HostComposer('h1', driver, { trustMs: 0 });
+    untrusting.setFragment('setup', c.desired());
+    await untrusting.reconcile();
+    await untrusting.reconcile();
+    assert.equal(stats.reads, 5, 'trustMs 0 reads on every pass');
+  });
+});
