@@ -179,8 +179,24 @@ export function compareAddresses(a: string, b: string): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/** The addresses in compareAddresses order, each key computed once (ipsets of thousands of members). */
+export function sortAddresses(list: readonly string[]): string[] {
+  const keyed = list.map((x) => [addrKey(x), x] as const);
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map((k) => k[1]);
+}
+
+const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const hex2 = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
+
 function addrKey(x: string): string {
   const [addr, len] = x.split('/');
+  // Plain dotted-quad IPv4 (nearly every member) without a full parse.
+  const q = DOTTED_QUAD.exec(addr);
+  if (q) {
+    const o = [Number(q[1]), Number(q[2]), Number(q[3]), Number(q[4])];
+    if (o.every((n) => n <= 255) && q.slice(1).every((t) => t.length === 1 || t[0] !== '0')) return `0${o.map(hex2).join('')}/${(len ?? '').padStart(3, '0')}`;
+  }
   if (!ipaddr.isValid(addr)) return `2${x}`;
   const bytes = ipaddr.parse(addr).toByteArray();
   return `${bytes.length === 4 ? 0 : 1}${bytes.map((b) => b.toString(16).padStart(2, '0')).join('')}/${(len ?? '').padStart(3, '0')}`;

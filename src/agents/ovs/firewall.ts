@@ -26,7 +26,7 @@ import { WrappedTable, commentRule as comment } from './firewall-iptables.js';
 import {
   DIRECTION_IP_PREFIX,
   agentRule,
-  compareAddresses,
+  sortAddresses,
   ethertypeOf,
   ingressDhcpRules,
   ipToCidr,
@@ -287,7 +287,7 @@ class SecurityGroups {
   }
 
   members(sg: string, ethertype: Ethertype): string[] {
-    return [...(this.info.sg_member_ips[sg]?.[ethertype] ?? [])].sort(compareAddresses);
+    return sortAddresses(this.info.sg_member_ips[sg]?.[ethertype] ?? []);
   }
 
   /**
@@ -364,7 +364,7 @@ function ipsetMembers(addresses: readonly string[]): string[] {
     if (len === '0') for (const half of v6 ? ['::/1', '8000::/1'] : ['0.0.0.0/1', '128.0.0.0/1']) out.add(half);
     else out.add(len === (v6 ? '128' : '32') ? ip : net);
   }
-  return [...out].sort(compareAddresses);
+  return sortAddresses([...out]);
 }
 
 /** `mac_iptables`: upper case, colon separated. */
