@@ -745,6 +745,7 @@ export class AgentNotifier {
       // Only the hosts the port arrives on and leaves need the router re-synced; the
       // others learn the address from the ARP entry fanned out below (Neutron does the same).
       await this.routersUpdated(routers, [newHost, oldHost].filter((h) => !!h));
+      await this.dvrPeersMoved(routers, newHost, oldHost);
       for (const r of routers)
         for (const ip of ips)
           await this.fanout(AGENT_TOPICS.l3, after ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
@@ -784,6 +785,31 @@ export class AgentNotifier {
     if (Object.keys(full).length) await this.cast(AGENT_TOPICS.ovs, host, 'add_fdb_entries', { fdb_entries: full });
   }
 
+  /**
+   * A served port arrived on or left a host: the host may have become, or stopped being, a
+   * host of the distributed routers on the port's subnets, and so a flooding peer on their
+   * tunnel networks (in Neutron, the qr- port's distributed binding on that host going
+   * ACTIVE or away). The other hosts on each network hear of it; the host itself learns
+   * its networks on its own full pass (the port_update above).
+   */
+  private async dvrPeersMoved(routerIds: string[], newHost: string, oldHost: string) {
+    const nets = new Set<string>();
+    for (const r of routerIds) for (const s of await this.p.dvr.interfaceSubnets(undefined, r)) nets.add(s.network_id);
+    for (const net of nets) {
+      const seg = await this.views.segment(net);
+      if (!seg || !TUNNEL_TYPES.has(seg.network_type)) continue;
+      const peers = new Set(await this.views.dvrPeers(net));
+      for (const [host, add] of [[newHost, true], [oldHost, false]] as const) {
+        if (!host || peers.has(host) !== add) continue;
+        if (!add && (await this.views.hasActivePort(net, host))) continue;
+        const ip = await this.views.ovsAgentIp(host);
+        if (!ip) continue;
+        const fdb: FdbEntries = { [net]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: [FLOODING_ENTRY] } } };
+        for (const h of await this.views.hostsOnNetwork(net)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, add ? 'add_fdb_entries' : 'remove_fdb_entries', { fdb_entries: fdb });
+      }
+    }
+  }
+
   private async l2popRemove(port: PortRow, host: string) {
     const seg = await this.views.segment(port.network_id);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return;
@@ -800,7 +826,9 @@ export class AgentNotifier {
       .where('id', '!=', port.id)
       .limit(1)
       .executeTakeFirst();
-    const entries: Array<[string, string]> = stillThere ? [[port.mac_address, addr]] : [FLOODING_ENTRY, [port.mac_address, addr]];
+    // A host of a distributed router on the network stays a flooding peer without ports of its own.
+    const keepFlood = !!stillThere || (await this.views.dvrPeers(port.network_id)).includes(host);
+    const entries: Array<[string, string]> = keepFlood ? [[port.mac_address, addr]] : [FLOODING_ENTRY, [port.mac_address, addr]];
     const withdraw: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: entries } } };
     for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'remove_fdb_entries', { fdb_entries: withdraw });
   }
