@@ -108,6 +108,7 @@ async function main(): Promise<number> {
 
     // ---- The first API call: from here on the clock runs.
     const tApi = performance.now();
+    const cpu0 = process.cpuUsage();
     const ext = (await p.networks.createBulk(admin, [{ project_id: 'admin', name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' }]))[0];
     await p.subnets.createBulk(admin, [
       { project_id: 'admin', network_id: ext.id, ip_version: 4, cidr: '100.64.0.0/16', gateway_ip: '100.64.0.1', enable_dhcp: false, allocation_pools: [{ start: '100.64.1.1', end: '100.64.254.254' }] },
@@ -196,6 +197,8 @@ async function main(): Promise<number> {
     const tConverged = performance.now();
     sampleRss();
     const converge_s = (tConverged - tApi) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const converge_cpu_s = (cpu.user + cpu.system) / 1e6;
     log(`${leased.size} DHCP leases, ${pairs.length + fipSample.length + snatSample.length} pings, ${failures.length} failed: converged in ${converge_s.toFixed(1)} s`);
     for (const f of failures) console.log(`  FAILED ${f}`);
 
@@ -238,6 +241,11 @@ async function main(): Promise<number> {
     if (missing.length) console.log(`  NOT PROGRAMMED on ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`);
     sampleRss();
 
+    // Agent passes by kind (where the work went).
+    const syncs: Record<string, number> = {};
+    for (const n of nodes) for (const a of n.agents) syncs[a.binary] = (syncs[a.binary] ?? 0) + a.syncs;
+    log(`agent passes: ${Object.entries(syncs).map(([b, c]) => `${b} ${c}`).join(', ')}`);
+
     const ports = Number((await k.selectFrom('ports').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const result = {
       hosts: N,
@@ -247,6 +255,8 @@ async function main(): Promise<number> {
       floating_ips: fips.length,
       active_s: +((tActive - tApi) / 1000).toFixed(2),
       converge_s: +converge_s.toFixed(2),
+      // CPU time of this process over the same span (robust on a shared, busy machine).
+      converge_cpu_s: +converge_cpu_s.toFixed(2),
       pings: pairs.length + fipSample.length + snatSample.length,
       ping_failures: failures.length,
       peak_rss_mb: Math.round(peakRss / 2 ** 20),
