@@ -22,7 +22,10 @@ export type AgentRole = 'ovs' | 'l3' | 'dhcp' | 'metadata';
 
 export interface AgentContext {
   spec: NodeSpec;
-  host: EmulatedHost;
+  /** The emulated host (the metadata proxies there reach their agent through it); absent on the linux dataplane. */
+  host?: EmulatedHost;
+  /** `[ovs] datapath_type` of the node's OVS agent (netdev: Open vSwitch's userspace datapath). */
+  datapathType?: 'system' | 'netdev';
   composer: HostComposer;
   transport: Transport;
   etc: string;
@@ -56,7 +59,7 @@ const common = (ctx: AgentContext) => ({ transport: ctx.transport, composer: ctx
 export const AGENT_FACTORIES: Record<AgentRole, AgentFactory> = {
   ovs: (ctx) =>
     isNetwork(ctx.spec) || isCompute(ctx.spec)
-      ? [new OvsAgent({ ...common(ctx), config: loadOvsAgentConfig(files(ctx, 'openvswitch_agent.ini', `[ovs]\nlocal_ip = ${ctx.tunnelIp}\n`), quiet) })]
+      ? [new OvsAgent({ ...common(ctx), config: loadOvsAgentConfig(files(ctx, 'openvswitch_agent.ini', `[ovs]\nlocal_ip = ${ctx.tunnelIp}\n${ctx.datapathType ? `datapath_type = ${ctx.datapathType}\n` : ''}`), quiet) })]
       : [],
   l3: (ctx) =>
     isNetwork(ctx.spec) || isCompute(ctx.spec)
@@ -69,8 +72,10 @@ export const AGENT_FACTORIES: Record<AgentRole, AgentFactory> = {
     const agent = new MetadataAgent({ ...common(ctx), host: ctx.spec.name, config, nova: ctx.nova });
     // The proxies in this host's namespaces reach the agent through its UNIX socket (a
     // restarted agent takes the socket over).
-    unplug.get(ctx.host)?.();
-    unplug.set(ctx.host, registerMetadataUpstream(ctx.host, metadataProxySocket(config), (req) => agent.handle(req as never) as never));
+    if (ctx.host) {
+      unplug.get(ctx.host)?.();
+      unplug.set(ctx.host, registerMetadataUpstream(ctx.host, metadataProxySocket(config), (req) => agent.handle(req as never) as never));
+    }
     return [agent];
   },
 };

@@ -1,10 +1,11 @@
-// The whole cloud in one process on the emulated dataplane: the API server and identity
-// (controller), one emulated host per network/compute node with its agents, the physical
-// segments joining them, the external router (EG, 203.0.113.1) and a host standing for the
-// internet, and the compute service. `dvrnet up`, `dvrnet demo`, the tests of the packet
-// flows and the convergence benchmark all start clouds here.
+// The whole cloud in one process: the API server and identity (controller), one host per
+// network/compute node with its agents, the physical segments joining them, the external
+// router (EG, 203.0.113.1) and a host standing for the internet, and the compute service.
+// The hosts are the dataplane's (dataplane.ts): emulated by default, or real namespaces
+// with Open vSwitch (linux-dataplane.ts). `dvrnet up`, `dvrnet demo`, the tests of the
+// packet flows and the convergence benchmark all start clouds here.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HostComposer } from '../agents/composer.js';
 import type { Agent } from '../agents/agent.js';
@@ -13,15 +14,16 @@ import type { ServerConfig } from '../config/server.js';
 import { ComputeService, type ComputeNode } from '../compute/compute.js';
 import { buildComputeApp } from '../compute/api.js';
 import { MetadataService } from '../compute/metadata-service.js';
-import { World } from '../dataplane/emulated/world.js';
+import type { World } from '../dataplane/emulated/world.js';
 import type { EmulatedHost } from '../dataplane/emulated/linux/host.js';
-import { addBridge, addPhysical, addPort, emptyHost, systemPort } from '../host/build.js';
-import type { HostState } from '../host/state.js';
 import { InProcessBus } from '../rpc/inproc.js';
 import type { Transport } from '../rpc/transport.js';
 import { startServers, type Servers } from '../cli/serve.js';
 import { nodeAddress, scenarioTopology, type NodeSpec, type Topology } from './topology.js';
 import { AGENT_FACTORIES, type AgentRole } from './agents.js';
+import { EmulatedDataplane, type Dataplane } from './dataplane.js';
+
+export { setupState } from './dataplane.js';
 
 export interface CloudOptions {
   topology?: Topology;
@@ -39,11 +41,14 @@ export interface CloudOptions {
   resyncInterval?: number;
   /** Agent kinds to run (default all); tests may leave some out. */
   agents?: AgentRole[];
+  /** The hosts' dataplane (default: a fresh emulated one). */
+  dataplane?: Dataplane;
 }
 
 export interface CloudNode {
   spec: NodeSpec;
-  host: EmulatedHost;
+  /** The emulated host (emulated dataplane only). */
+  host?: EmulatedHost;
   composer: HostComposer;
   agents: Agent[];
   tunnelIp: string;
@@ -52,6 +57,8 @@ export interface CloudNode {
 export interface Cloud {
   conf: ServerConfig;
   servers: Servers;
+  dataplane: Dataplane;
+  /** The emulated world (on the linux dataplane an empty one). */
   world: World;
   transport: { bus: InProcessBus; server: Transport; agents: Transport };
   nodes: Map<string, CloudNode>;
@@ -65,28 +72,6 @@ export interface Cloud {
   /** Stop one node's agents and start fresh ones (what an agent restart does). */
   restartAgents(node: string): Promise<void>;
   close(): Promise<void>;
-}
-
-const SEGMENTS = ['management', 'tunnel', 'external', 'vlan', 'internet'] as const;
-
-/** NIC MACs: 52:54:00 (QEMU's prefix), then the segment and the node index. */
-const nicMac = (seg: number, index: number) => `52:54:00:${seg.toString(16).padStart(2, '0')}:${((index >> 8) & 255).toString(16).padStart(2, '0')}:${(index & 255).toString(16).padStart(2, '0')}`;
-
-/**
- * What the operator set up on a node before Neutron's agents run: the NICs and their
- * addresses, br-ex on the external NIC and br-vlan on the VLAN NIC (bridge_mappings).
- */
-export function setupState(topology: Topology, spec: NodeSpec): HostState {
-  let s = emptyHost();
-  s = addPhysical(s, 'eth0', { addresses: [nodeAddress(topology.management, spec.index)] });
-  s = addPhysical(s, 'eth1', { addresses: [nodeAddress(topology.tunnel, spec.index)] });
-  s = addPhysical(s, 'eth2', {});
-  s = addPhysical(s, 'eth3', {});
-  s = addBridge(s, 'br-ex');
-  s = addPort(s, 'br-ex', systemPort('eth2'));
-  s = addBridge(s, 'br-vlan');
-  s = addPort(s, 'br-vlan', systemPort('eth3'));
-  return s;
 }
 
 /** The per-cloud overrides of the shipped neutron.conf: state, database, listeners. */
@@ -116,27 +101,26 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const agentsTransport = bus.transport();
   const servers = await startServers(conf, { transport: server, apiPort: o.apiPort, identityPort: o.identityPort });
 
-  const world = new World();
-  for (const seg of SEGMENTS) world.addSegment(seg);
-  // The external router EG between the external network and the internet, and a host there.
-  const eg = world.addPlainHost('extrouter', { segment: 'external', ip: `${topology.external.gateway}/${topology.external.cidr.split('/')[1]}`, mac: topology.external.gatewayMac, forward: true });
-  eg.addNic('eth1', world.segment('internet'), { mac: 'fa:16:3e:ee:00:02' });
-  eg.root.addAddr('eth1', `${topology.outside.router}/24`);
-  world.addPlainHost('internet', { segment: 'internet', ip: `${topology.outside.host}/24`, gateway: topology.outside.router });
-
   const nodes = new Map<string, CloudNode>();
+  // A cloud that fails to start stops what it started (agents, listeners), so the process can exit.
+  const abort = async (err: unknown): Promise<never> => {
+    for (const n of nodes.values()) for (const a of n.agents) await a.stop().catch(() => undefined);
+    await servers.close().catch(() => undefined);
+    await server.close().catch(() => undefined);
+    await agentsTransport.close().catch(() => undefined);
+    throw err;
+  };
+  const dataplane = o.dataplane ?? new EmulatedDataplane();
+  const world = dataplane.world;
+  // The external router EG between the external network and the internet, and a host there.
+  await dataplane.outside(topology).catch(abort);
+
   const roles = new Set(o.agents ?? (Object.keys(AGENT_FACTORIES) as AgentRole[]));
   for (const spec of topology.nodes) {
     if (!spec.roles.includes('network') && !spec.roles.includes('compute')) continue;
-    const host = world.addHost(spec.name);
-    SEGMENTS.slice(0, 4).forEach((seg, k) => host.addNic(`eth${k}`, world.segment(seg), { mac: nicMac(k, spec.index) }));
-    const composer = new HostComposer(spec.name, host.driver);
-    // The host as it was when the cloud last stopped (real hosts keep their OVSDB and kernel
-    // state when the agents restart): the agents recover their local VLANs, zones and
-    // link-local addresses from it, and reconcile what is stale.
-    const saved = join(stateDir, 'hosts', `${spec.name}.json`);
-    if (existsSync(saved)) host.driver.applyState(JSON.parse(readFileSync(saved, 'utf8')));
-    composer.setFragment('setup', setupState(topology, spec));
+    const { driver, setup, emulated: host } = await dataplane.addHost(topology, spec, stateDir).catch(abort);
+    const composer = new HostComposer(spec.name, driver);
+    composer.setFragment('setup', setup);
     // Each host applies once all its agents have declared their fragments (no churn).
     composer.hold();
     const tunnelIp = nodeAddress(topology.tunnel, spec.index).split('/')[0];
@@ -146,7 +130,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const computeNodes = new Map<string, ComputeNode>(
     [...nodes.values()].filter((n) => n.spec.roles.includes('compute')).map((n) => [n.spec.name, { name: n.spec.name, composer: n.composer }]),
   );
-  const compute = new ComputeService(servers.api.plugin, computeNodes, world, join(stateDir, 'instances.json'));
+  const compute = new ComputeService(servers.api.plugin, computeNodes, dataplane, join(stateDir, 'instances.json'));
   // Nova's metadata API behind the metadata agents, sharing their secret.
   const secret = loadMetadataAgentConfig([join(etc, 'neutron.conf'), join(etc, 'metadata_agent.ini')], { warn: () => {} }).metadata_proxy_shared_secret;
   const metadata = new MetadataService({ secret, instances: compute });
@@ -154,16 +138,16 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
     Object.entries(AGENT_FACTORIES)
       .filter(([role]) => roles.has(role as AgentRole))
       .flatMap(([, f]) =>
-        f({ spec: n.spec, host: n.host, composer: n.composer, transport: agentsTransport, etc, stateDir, tunnelIp: n.tunnelIp, resyncInterval: o.resyncInterval, nova: (req) => metadata.handle(req) }),
+        f({ spec: n.spec, host: n.host, datapathType: dataplane.datapathType, composer: n.composer, transport: agentsTransport, etc, stateDir, tunnelIp: n.tunnelIp, resyncInterval: o.resyncInterval, nova: (req) => metadata.handle(req) }),
       );
   for (const n of nodes.values()) n.agents = makeAgents(n);
-  await compute.plugAll();
-  for (const n of nodes.values()) for (const a of n.agents) await a.start();
-  for (const n of nodes.values()) await n.composer.release();
-  compute.startVms();
+  await compute.plugAll().catch(abort);
+  for (const n of nodes.values()) for (const a of n.agents) await a.start().catch(abort);
+  for (const n of nodes.values()) await n.composer.release().catch(abort);
+  await compute.startVms().catch(abort);
 
   const computeApp = buildComputeApp({ compute, plugin: servers.api.plugin, world, auth: servers.auth, settle: () => settle() });
-  const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 })).replace('//0.0.0.0:', '//127.0.0.1:');
+  const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 }).catch(abort)).replace('//0.0.0.0:', '//127.0.0.1:');
   await servers.identity?.publishService('compute', 'nova', 'OpenStack Compute', `${computeUrl}/v2.1`);
 
   const settle = async () => {
@@ -183,6 +167,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const cloud: Cloud = {
     conf,
     servers,
+    dataplane,
     world,
     transport: { bus, server, agents: agentsTransport },
     nodes,

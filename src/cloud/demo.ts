@@ -1,7 +1,8 @@
 // `dvrnet demo`: a fresh all-in-one cloud, then the scenario's walk-through (spec section
 // 6, steps 1-14) with each command run through the real `dvrnet` command line and printed
 // as the scenario shows it, the pings with ping's own summaries, the east-west case across
-// compute1 and compute2, and the traces of the three packet flows of section 4. Any step,
+// compute1 and compute2, and the traces of the three packet flows of section 4 (emulated
+// dataplane; on the linux dataplane the pings are real and there are no traces). Any step,
 // ping or expected failure that does not behave as the scenario says makes it exit non-zero.
 
 import type { Io } from '../cli/core/run.js';
@@ -9,7 +10,6 @@ import { runClient } from '../cli/core/run.js';
 import { renderTrace } from '../trace/render.js';
 import type { TraceRecord } from '../trace/record.js';
 import type { Cloud } from './cloud.js';
-import { ping } from '../dataplane/emulated/ping.js';
 
 export interface DemoOptions {
   out: (line: string) => void;
@@ -51,18 +51,18 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   };
   const value = (who: Who, argv: string[]) => run(who, [...argv, '-f', 'value'], { quiet: true });
 
-  const pingShow = (label: string, from: { host: string; ns?: string }, dst: string, expect = true) => {
+  const pingShow = async (label: string, from: { host: string; ns?: string }, dst: string, expect = true) => {
     say(`${label}$ ping -c 4 ${dst}`);
-    const r = ping(cloud.world, from, dst, 4);
+    const r = await cloud.dataplane.ping(from, dst, 4);
     say(r.summary);
     if ((r.received === r.sent) !== expect) failures.push(`ping ${dst} from ${label}: ${r.summary}`);
     return r;
   };
-  const netns = (host: string, expect: string[]) => {
+  const netns = async (host: string, expect: string[]) => {
     say(`[${host}]$ ip netns`);
-    const names = [...cloud.world.host(host).namespaces.keys()].filter((n) => n).sort();
+    const names = await cloud.dataplane.namespaces(host);
     for (const n of names) say(n);
-    for (const e of expect) if (!names.includes(e)) failures.push(`namespace ${e} missing on ${host}`);
+    for (const e of expect.map((n) => cloud.dataplane.netnsName(host, n))) if (!names.includes(e)) failures.push(`namespace ${e} missing on ${host}`);
   };
 
   step(1, 'the agents (as admin)');
@@ -97,11 +97,11 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   const extId = await value('admin', ['net-show', 'ext-net', '-c', 'id']);
 
   step(8, 'namespaces on the network node');
-  netns('network1', [`snat-${routerId}`, `qrouter-${routerId}`, `qdhcp-${netId}`]);
+  await netns('network1', [`snat-${routerId}`, `qrouter-${routerId}`, `qdhcp-${netId}`]);
 
   step(9, 'the router ports; ping the router gateway from the external network');
   await run('admin', ['router-port-list', 'demo-router']);
-  pingShow('[extrouter]', { host: 'extrouter' }, '203.0.113.101');
+  await pingShow('[extrouter]', { host: 'extrouter' }, '203.0.113.101');
 
   step(10, 'an instance on demo-net; the router follows it to its compute node');
   // The compute service places instances on the least loaded compute node: compute1 first.
@@ -110,9 +110,9 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   const i1 = cloud.compute.list({ projectId: demoId, userId: 'demo', roles: ['member'], isAdmin: false }).find((i) => i.name === 'demo-instance1');
   let snatTrace: TraceRecord | undefined;
   if (i1) {
-    netns(i1.host, [`qrouter-${routerId}`]);
-    pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, '192.168.1.1');
-    const outside = pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, cloud.topology.outside.host);
+    await netns(i1.host, [`qrouter-${routerId}`]);
+    await pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, '192.168.1.1');
+    const outside = await pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, cloud.topology.outside.host);
     snatTrace = outside.first;
   } else failures.push('demo-instance1 was not booted');
 
@@ -127,10 +127,10 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   await run('demo', ['list']);
 
   step(13, 'the fip namespace on the compute node');
-  if (i1) netns(i1.host, [`fip-${extId}`]);
+  if (i1) await netns(i1.host, [`fip-${extId}`]);
 
   step(14, 'ping the floating IP from the outside');
-  const fipPing = pingShow('[internet]', { host: 'internet' }, '203.0.113.102');
+  const fipPing = await pingShow('[internet]', { host: 'internet' }, '203.0.113.102');
 
   step('14b', 'east-west: a second network on the same router, an instance on compute2');
   // Like demo-net, a VXLAN network made by admin for demo (section 4 draws VXLAN only).
@@ -144,15 +144,18 @@ export async function runDemo(cloud: Cloud, o: DemoOptions): Promise<{ failures:
   const i2 = cloud.compute.list({ projectId: demoId, userId: 'demo', roles: ['member'], isAdmin: false }).find((i) => i.name === 'demo-instance2');
   if (i2 && i2.host !== 'compute2') failures.push(`demo-instance2 landed on ${i2.host}, not compute2`);
   let ewTrace: TraceRecord | undefined;
-  if (i1 && i2) ewTrace = pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, i2.lease?.ip ?? i2.fixed_ip).first;
+  if (i1 && i2) ewTrace = (await pingShow('[demo-instance1]', { host: i1.host, ns: i1.name }, i2.lease?.ip ?? i2.fixed_ip)).first;
   else failures.push('demo-instance2 was not booted');
 
-  say('\n=== Packet flow 4.1: north-south, fixed IP only (SNAT through network1)');
-  if (snatTrace) say(renderTrace(snatTrace, { compact: true }));
-  say('\n=== Packet flow 4.2: north-south, floating IP (compute1 only)');
-  say(renderTrace(fipPing.first, { compact: true }));
-  say('\n=== Packet flow 4.3: east-west (compute1 -> compute2)');
-  if (ewTrace) say(renderTrace(ewTrace, { compact: true }));
+  // Traces are the emulated dataplane's record of a packet; real pings leave none.
+  if (fipPing.first) {
+    say('\n=== Packet flow 4.1: north-south, fixed IP only (SNAT through network1)');
+    if (snatTrace) say(renderTrace(snatTrace, { compact: true }));
+    say('\n=== Packet flow 4.2: north-south, floating IP (compute1 only)');
+    say(renderTrace(fipPing.first, { compact: true }));
+    say('\n=== Packet flow 4.3: east-west (compute1 -> compute2)');
+    if (ewTrace) say(renderTrace(ewTrace, { compact: true }));
+  }
 
   say(failures.length ? `\nThe walk-through FAILED:\n- ${failures.join('\n- ')}` : '\nThe walk-through behaved as the scenario says.');
   return { failures };

@@ -1,13 +1,12 @@
 // A minimal compute service (Nova's part in the scenario): boot an instance on a network,
 // place it on a compute host, create and bind its port, plug its VIF the way os-vif's
-// hybrid plug does (tap -> qbr -> qvb/qvo -> br-int), start the emulated VM behind the tap
-// and let it take its address by DHCP. Instances are kept in a JSON file so a restarted
+// hybrid plug does (tap -> qbr -> qvb/qvo -> br-int), start the VM behind the tap (on the
+// cloud's dataplane: emulated, or a real namespace) and let it take its address by DHCP. Instances are kept in a JSON file so a restarted
 // cloud plugs the same VIFs again.
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { HostComposer } from '../agents/composer.js';
-import type { World } from '../dataplane/emulated/world.js';
 import type { DhcpLease } from '../dataplane/emulated/apps/dhcp.js';
 import { addBridge, addLinuxBridge, addPort, addTap, addVethPair, emptyHost, setSysctl, systemPort } from '../host/build.js';
 import { INTEGRATION_BRIDGE, hybridBridge, hybridVethBridgeEnd, hybridVethOvsEnd, tapDevice } from '../host/names.js';
@@ -16,6 +15,7 @@ import { NeutronError } from '../common/errors.js';
 import type { RequestContext } from '../server/context.js';
 import type { CorePlugin } from '../server/plugin.js';
 import type { InstanceDirectory, MetadataInstance } from './metadata-service.js';
+import type { VmRuntime, VmSpec } from '../cloud/dataplane.js';
 
 export interface Instance {
   id: string;
@@ -31,7 +31,11 @@ export interface Instance {
   created_at: string;
   /** What the instance's DHCP client got (address, router, MTU). */
   lease?: DhcpLease;
+  /** The port binding's `vif_details.datapath_type`: what os-vif makes br-int with if it is missing. */
+  datapath_type?: 'system' | 'netdev';
 }
+
+const datapathOf = (port: { 'binding:vif_details'?: unknown }) => ((port['binding:vif_details'] as { datapath_type?: string } | undefined)?.datapath_type === 'netdev' ? 'netdev' : 'system');
 
 export interface ComputeNode {
   name: string;
@@ -54,7 +58,7 @@ export class ComputeService implements InstanceDirectory {
   constructor(
     private readonly plugin: CorePlugin,
     private readonly nodes: Map<string, ComputeNode>,
-    private readonly world: World,
+    private readonly vms: VmRuntime,
     private readonly stateFile?: string,
   ) {
     if (stateFile && existsSync(stateFile)) for (const i of JSON.parse(readFileSync(stateFile, 'utf8')) as Instance[]) this.instances.set(i.id, i);
@@ -106,7 +110,7 @@ export class ComputeService implements InstanceDirectory {
     });
     // Nova binds the port to the host it chose (an admin-only attribute: Nova acts as a service).
     const admin = { ...ctx, isAdmin: true, roles: [...ctx.roles, 'admin'] };
-    await this.plugin.ports.update(admin, port.id, { 'binding:host_id': host });
+    const bound = await this.plugin.ports.update(admin, port.id, { 'binding:host_id': host });
     const inst: Instance = {
       id,
       name: req.name,
@@ -119,11 +123,12 @@ export class ComputeService implements InstanceDirectory {
       security_groups: port.security_groups,
       status: 'BUILD',
       created_at: new Date().toISOString(),
+      datapath_type: datapathOf(bound),
     };
     this.instances.set(id, inst);
     this.save();
     await this.plug(host);
-    this.startVm(inst);
+    await this.startVm(inst);
     return inst;
   }
 
@@ -170,20 +175,20 @@ export class ComputeService implements InstanceDirectory {
         security_groups: port.security_groups,
         status: 'BUILD',
         created_at: new Date().toISOString(),
+        datapath_type: datapathOf(port),
       };
       this.instances.set(inst.id, inst);
       return inst;
     });
     this.save();
     for (const h of new Set(hosts)) await this.plug(h);
-    for (const inst of created) this.startVm(inst);
+    for (const inst of created) await this.startVm(inst);
     return created;
   }
 
   async delete(ctx: RequestContext, idOrName: string): Promise<void> {
     const inst = this.get(ctx, idOrName);
-    const wh = this.world.hosts.get(inst.host);
-    if (wh?.instances.has(inst.name)) wh.delInstance(inst.name);
+    await this.vms.deleteVm(this.vmSpec(inst));
     this.instances.delete(inst.id);
     this.save();
     await this.plug(inst.host);
@@ -197,7 +202,10 @@ export class ComputeService implements InstanceDirectory {
   /** The 'compute' fragment of a host: every instance's VIF, os-vif hybrid style. */
   vifState(host: string): HostState {
     let s = emptyHost();
-    s = addBridge(s, INTEGRATION_BRIDGE);
+    // os-vif makes the bridge with the binding's datapath type when it is missing (the OVS
+    // agent's: the userspace datapath's bridges are netdev).
+    const mine = [...this.instances.values()].filter((i) => i.host === host);
+    s = addBridge(s, INTEGRATION_BRIDGE, { datapath_type: mine.find((i) => i.datapath_type)?.datapath_type ?? 'system' });
     s = setSysctl(s, '', 'net.bridge.bridge-nf-call-iptables', 1);
     for (const i of this.instances.values()) {
       if (i.host !== host) continue;
@@ -223,19 +231,18 @@ export class ComputeService implements InstanceDirectory {
     await node.composer.reconcile();
   }
 
-  /** The emulated VM behind the tap (no address until DHCP gives it one). */
-  private startVm(inst: Instance) {
-    const wh = this.world.host(inst.host);
-    if (wh.instances.has(inst.name)) return;
-    // A VM keeps the address of its lease while the cloud's services restart.
-    const l = inst.lease;
-    wh.addInstance(inst.name, { tap: tapDevice(inst.port_id), mac: inst.mac, ...(l ? { ip: `${l.ip}/${l.cidr.split('/')[1]}`, gateway: l.router, mtu: l.mtu } : {}) });
+  private vmSpec(inst: Instance): VmSpec {
+    return { id: inst.id, name: inst.name, host: inst.host, tap: tapDevice(inst.port_id), bridge: hybridBridge(inst.port_id), mac: inst.mac, lease: inst.lease };
   }
 
-  /** Run the instance's DHCP client; the lease (address, router, MTU) is kept on the record. */
+  /** The VM behind the tap (no address until DHCP gives it one; a restarted cloud's VM keeps its lease's). */
+  private startVm(inst: Instance): Promise<void> {
+    return this.vms.startVm(this.vmSpec(inst));
+  }
+
+  /** The instance's DHCP client (what it got); the lease (address, router, MTU) is kept on the record. */
   dhcp(inst: Instance): DhcpLease | undefined {
-    let lease: DhcpLease | undefined;
-    this.world.dhcp({ host: inst.host, ns: inst.name }, (l) => (lease = l));
+    const lease = this.vms.dhcp(this.vmSpec(inst));
     if (lease) {
       inst.lease = lease;
       this.save();
@@ -249,8 +256,8 @@ export class ComputeService implements InstanceDirectory {
   }
 
   /** Second half, once the VIFs exist: the VMs, with the addresses their leases gave them. */
-  startVms(): void {
-    for (const i of this.instances.values()) this.startVm(i);
+  async startVms(): Promise<void> {
+    for (const i of this.instances.values()) await this.startVm(i);
   }
 
   /** Instance status follows its port: ACTIVE once the host's OVS agent wired it. */

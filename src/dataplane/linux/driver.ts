@@ -190,7 +190,7 @@ export class LinuxDriver {
     const current = await this.read(desired);
     const ops = diff(current, desired);
     try {
-      await this.apply(ops, desired);
+      await this.applyOps(ops, desired);
       this.remember(desired);
     } finally {
       saveLedger(this.ledgerFile, this.ledger);
@@ -213,7 +213,7 @@ export class LinuxDriver {
     l.flows = Object.fromEntries(Object.values(desired.ovs.bridges).map((b) => [b.name, b.flows]));
   }
 
-  private async apply(ops: HostOp[], desired: HostState): Promise<void> {
+  private async applyOps(ops: HostOp[], desired: HostState): Promise<void> {
     let i = 0;
     while (i < ops.length) {
       const op = ops[i];

@@ -91,8 +91,11 @@ export class Machine {
     return br;
   }
 
-  /** Makes (or heals) one host: namespace, NICs on their segments, OVS daemons. */
-  async host(name: string, nics: NicSpec[]): Promise<HostHandle> {
+  /**
+   * Makes (or heals) one host: namespace, NICs on their segments, OVS daemons (`ovs: false`:
+   * a plain host without Open vSwitch, e.g. a router or a host outside the cloud).
+   */
+  async host(name: string, nics: NicSpec[], opts: { ovs?: boolean } = {}): Promise<HostHandle> {
     if (!/^[a-z][a-z0-9]{0,11}$/.test(name)) throw new Error(`Host name "${name}" is not 1-12 lower-case letters/digits`);
     const netns = this.hostNetns(name);
     const dir = join(this.stateDir, name);
@@ -113,7 +116,7 @@ export class Machine {
       await run(ipArgv(netns, ['link', 'set', 'dev', nic.name, 'up']));
       for (const [ns, dev] of [[netns, nic.name], [this.fabric, far]]) await run(inNetns(ns, ['ethtool', '-K', dev, 'tx', 'off'])).catch(() => undefined);
     }
-    await this.startOvs(netns, dir);
+    if (opts.ovs !== false) await this.startOvs(netns, dir);
     const ovs = { dbSock: join(dir, 'db.sock'), rundir: dir };
     return {
       name,

@@ -1,0 +1,103 @@
+// The scenario's cloud on the linux dataplane: network1, compute1 and compute2 as namespaces
+// with their own Open vSwitch (userspace datapath), the real agents and server, resources
+// made through the API, VMs as namespaces running busybox udhcpc, and real pings for the
+// scenario's flows. Needs root, Open vSwitch, dnsmasq and busybox; skipped otherwise.
+// Cleanup runs in after(), failure or not: no namespace of the test may be left.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { client, type As } from '../api/testing.js';
+import type { Instance } from '../compute/compute.js';
+import { startCloud, type Cloud } from './cloud.js';
+import { LinuxDataplane, linuxDataplaneUnavailable } from './linux-dataplane.js';
+import { scenarioTopology } from './topology.js';
+
+const demo: As = { project: 'demo' };
+const skip = linuxDataplaneUnavailable() ?? false;
+
+describe('the cloud on the linux dataplane (real namespaces, OVS, dnsmasq, ping)', { skip, timeout: 300_000 }, () => {
+  const tag = `lc${process.pid % 100000}-`;
+  let dir: string;
+  let dataplane: LinuxDataplane;
+  let cloud: Cloud | undefined;
+  let call: ReturnType<typeof client>;
+  const ids: Record<string, any> = {};
+  let vm1: Instance, vm2: Instance;
+  const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
+    const r = await p;
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    return r.body;
+  };
+  const myNamespaces = () => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(tag)) : []);
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dvrnet-linux-cloud-'));
+    dataplane = new LinuxDataplane(join(dir, 'linux'), tag);
+    const topology = scenarioTopology(2);
+    topology.nodes = topology.nodes.filter((n) => n.name !== 'controller');
+    cloud = await startCloud({ stateDir: dir, topology, dataplane, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 10 });
+    call = client(cloud.servers.api.url);
+    ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
+    await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.ext.id, ip_version: 4, cidr: '203.0.113.0/24', allocation_pools: [{ start: '203.0.113.101', end: '203.0.113.200' }], enable_dhcp: false, gateway_ip: '203.0.113.1' } }), 201);
+    ids.net1 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
+    ids.sub1 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net1.id, ip_version: 4, cidr: '192.168.1.0/24', gateway_ip: '192.168.1.1' } }, demo), 201)).subnet;
+    ids.net2 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net2', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
+    ids.sub2 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net2.id, ip_version: 4, cidr: '192.168.2.0/24', gateway_ip: '192.168.2.1' } }, demo), 201)).subnet;
+    ids.router = (await ok(call('POST', '/v2.0/routers', { router: { name: 'demo-router' } }, demo), 201)).router;
+    await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub1.id }, demo));
+    await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub2.id }, demo));
+    await ok(call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: { network_id: ids.ext.id } } }, demo));
+    const sg = (await ok(call('GET', '/v2.0/security-groups?name=default', undefined, demo))).security_groups[0];
+    await ok(call('POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'icmp', remote_ip_prefix: '0.0.0.0/0' } }, demo), 201);
+    const ctx = { projectId: 'demo', userId: 'demo', roles: ['member'], isAdmin: false };
+    vm1 = await cloud.compute.boot(ctx, { name: 'vm1', network_id: ids.net1.id });
+    vm2 = await cloud.compute.boot(ctx, { name: 'vm2', network_id: ids.net2.id });
+    ids.fip = (await ok(call('POST', '/v2.0/floatingips', { floatingip: { floating_network_id: ids.ext.id, port_id: vm1.port_id } }, demo), 201)).floatingip;
+    await cloud.settle();
+  });
+
+  after(async () => {
+    try {
+      await cloud?.close();
+    } finally {
+      await dataplane?.down();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(myNamespaces(), [], 'no namespace of the test is left');
+  });
+
+  const pingOk = async (from: { host: string; ns?: string }, dst: string) => {
+    const r = await dataplane.ping(from, dst, 3);
+    assert.equal(r.received, r.sent, `ping ${dst} from ${from.host}/${from.ns ?? ''}: ${r.summary}`);
+    assert.ok(r.sent > 0, r.summary);
+  };
+
+  it('hosts and Neutron namespaces carry the host prefixes; VMs get their fixed IPs from dnsmasq (udhcpc)', async () => {
+    assert.equal(vm1.host, 'compute1');
+    assert.equal(vm2.host, 'compute2');
+    const ns = myNamespaces();
+    for (const n of ['network1', 'compute1', 'compute2', 'extrouter', 'internet']) assert.ok(ns.includes(`${tag}${n}`), `${tag}${n} in ${ns.join(' ')}`);
+    for (const n of [`network1-snat-${ids.router.id}`, `network1-qdhcp-${ids.net1.id}`, `compute1-qrouter-${ids.router.id}`, `compute1-fip-${ids.ext.id}`, `compute2-qrouter-${ids.router.id}`])
+      assert.ok(ns.includes(`${tag}${n}`), `${tag}${n} in ${ns.join(' ')}`);
+    await pingOk({ host: 'compute1', ns: 'vm1' }, '192.168.1.1'); // waits for the lease first
+    await pingOk({ host: 'compute2', ns: 'vm2' }, '192.168.2.1');
+    for (const vm of [vm1, vm2]) assert.equal(cloud!.compute.dhcp(vm)?.ip, vm.fixed_ip, `${vm.name}'s lease`);
+    assert.equal(vm1.lease?.router, '192.168.1.1');
+  });
+
+  it('instance -> the outside host, SNAT on network1', async () => {
+    await pingOk({ host: 'compute1', ns: 'vm1' }, '198.51.100.10');
+  });
+
+  it('outside -> the floating IP (DNAT on compute1)', async () => {
+    await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+  });
+
+  it('instance 1 <-> instance 2 across compute1 and compute2 (distributed router, VXLAN)', async () => {
+    await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
+    await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
+  });
+});
