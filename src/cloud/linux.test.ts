@@ -5,7 +5,7 @@
 // Cleanup runs in after(), failure or not: no namespace of the test may be left.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import type { Instance } from '../compute/compute.js';
 import { startCloud, type Cloud } from './cloud.js';
 import { LinuxDataplane, linuxDataplaneUnavailable } from './linux-dataplane.js';
 import { scenarioTopology } from './topology.js';
+import { run } from '../dataplane/linux/exec.js';
 
 const demo: As = { project: 'demo' };
 const skip = linuxDataplaneUnavailable() ?? false;
@@ -32,13 +33,25 @@ describe('the cloud on the linux dataplane (real namespaces, OVS, dnsmasq, ping)
     return r.body;
   };
   const myNamespaces = () => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(tag)) : []);
+  /** Processes whose command line names the test's state directory (OVS daemons, dnsmasq, udhcpc, proxies). */
+  const myProcesses = () =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false;
+        }
+      });
+  const topology = scenarioTopology(2);
+  topology.nodes = topology.nodes.filter((n) => n.name !== 'controller');
+  const start = (dp: LinuxDataplane) => startCloud({ stateDir: dir, topology, dataplane: dp, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 10 });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dvrnet-linux-cloud-'));
     dataplane = new LinuxDataplane(join(dir, 'linux'), tag);
-    const topology = scenarioTopology(2);
-    topology.nodes = topology.nodes.filter((n) => n.name !== 'controller');
-    cloud = await startCloud({ stateDir: dir, topology, dataplane, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 10 });
+    cloud = await start(dataplane);
     call = client(cloud.servers.api.url);
     ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
     await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.ext.id, ip_version: 4, cidr: '203.0.113.0/24', allocation_pools: [{ start: '203.0.113.101', end: '203.0.113.200' }], enable_dhcp: false, gateway_ip: '203.0.113.1' } }), 201);
@@ -67,8 +80,17 @@ describe('the cloud on the linux dataplane (real namespaces, OVS, dnsmasq, ping)
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
     assert.deepEqual(myNamespaces(), [], 'no namespace of the test is left');
+    assert.deepEqual(myProcesses(), [], 'no process of the test is left');
   });
 
+  /** Packets counted by the nat table's rules with `target` (SNAT, DNAT) in a namespace of the machine. */
+  const natPackets = async (netns: string, target: string) => {
+    const saved = (await run(['ip', 'netns', 'exec', netns, 'iptables-save', '-c', '-t', 'nat'])).stdout;
+    return saved
+      .split('\n')
+      .filter((l) => l.includes(`-j ${target}`))
+      .reduce((n, l) => n + Number(/^\[(\d+):/.exec(l)?.[1] ?? 0), 0);
+  };
   const pingOk = async (from: { host: string; ns?: string }, dst: string) => {
     const r = await dataplane.ping(from, dst, 3);
     assert.equal(r.received, r.sent, `ping ${dst} from ${from.host}/${from.ns ?? ''}: ${r.summary}`);
@@ -88,16 +110,34 @@ describe('the cloud on the linux dataplane (real namespaces, OVS, dnsmasq, ping)
     assert.equal(vm1.lease?.router, '192.168.1.1');
   });
 
-  it('instance -> the outside host, SNAT on network1', async () => {
-    await pingOk({ host: 'compute1', ns: 'vm1' }, '198.51.100.10');
+  it('instance without a floating IP -> the outside host, SNAT on network1', async () => {
+    const snatNs = `${tag}network1-snat-${ids.router.id}`;
+    const before = await natPackets(snatNs, 'SNAT');
+    await pingOk({ host: 'compute2', ns: 'vm2' }, '198.51.100.10');
+    assert.ok((await natPackets(snatNs, 'SNAT')) > before, "the SNAT rule in network1's snat- namespace counted the flow");
   });
 
   it('outside -> the floating IP (DNAT on compute1)', async () => {
+    const qrouter = `${tag}compute1-qrouter-${ids.router.id}`;
+    const before = await natPackets(qrouter, 'DNAT');
     await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+    assert.ok((await natPackets(qrouter, 'DNAT')) > before, "the DNAT rule in compute1's qrouter- namespace counted the flow");
   });
 
   it('instance 1 <-> instance 2 across compute1 and compute2 (distributed router, VXLAN)', async () => {
     await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
     await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
+  });
+
+  it('a restarted cloud (the hosts kept, as after a crash) reconciles: the same namespaces, traffic flows', async () => {
+    const before = myNamespaces();
+    await cloud!.close();
+    cloud = undefined;
+    dataplane = new LinuxDataplane(join(dir, 'linux'), tag);
+    cloud = await start(dataplane);
+    await cloud.settle();
+    assert.deepEqual(myNamespaces(), before);
+    await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
+    await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
   });
 });
