@@ -15,7 +15,10 @@ import { World } from '../dataplane/emulated/world.js';
 import { addBridge, addPhysical, addPort, emptyHost, systemPort } from '../host/build.js';
 import type { HostState } from '../host/state.js';
 import type { TraceRecord } from '../trace/record.js';
+import type { VmRuntime, VmSpec } from '../compute/compute.js';
 import { nodeAddress, type NodeSpec, type Topology } from './topology.js';
+
+export type { VmRuntime, VmSpec };
 
 /** A place packets start from: a node or an outside host, optionally one of its namespaces or instances (by name). */
 export interface Endpoint {
@@ -30,28 +33,6 @@ export interface PingOutcome {
   summary: string;
   /** The emulated record of the first echo (what a trace shows); absent on a real dataplane. */
   first?: TraceRecord;
-}
-
-/** An instance as the dataplane sees it: the VM behind its tap on a compute host. */
-export interface VmSpec {
-  id: string;
-  name: string;
-  host: string;
-  tap: string;
-  /** The bridge os-vif's hybrid plug made for the tap (qbr-). */
-  bridge: string;
-  mac: string;
-  /** The address a previous DHCP lease gave it (a restarted cloud keeps it). */
-  lease?: DhcpLease;
-}
-
-/** What the compute service needs to run VMs. */
-export interface VmRuntime {
-  /** Start the VM behind its (already plugged) tap; starting a running VM does nothing. */
-  startVm(vm: VmSpec): Promise<void>;
-  deleteVm(vm: VmSpec): Promise<void>;
-  /** The VM's DHCP lease: the emulated dataplane runs the exchange now; a real VM's client runs on its own and this reports what it got so far. */
-  dhcp(vm: VmSpec): DhcpLease | undefined;
 }
 
 export interface NodeHost {

@@ -15,7 +15,6 @@ import { NeutronError } from '../common/errors.js';
 import type { RequestContext } from '../server/context.js';
 import type { CorePlugin } from '../server/plugin.js';
 import type { InstanceDirectory, MetadataInstance } from './metadata-service.js';
-import type { VmRuntime, VmSpec } from '../cloud/dataplane.js';
 
 export interface Instance {
   id: string;
@@ -36,6 +35,28 @@ export interface Instance {
 }
 
 const datapathOf = (port: { 'binding:vif_details'?: unknown }) => ((port['binding:vif_details'] as { datapath_type?: string } | undefined)?.datapath_type === 'netdev' ? 'netdev' : 'system');
+
+/** An instance as the dataplane sees it: the VM behind its tap on a compute host. */
+export interface VmSpec {
+  id: string;
+  name: string;
+  host: string;
+  tap: string;
+  /** The bridge os-vif's hybrid plug made for the tap (qbr-). */
+  bridge: string;
+  mac: string;
+  /** The address a previous DHCP lease gave it (a restarted cloud keeps it). */
+  lease?: DhcpLease;
+}
+
+/** What the compute service needs from the cloud's dataplane to run VMs (cloud/dataplane.ts implements it). */
+export interface VmRuntime {
+  /** Start the VM behind its (already plugged) tap; starting a running VM does nothing. */
+  startVm(vm: VmSpec): Promise<void>;
+  deleteVm(vm: VmSpec): Promise<void>;
+  /** The VM's DHCP lease: the emulated dataplane runs the exchange now; a real VM's client runs on its own and this reports what it got so far. */
+  dhcp(vm: VmSpec): DhcpLease | undefined;
+}
 
 export interface ComputeNode {
   name: string;
