@@ -164,4 +164,21 @@ describe('east-west over VLAN and GRE project networks in the all-in-one cloud',
     assert.ok(find(rec, (s) => s.host === 'compute2' && s.bridge === 'br-int' && s.before.eth.src === d1 && s.after?.eth.src === gw).length > 0, 'compute2 br-int restores the GRE gateway MAC');
     for (const s of gre) if (s.before.encap?.kind === 'gre') assert.equal(s.before.encap.key, key, 'GRE key = the network segmentation id');
   });
+
+  it("a router's ARP on a tunnel network: br-tun answers it to the DVR MAC, br-int t0 p99 hands the reply to qr-", async () => {
+    // Without its permanent neighbour entry (say the L3 agent has not added it yet) compute1's
+    // qrouter asks; the request leaves qr- with D1 as source and br-tun's ARP responder answers.
+    const qr = (await ok(call('GET', `/v2.0/ports?device_id=${routerId}&network_id=${nets.gre.net.id}&device_owner=network:router_interface_distributed`))).ports[0];
+    const qrDev = `qr-${qr.id.slice(0, 11)}`;
+    const qrouter = cloud.world.host('compute1').ns(`qrouter-${routerId}`);
+    qrouter.delNeigh(qrDev, vms['vm-gre'].fixed_ip);
+    const rec = cloud.world.ping({ host: 'compute1', ns: 'vm-vx' }, vms['vm-gre'].fixed_ip, { seq: 3 });
+    assert.ok(echoReplied(rec, { host: 'compute1', ns: 'vm-vx' }), `vm-gre answers once the router has resolved it:\n${renderTrace(rec)}`);
+    const d1 = dvrMacs.get('compute1')!;
+    const answered = find(rec, (s) => s.host === 'compute1' && s.bridge === 'br-tun' && s.table === 21 && s.after?.arp?.op === 2 && s.after.eth.dst === d1);
+    assert.ok(answered.length > 0, `compute1 br-tun t21 answers the router's request to ${d1}:\n${renderTrace(rec)}`);
+    const handed = find(rec, (s) => s.host === 'compute1' && s.bridge === 'br-int' && s.table === 0 && s.before.eth.dst === d1 && s.after?.eth.dst === qr.mac_address);
+    assert.ok(handed.length > 0, `compute1 br-int puts the gateway MAC ${qr.mac_address} back as destination of the reply`);
+    assert.ok(qrouter.neighbours().some((n) => n.startsWith(`${vms['vm-gre'].fixed_ip} `) && n.includes(vms['vm-gre'].mac)), 'the router learnt vm-gre');
+  });
 });
