@@ -146,7 +146,13 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   for (const n of nodes.values()) await n.composer.release().catch(abort);
   await compute.startVms().catch(abort);
 
-  const computeApp = buildComputeApp({ compute, plugin: servers.api.plugin, world, auth: servers.auth, settle: () => settle() });
+  const machines = {
+    kind: dataplane.kind,
+    hosts: () => [...nodes.keys(), 'extrouter', 'internet'],
+    ping: (from: { host: string; ns?: string }, dst: string, count: number) => dataplane.ping(from, dst, count),
+    namespaces: (host: string) => dataplane.namespaces(host),
+  };
+  const computeApp = buildComputeApp({ compute, plugin: servers.api.plugin, world, machines, auth: servers.auth, settle: () => settle() });
   const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 }).catch(abort)).replace('//0.0.0.0:', '//127.0.0.1:');
   await servers.identity?.publishService('compute', 'nova', 'OpenStack Compute', `${computeUrl}/v2.1`);
 

@@ -11,7 +11,6 @@ import type { RequestContext } from '../server/context.js';
 import type { CorePlugin } from '../server/plugin.js';
 import { renderTrace, traceToJson } from '../trace/render.js';
 import type { ComputeService, Instance } from './compute.js';
-import { ping } from '../dataplane/emulated/ping.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,7 +21,15 @@ declare module 'fastify' {
 export interface ComputeApiOptions {
   compute: ComputeService;
   plugin: CorePlugin;
+  /** The emulated world: traces and flow dumps (empty on the real Linux dataplane). */
   world: World;
+  /** Pings and namespaces on whichever dataplane the cloud runs. */
+  machines: {
+    kind: 'emulated' | 'linux';
+    hosts(): string[];
+    ping(from: { host: string; ns?: string }, dst: string, count: number): Promise<{ sent: number; received: number; summary: string }>;
+    namespaces(host: string): Promise<string[]>;
+  };
   auth: Authenticator;
   /** Make sure the host's agents have done their work (before a trace or a ping). */
   settle: () => Promise<void>;
@@ -108,7 +115,7 @@ export function buildComputeApp(o: ComputeApiOptions): FastifyInstance {
 
   const endpointOf = (ctx: RequestContext, from: string) => {
     const [host, ns] = from.split('/');
-    if (o.world.hosts.has(host) && ctx.isAdmin) return { host, ns };
+    if (o.machines.hosts().includes(host) && ctx.isAdmin) return { host, ns };
     const i = o.compute.get(ctx, from);
     return { host: i.host, ns: i.name };
   };
@@ -116,12 +123,13 @@ export function buildComputeApp(o: ComputeApiOptions): FastifyInstance {
   app.post('/dvrnet/v1/ping', async (req) => {
     const b = req.body as { from: string; dst: string; count?: number };
     await o.settle();
-    const r = ping(o.world, endpointOf(req.computeCtx, b.from), b.dst, b.count ?? 4);
+    const r = await o.machines.ping(endpointOf(req.computeCtx, b.from), b.dst, b.count ?? 4);
     return { sent: r.sent, received: r.received, summary: r.summary };
   });
 
   app.post('/dvrnet/v1/trace', async (req) => {
     const b = req.body as { from: string; dst: string; proto?: 'icmp' | 'udp' | 'tcp'; dport?: number; json?: boolean };
+    if (o.machines.kind !== 'emulated') throw new NeutronError('NotImplemented', 400, 'Traces need the emulated dataplane (the real one has ovs-appctl ofproto/trace).');
     await o.settle();
     const rec = o.world.send(endpointOf(req.computeCtx, b.from), { proto: b.proto ?? 'icmp', dst: b.dst, dport: b.dport });
     return b.json ? JSON.parse(traceToJson(rec)) : { text: renderTrace(rec) };
@@ -132,9 +140,8 @@ export function buildComputeApp(o: ComputeApiOptions): FastifyInstance {
   };
   app.get<{ Params: { host: string } }>('/dvrnet/v1/hosts/:host/netns', async (req) => {
     admin(req.computeCtx);
-    const h = o.world.hosts.get(req.params.host);
-    if (!h) throw new NeutronError('NotFound', 404, `No host ${req.params.host}`);
-    return { namespaces: [...h.namespaces.keys()].filter((n) => n !== '').sort() };
+    if (!o.machines.hosts().includes(req.params.host)) throw new NeutronError('NotFound', 404, `No host ${req.params.host}`);
+    return { namespaces: (await o.machines.namespaces(req.params.host)).sort() };
   });
   app.get<{ Params: { host: string; bridge: string } }>('/dvrnet/v1/hosts/:host/bridges/:bridge/flows', async (req) => {
     admin(req.computeCtx);
