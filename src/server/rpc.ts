@@ -604,19 +604,19 @@ export class AgentNotifier {
   }
 
   private enqueue(kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any) {
+    const tk = `${kind}|${topic}`;
     if (method === 'add_fdb_entries' || method === 'remove_fdb_entries') {
-      // Merge into the last message to the same topic when it is of the same kind (order kept).
-      for (let i = this.outbox.length - 1; i >= 0; i--) {
-        const m = this.outbox[i];
-        if (m.topic !== topic || m.kind !== kind || RESYNC_TRIGGERS.has(m.method)) continue; // a full pass commutes with FDB casts
-        if (m.method === method) {
-          m.args = { fdb_entries: mergeFdb(m.args.fdb_entries, args.fdb_entries) };
-          return;
-        }
-        break;
+      // Merge into the topic's last stateful message when it is of the same kind (order
+      // kept: resync triggers in between commute with FDB casts, a full pass rebuilds the FDB).
+      const last = this.lastFdb.get(tk);
+      if (last && last.method === method) {
+        last.args = { fdb_entries: mergeFdb(last.args.fdb_entries, args.fdb_entries) };
+        return;
       }
-      this.outbox.push({ kind, topic, method, args: { fdb_entries: mergeFdb({}, args.fdb_entries) } });
+      const m = { kind, topic, method, args: { fdb_entries: mergeFdb({}, args.fdb_entries) } };
+      this.outbox.push(m);
       this.bump(kind, topic);
+      this.lastFdb.set(tk, m);
     } else if (RESYNC_TRIGGERS.has(method)) {
       // A pure "look again" message: a copy already queued since the topic's last stateful
       // message is as good (router removals count as stateful: an update after one must stay).
@@ -628,11 +628,14 @@ export class AgentNotifier {
     } else {
       this.outbox.push({ kind, topic, method, args });
       this.bump(kind, topic);
+      this.lastFdb.delete(tk);
     }
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
   }
 
   private epochs = new Map<string, number>();
+  /** Per topic, its last queued stateful message when that is an FDB cast (what the next FDB cast merges into). */
+  private lastFdb = new Map<string, { method: AgentMethod; args: any }>();
   private bump(kind: string, topic: string) {
     const k = `${kind}|${topic}`;
     this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
@@ -643,6 +646,7 @@ export class AgentNotifier {
     this.outbox = [];
     this.queued = new Set();
     this.epochs = new Map();
+    this.lastFdb = new Map();
     this.flushing = undefined;
     const sent: Promise<void>[] = [];
     for (const m of batch) {
@@ -745,7 +749,7 @@ export class AgentNotifier {
       // Only the hosts the port arrives on and leaves need the router re-synced; the
       // others learn the address from the ARP entry fanned out below (Neutron does the same).
       await this.routersUpdated(routers, [newHost, oldHost].filter((h) => !!h));
-      await this.dvrPeersMoved(routers, newHost, oldHost);
+      await this.dvrPeersMoved(routers, newHost, oldHost, port.id);
       for (const r of routers)
         for (const ip of ips)
           await this.fanout(AGENT_TOPICS.l3, after ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
@@ -792,9 +796,26 @@ export class AgentNotifier {
    * ACTIVE or away). The other hosts on each network hear of it; the host itself learns
    * its networks on its own full pass (the port_update above).
    */
-  private async dvrPeersMoved(routerIds: string[], newHost: string, oldHost: string) {
+  private async dvrPeersMoved(routerIds: string[], newHost: string, oldHost: string, portId: string) {
     const nets = new Set<string>();
     for (const r of routerIds) for (const s of await this.p.dvr.interfaceSubnets(undefined, r)) nets.add(s.network_id);
+    if (!nets.size) return;
+    // A host with another served port on the routers' networks was, and stays, a peer on all
+    // of them: nothing moved (the common case, and the per-network queries below are O(ports)).
+    const servedElsewhere = async (host: string) =>
+      !!host &&
+      (
+        await this.p.db.kysely
+          .selectFrom('ports')
+          .select('device_owner')
+          .where('binding_host_id', '=', host)
+          .where('network_id', 'in', [...nets])
+          .where('id', '!=', portId)
+          .execute()
+      ).some((r) => isDvrServiced(r.device_owner));
+    if ((await servedElsewhere(newHost)) || !newHost) newHost = '';
+    if ((await servedElsewhere(oldHost)) || !oldHost) oldHost = '';
+    if (!newHost && !oldHost) return;
     for (const net of nets) {
       const seg = await this.views.segment(net);
       if (!seg || !TUNNEL_TYPES.has(seg.network_type)) continue;
