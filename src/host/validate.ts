@@ -180,29 +180,34 @@ const checkedFlows = new WeakSet<Flow>();
 function checkFlows(bad: (m: string) => void, bridge: string, flows: HostState['ovs']['bridges'][string]['flows']): void {
   const seen = new Set<string>();
   for (const f of flows) {
-    const what = () => `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
     if (!checkedFlows.has(f)) {
       const before = problemsSeen;
-      const flag = (m: string) => {
-        problemsSeen++;
-        bad(m);
-      };
-      if (!isUint(f.table, 254)) flag(`${what()}: table ${f.table} is not 0-254`);
-      if (!isUint(f.priority, 65535)) flag(`${what()}: priority ${f.priority} is not 0-65535`);
-      if (typeof f.cookie !== 'string' || !isCanonicalCookie(f.cookie)) flag(`${what()}: cookie "${f.cookie}" is not canonical 0x hex (use cookie())`);
-      if (/\s/.test(f.match)) flag(`${what()}: match holds whitespace`);
-      for (const field of f.match ? splitTopLevel(f.match) : []) {
-        const name = field.split('=')[0];
-        if (!field) flag(`${what()}: match has an empty field`);
-        else if (FLOW_RESERVED.has(name)) flag(`${what()}: "${name}" belongs in its own field, not in the match`);
-      }
-      if (!f.actions || /[\r\n]/.test(f.actions)) flag(`${what()}: actions "${f.actions}" are empty or span lines`);
+      checkFlow(bad, bridge, f);
       if (problemsSeen === before) checkedFlows.add(f);
     }
     const key = flowKey(f);
-    if (seen.has(key)) bad(`${what()}: another flow has the same table, priority and match`);
+    if (seen.has(key)) bad(`${flowWhat(bridge, f)}: another flow has the same table, priority and match`);
     seen.add(key);
   }
+}
+
+const flowWhat = (bridge: string, f: Flow) => `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
+
+function checkFlow(bad: (m: string) => void, bridge: string, f: Flow): void {
+  const flag = (m: string) => {
+    problemsSeen++;
+    bad(`${flowWhat(bridge, f)}: ${m}`);
+  };
+  if (!isUint(f.table, 254)) flag(`table ${f.table} is not 0-254`);
+  if (!isUint(f.priority, 65535)) flag(`priority ${f.priority} is not 0-65535`);
+  if (typeof f.cookie !== 'string' || !isCanonicalCookie(f.cookie)) flag(`cookie "${f.cookie}" is not canonical 0x hex (use cookie())`);
+  if (/\s/.test(f.match)) flag(`match holds whitespace`);
+  for (const field of f.match ? splitTopLevel(f.match) : []) {
+    const name = field.split('=')[0];
+    if (!field) flag(`match has an empty field`);
+    else if (FLOW_RESERVED.has(name)) flag(`"${name}" belongs in its own field, not in the match`);
+  }
+  if (!f.actions || /[\r\n]/.test(f.actions)) flag(`actions "${f.actions}" are empty or span lines`);
 }
 let problemsSeen = 0;
 
