@@ -287,7 +287,7 @@ class SecurityGroups {
   }
 
   members(sg: string, ethertype: Ethertype): string[] {
-    return sortAddresses(this.info.sg_member_ips[sg]?.[ethertype] ?? []);
+    return memo(sortedMembers, this.info.sg_member_ips[sg]?.[ethertype] ?? [], sortAddresses);
   }
 
   /**
@@ -346,9 +346,27 @@ class SecurityGroups {
         name,
         type: 'hash:net' as const,
         family: ethertype === 'IPv6' ? ('inet6' as const) : ('inet' as const),
-        members: ipsetMembers(this.members(sg, ethertype)),
+        members: memo(ipsetMemberLists, this.members(sg, ethertype), ipsetMembers),
       }));
   }
+}
+
+/**
+ * Member lists by content: every host of a big group sorts the same thousands of addresses
+ * on every pass; the result is computed once and shared (callers never mutate it).
+ */
+const sortedMembers = new Map<string, string[]>();
+const ipsetMemberLists = new Map<string, string[]>();
+
+function memo(cache: Map<string, string[]>, list: readonly string[], f: (l: readonly string[]) => string[]): string[] {
+  if (list.length < 16) return f(list);
+  const key = list.join(' ');
+  let out = cache.get(key);
+  if (!out) {
+    if (cache.size >= 256) cache.clear();
+    cache.set(key, (out = f(list)));
+  }
+  return out;
 }
 
 /**
