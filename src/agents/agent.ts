@@ -111,15 +111,18 @@ export abstract class Agent {
     await this.call('report_state', { agent_state });
   }
 
-  /** Mark dirty and resync soon; many requests before it runs make one resync. */
-  requestSync(): void {
+  /**
+   * Mark dirty and resync soon; many requests before it runs make one resync. `delayMs`
+   * (default: the debounce option) lets cheap incremental requests gather a burst.
+   */
+  requestSync(delayMs = this.opts.debounceMs ?? 0): void {
     this.dirty = true;
     if (this.scheduled) return;
     this.scheduled = new Promise<void>((resolve) =>
       setTimeout(() => {
         this.scheduled = undefined;
         this.resync().finally(resolve);
-      }, this.opts.debounceMs ?? 0),
+      }, delayMs),
     );
   }
 

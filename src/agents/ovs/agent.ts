@@ -65,6 +65,9 @@ interface Snapshot {
   sgInfo?: SecurityGroupInfo;
 }
 
+/** How long an l2population or group-membership cast waits for others of its burst (ms). */
+const FDB_GATHER_MS = 20;
+
 export class OvsAgent extends Agent {
   readonly agentType = OVS_AGENT_TYPE;
   readonly binary = OVS_AGENT_BINARY;
@@ -83,6 +86,8 @@ export class OvsAgent extends Agent {
   private fdb: FdbEntries = {};
   private snapshot?: Snapshot;
   private fullPending = true;
+  /** A security group cast arrived: the next pass fetches the firewall's view again. */
+  private firewallPending = false;
   /** Ports reported up (so a pass reports only news, and down what left br-int). */
   private readonly reportedUp = new Set<string>();
   private pluggedSignatures = new Map<string, string>();
@@ -136,7 +141,7 @@ export class OvsAgent extends Agent {
     await super.stop();
   }
 
-  /** Any request but an l2population cast's is a full pass. */
+  /** Any request but an l2population or security group cast's is a full pass. */
   override requestSync(): void {
     this.fullPending = true;
     super.requestSync();
@@ -144,12 +149,24 @@ export class OvsAgent extends Agent {
 
   protected override handlers() {
     return {
+      // l2population: the cached FDB changes now; the pass waits a moment so the casts of
+      // a burst (hundreds of ports coming up elsewhere) make one pass, not one each.
       add_fdb_entries: (a: AgentMethods['add_fdb_entries']) => {
         applyFdb(this.fdb, a.fdb_entries, true);
-        super.requestSync();
+        super.requestSync(FDB_GATHER_MS);
       },
       remove_fdb_entries: (a: AgentMethods['remove_fdb_entries']) => {
         applyFdb(this.fdb, a.fdb_entries, false);
+        super.requestSync(FDB_GATHER_MS);
+      },
+      // Security groups (as Neutron's firewall refresh): only the firewall's view is fetched
+      // again, not the devices and the FDB.
+      security_groups_member_updated: () => {
+        this.firewallPending = true;
+        super.requestSync(FDB_GATHER_MS);
+      },
+      security_groups_rule_updated: () => {
+        this.firewallPending = true;
         super.requestSync();
       },
       dvr_mac_address_update: (a: AgentMethods['dvr_mac_address_update']) => {
@@ -164,6 +181,8 @@ export class OvsAgent extends Agent {
     const s = this.settings;
     const full = this.fullPending || !this.snapshot;
     this.fullPending = false;
+    const firewallRefresh = this.firewallPending;
+    this.firewallPending = false;
     if (s.distributed && !this.dvrMac) this.dvrMac = (await this.call('get_dvr_mac_address_by_host', { host: this.host })).mac_address;
     // The list covers every host: fetched at start and once per resync interval, not per pass.
     const stale = Date.now() - this.dvrMacsAt > (this.opts.resyncInterval || 60) * 1000;
@@ -188,6 +207,9 @@ export class OvsAgent extends Agent {
       // Every wired port: trusted (network:*) ones get their ACCEPT rules, as Neutron's do.
       const sgInfo = this.firewallEnabled() && details.size ? await this.call('security_group_info_for_devices', { devices: [...details.keys()] }) : undefined;
       snap = { plugged, details, sgInfo };
+      this.snapshot = snap;
+    } else if (firewallRefresh && this.firewallEnabled() && snap.details.size) {
+      snap = { ...snap, sgInfo: await this.call('security_group_info_for_devices', { devices: [...snap.details.keys()] }) };
       this.snapshot = snap;
     }
 
