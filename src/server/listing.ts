@@ -92,10 +92,11 @@ export async function listRows<R>(
   q: ListQuery,
   notFound: (id: string) => Error,
   narrow: (qb: AnyQB) => AnyQB = (qb) => qb,
+  run: (qb: AnyQB) => Promise<R[]> = async (qb) => (await qb.execute()) as R[],
 ): Promise<{ rows: R[]; filtered: AnyQB }> {
   const filtered = narrow(applyFilters(base, columns, q.filters));
   const marker = q.marker ? await base.where(sql.ref(idCol), '=', q.marker).executeTakeFirst() : undefined;
   if (q.marker && !marker) throw notFound(q.marker);
-  const rows = (await applyOrderAndPage(filtered, columns, idCol, q, marker).execute()) as R[];
+  const rows = await run(applyOrderAndPage(filtered, columns, idCol, q, marker));
   return { rows: q.pageReverse ? rows.reverse() : rows, filtered };
 }

@@ -89,6 +89,34 @@ interface Children {
   pairs: Array<{ ip_address: string; mac_address: string }>;
 }
 
+/** The ports table's columns, in the order the list reads them as arrays. */
+const PORT_COLUMNS = [
+  'id', 'project_id', 'name', 'description', 'revision_number', 'created_at', 'updated_at', 'network_id', 'mac_address', 'admin_state_up',
+  'status', 'device_id', 'device_owner', 'port_security_enabled', 'binding_host_id', 'binding_vif_type', 'binding_vif_details', 'binding_profile', 'binding_vnic_type',
+] as const satisfies ReadonlyArray<keyof PortRow>;
+
+const portRow = (r: unknown[]): PortRow => ({
+  id: r[0] as string,
+  project_id: r[1] as string,
+  name: r[2] as string,
+  description: r[3] as string,
+  revision_number: Number(r[4]),
+  created_at: r[5] as string,
+  updated_at: r[6] as string,
+  network_id: r[7] as string,
+  mac_address: r[8] as string,
+  admin_state_up: Number(r[9]),
+  status: r[10] as string,
+  device_id: r[11] as string,
+  device_owner: r[12] as string,
+  port_security_enabled: Number(r[13]),
+  binding_host_id: r[14] as string,
+  binding_vif_type: r[15] as string,
+  binding_vif_details: r[16] as string,
+  binding_profile: r[17] as string,
+  binding_vnic_type: r[18] as string,
+});
+
 /** Most ports have empty binding dicts: skip JSON.parse for them (list hot path). */
 const parseDict = (s: string): Record<string, unknown> => (s === '{}' ? {} : JSON.parse(s));
 
@@ -181,28 +209,33 @@ export class PortService {
           eb.exists(eb.selectFrom('securitygroupportbindings as fb').select('fb.port_id').whereRef('fb.port_id', '=', 'p.id').where('fb.security_group_id', 'in', q.filters.security_groups)),
         );
       return qb;
-    });
+    }, async (qb) => (await this.db.arrays(qb.clearSelect().select(PORT_COLUMNS.map((c) => `p.${c}`)).compile())).map(portRow));
     // A whole (filtered) collection: children by the same filter, not by a long id list.
-    const scope = q.limit === undefined && !q.marker ? filtered.clearSelect().select('p.id') : undefined;
+    // An admin's unfiltered list is every port: its child rows are whole tables.
+    const everything = ctx.isAdmin && !Object.keys(q.filters).length;
+    const scope = q.limit === undefined && !q.marker ? (everything ? 'all' : filtered.clearSelect().select('p.id')) : undefined;
     const children = await this.children(rows.map((r) => r.id), scope);
     return rows.map((r) => view(r, children.get(r.id)!));
   }
 
   /** Fixed IPs, groups and address pairs of many ports in a few queries. */
-  private async children(ids: string[], scope?: SelectQueryBuilder<any, any, { id: string }>): Promise<Map<string, Children>> {
+  private async children(ids: string[], scope?: SelectQueryBuilder<any, any, { id: string }> | 'all'): Promise<Map<string, Children>> {
     const out = new Map<string, Children>(ids.map((id) => [id, { ips: [], sgs: [], pairs: [] }]));
     const k = this.db.kysely;
-    for (const part of scope ? [scope] : chunks(ids, 900)) {
+    const of = <Q extends SelectQueryBuilder<any, any, any>>(qb: Q, part: (typeof parts)[number]) => (part === 'all' ? qb : qb.where('port_id', 'in', part));
+    const parts: Array<string[] | SelectQueryBuilder<any, any, { id: string }> | 'all'> = scope ? [scope] : chunks(ids, 900);
+    for (const part of parts) {
+      // Rows as arrays (the hot path of big lists); no ORDER BY: it would steer SQLite onto
+      // the (subnet, ip_num) index, a full scan.
       const [ips, sgs, pairs] = await Promise.all([
-        // No ORDER BY here: it would steer SQLite onto the (subnet, ip_num) index, a full scan.
-        k.selectFrom('ipallocations').select(['port_id', 'subnet_id', 'ip_address', 'ip_num']).where('port_id', 'in', part).execute(),
-        k.selectFrom('securitygroupportbindings').selectAll().where('port_id', 'in', part).execute(),
-        k.selectFrom('allowedaddresspairs').selectAll().where('port_id', 'in', part).execute(),
+        this.db.arrays(of(k.selectFrom('ipallocations').select(['port_id', 'subnet_id', 'ip_address', 'ip_num']), part).compile()),
+        this.db.arrays(of(k.selectFrom('securitygroupportbindings').select(['port_id', 'security_group_id']), part).compile()),
+        this.db.arrays(of(k.selectFrom('allowedaddresspairs').select(['port_id', 'ip_address', 'mac_address']), part).compile()),
       ]);
-      ips.sort((x, y) => Number(x.ip_num) - Number(y.ip_num));
-      for (const a of ips) out.get(a.port_id)!.ips.push({ subnet_id: a.subnet_id, ip_address: a.ip_address });
-      for (const s of sgs) out.get(s.port_id)!.sgs.push(s.security_group_id);
-      for (const p of pairs) out.get(p.port_id)!.pairs.push({ ip_address: p.ip_address, mac_address: p.mac_address });
+      ips.sort((x, y) => Number(x[3]) - Number(y[3]));
+      for (const a of ips) out.get(a[0] as string)?.ips.push({ subnet_id: a[1] as string, ip_address: a[2] as string });
+      for (const g of sgs) out.get(g[0] as string)?.sgs.push(g[1] as string);
+      for (const p of pairs) out.get(p[0] as string)?.pairs.push({ ip_address: p[1] as string, mac_address: p[2] as string });
     }
     return out;
   }
