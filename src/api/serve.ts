@@ -8,7 +8,7 @@ import { CorePlugin } from '../server/plugin.js';
 import { buildApp } from './app.js';
 import { denyAll, noauth, type Authenticator } from './auth.js';
 import { transportFromUrl, type Transport } from '../rpc/index.js';
-import { startServerRpc } from '../server/rpc.js';
+import { startServerRpc } from '../server/rpc/index.js';
 
 export interface RunningServer {
   app: FastifyInstance;

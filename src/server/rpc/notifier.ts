@@ -1,0 +1,326 @@
+// The notifier: pushes changes to exactly the hosts they concern (host-scoped casts through
+// an outbox that batches a burst; DVR MAC lists and DVR ARP entries fan out, as in Neutron).
+
+import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
+import type { PortRow } from '../../db/schema.js';
+import { AGENT_TOPICS, FLOODING_ENTRY, hostTopic, type AgentMethod, type AgentMethods, type FdbEntries } from '../../rpc/messages.js';
+import type { Transport } from '../../rpc/transport.js';
+import { AGENT_TYPES } from '../agents.js';
+import type { ChangeEvent } from '../events.js';
+import type { CorePlugin } from '../plugin.js';
+import { HostViews, TUNNEL_TYPES } from './views.js';
+/**
+ * Pushes changes to the agents they concern. Host-scoped casts go to `<topic>.<host>`;
+ * only DVR MAC updates and DVR ARP entries fan out (as Neutron does), and routers unknown
+ * to an agent are ignored there.
+ */
+export class AgentNotifier {
+  constructor(
+    private readonly p: CorePlugin,
+    private readonly views: HostViews,
+    private readonly transport: Transport,
+  ) {}
+
+  /**
+   * Casts and fanouts wait in an outbox until the current burst of changes has been handled
+   * (the next turn of the event loop), then go out in order. A bulk create or a host
+   * reporting many ports up thus sends each host one add_fdb_entries with every new entry
+   * (adjacent ones to the same host merge) and one copy of each resync trigger, instead of
+   * one message per port and per host (the notifier's fan-out dominated convergence).
+   */
+  private outbox: Array<{ kind: 'cast' | 'fanout'; topic: string; method: AgentMethod; args: any; key?: string }> = [];
+  private queued = new Set<string>();
+  private flushing?: Promise<void>;
+
+  async cast<M extends AgentMethod>(base: string, host: string, method: M, args: AgentMethods[M]) {
+    this.enqueue('cast', hostTopic(base, host), method, args);
+  }
+
+  async fanout<M extends AgentMethod>(base: string, method: M, args: AgentMethods[M]) {
+    this.enqueue('fanout', base, method, args);
+  }
+
+  private enqueue(kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any) {
+    const tk = `${kind}|${topic}`;
+    if (method === 'add_fdb_entries' || method === 'remove_fdb_entries') {
+      // Merge into the topic's last stateful message when it is of the same kind (order
+      // kept: resync triggers in between commute with FDB casts, a full pass rebuilds the FDB).
+      const last = this.lastFdb.get(tk);
+      if (last && last.method === method) {
+        last.args = { fdb_entries: mergeFdb(last.args.fdb_entries, args.fdb_entries) };
+        return;
+      }
+      const m = { kind, topic, method, args: { fdb_entries: mergeFdb({}, args.fdb_entries) } };
+      this.outbox.push(m);
+      this.bump(kind, topic);
+      this.lastFdb.set(tk, m);
+    } else if (RESYNC_TRIGGERS.has(method)) {
+      // A pure "look again" message: a copy already queued since the topic's last stateful
+      // message is as good (router removals count as stateful: an update after one must stay).
+      const key = `${kind}|${topic}|${method}|${JSON.stringify(args)}|${this.epochs.get(`${kind}|${topic}`) ?? 0}`;
+      if (this.queued.has(key)) return;
+      this.queued.add(key);
+      this.outbox.push({ kind, topic, method, args, key });
+      if (method === 'router_removed_from_agent') this.bump(kind, topic);
+    } else {
+      this.outbox.push({ kind, topic, method, args });
+      this.bump(kind, topic);
+      this.lastFdb.delete(tk);
+    }
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
+  }
+
+  private epochs = new Map<string, number>();
+  /** Per topic, its last queued stateful message when that is an FDB cast (what the next FDB cast merges into). */
+  private lastFdb = new Map<string, { method: AgentMethod; args: any }>();
+  private bump(kind: string, topic: string) {
+    const k = `${kind}|${topic}`;
+    this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
+  }
+
+  private async send(): Promise<void> {
+    const batch = this.outbox;
+    this.outbox = [];
+    this.queued = new Set();
+    this.epochs = new Map();
+    this.lastFdb = new Map();
+    this.flushing = undefined;
+    const sent: Promise<void>[] = [];
+    for (const m of batch) {
+      const p = m.kind === 'cast' ? this.transport.cast(m.topic, m.method, m.args) : this.transport.fanout(m.topic, m.method, m.args);
+      sent.push(p.catch((err) => console.error(`${m.kind} ${m.method} to ${m.topic} failed:`, err)));
+    }
+    await Promise.all(sent);
+  }
+
+  private async l3Hosts(hosts: string[]) {
+    const l3 = await this.p.agents.usable(undefined, AGENT_TYPES.l3);
+    return hosts.filter((h) => l3.some((a) => a.host === h));
+  }
+
+  async routersUpdated(routerIds: string[], hosts?: string[]) {
+    for (const id of routerIds) {
+      const targets = hosts ?? (await this.p.dvr.routerHosts(undefined, id));
+      for (const h of await this.l3Hosts(targets)) await this.cast(AGENT_TOPICS.l3, h, 'routers_updated', { routers: [id] });
+    }
+  }
+
+  private async routersOnSubnets(subnets: string[]): Promise<string[]> {
+    if (!subnets.length) return [];
+    const rows = await this.p.db.kysely
+      .selectFrom('ports as p')
+      .innerJoin('ipallocations as a', 'a.port_id', 'p.id')
+      .select('p.device_id')
+      .distinct()
+      .where('a.subnet_id', 'in', subnets)
+      .where('p.device_owner', 'in', ROUTER_INTERFACE_OWNERS as string[])
+      .execute();
+    return rows.map((r) => r.device_id);
+  }
+
+  async handle(e: ChangeEvent): Promise<void> {
+    switch (e.kind) {
+      case 'port':
+        return this.portChanged(e.before, e.after, e.fixedIps, e.securityGroups);
+      case 'network': {
+        if (e.op === 'create') return;
+        for (const h of e.dhcpHosts ?? (await this.views.dhcpHosts(e.network.id)))
+          await this.cast(AGENT_TOPICS.dhcp, h, e.op === 'delete' ? 'network_delete_end' : 'network_update_end', { network_id: e.network.id });
+        for (const h of await this.views.hostsOnNetwork(e.network.id)) await this.cast(AGENT_TOPICS.ovs, h, 'network_update', { network_id: e.network.id });
+        return;
+      }
+      case 'subnet': {
+        for (const h of await this.views.dhcpHosts(e.subnet.network_id)) await this.cast(AGENT_TOPICS.dhcp, h, 'network_update_end', { network_id: e.subnet.network_id });
+        await this.routersUpdated(await this.routersOnSubnets([e.subnet.id]));
+        return;
+      }
+      case 'security_group': {
+        for (const h of await this.views.hostsForGroups([e.id])) await this.cast(AGENT_TOPICS.ovs, h, 'security_groups_rule_updated', { security_groups: [e.id] });
+        return;
+      }
+      case 'router':
+        if (e.op === 'delete') {
+          for (const h of await this.l3Hosts(e.hosts)) await this.cast(AGENT_TOPICS.l3, h, 'router_removed_from_agent', { router_id: e.id });
+          return;
+        }
+        return this.routersUpdated([e.id], [...new Set([...e.hosts, ...(await this.p.dvr.routerHosts(undefined, e.id))])]);
+      case 'floatingip':
+        return this.routersUpdated(e.routerIds);
+      case 'agent':
+        return;
+    }
+  }
+
+  private async fixedIps(port: PortRow) {
+    return this.p.db.kysely.selectFrom('ipallocations').select(['subnet_id', 'ip_address']).where('port_id', '=', port.id).execute();
+  }
+
+  private async portChanged(
+    before: PortRow | undefined,
+    after: PortRow | undefined,
+    deletedIps: Array<{ subnet_id: string; ip_address: string }> = [],
+    deletedGroups: string[] = [],
+  ) {
+    const port = (after ?? before)!;
+    const oldHost = before?.binding_host_id ?? '';
+    const newHost = after?.binding_host_id ?? '';
+    // The OVS agents of the hosts involved.
+    if (after && newHost) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });
+    if (oldHost && oldHost !== newHost) await this.cast(AGENT_TOPICS.ovs, oldHost, 'port_delete', { port_id: port.id });
+    // l2population: a port that became ACTIVE on a host is announced to the network's
+    // other hosts, and that host learns the whole network; one that left is withdrawn.
+    const wasActive = before?.status === 'ACTIVE' && !!oldHost;
+    const isActive = after?.status === 'ACTIVE' && !!newHost;
+    if (port.device_owner !== DEVICE_OWNER.routerInterfaceDistributed && (wasActive !== isActive || (isActive && oldHost !== newHost))) {
+      if (wasActive) await this.l2popRemove(before!, oldHost);
+      if (isActive) await this.l2popAdd(after!, newHost);
+    }
+    // DHCP agents of the network.
+    for (const h of await this.views.dhcpHosts(port.network_id))
+      await this.cast(AGENT_TOPICS.dhcp, h, after ? 'port_update_end' : 'port_delete_end', { port_id: port.id, network_id: port.network_id });
+    // Distributed routers: where a served port appears or goes, the router follows, and
+    // every host of the router learns its address through an ARP entry.
+    if (isDvrServiced(port.device_owner) && oldHost !== newHost) {
+      const ips = after ? await this.fixedIps(after) : deletedIps;
+      const routers = await this.routersOnSubnets(ips.map((x) => x.subnet_id));
+      // Only the hosts the port arrives on and leaves need the router re-synced; the
+      // others learn the address from the ARP entry fanned out below (Neutron does the same).
+      await this.routersUpdated(routers, [newHost, oldHost].filter((h) => !!h));
+      await this.dvrPeersMoved(routers, newHost, oldHost, port.id);
+      for (const r of routers)
+        for (const ip of ips)
+          await this.fanout(AGENT_TOPICS.l3, after ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
+    }
+    // Security groups whose members changed: only a bound port's address matters to the
+    // hosts' ipsets (an unbound port is announced when it binds).
+    if ((!before || !after || oldHost !== newHost) && (oldHost || newHost)) {
+      const groups = after
+        ? (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id)
+        : deletedGroups;
+      for (const h of await this.views.hostsForGroups(groups)) await this.cast(AGENT_TOPICS.ovs, h, 'security_groups_member_updated', { security_groups: groups });
+    }
+  }
+
+  private async l2popAdd(port: PortRow, host: string) {
+    const seg = await this.views.segment(port.network_id);
+    if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return;
+    const ip = await this.views.ovsAgentIp(host);
+    if (!ip) return;
+    const addr = (await this.fixedIps(port))[0]?.ip_address ?? '';
+    const announce: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: [FLOODING_ENTRY, [port.mac_address, addr]] } } };
+    for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'add_fdb_entries', { fdb_entries: announce });
+    // The host learns the whole network with its first active port there (as Neutron's
+    // l2pop does); later ports add nothing it was not told already.
+    const others = await this.p.db.kysely
+      .selectFrom('ports')
+      .select('id')
+      .where('network_id', '=', port.network_id)
+      .where('binding_host_id', '=', host)
+      .where('status', '=', 'ACTIVE')
+      .where('device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('id', '!=', port.id)
+      .limit(1)
+      .executeTakeFirst();
+    if (others) return;
+    const full = await this.views.fdbFor(port.network_id, host);
+    if (Object.keys(full).length) await this.cast(AGENT_TOPICS.ovs, host, 'add_fdb_entries', { fdb_entries: full });
+  }
+
+  /**
+   * A served port arrived on or left a host: the host may have become, or stopped being, a
+   * host of the distributed routers on the port's subnets, and so a flooding peer on their
+   * tunnel networks (in Neutron, the qr- port's distributed binding on that host going
+   * ACTIVE or away). The other hosts on each network hear of it; the host itself learns
+   * its networks on its own full pass (the port_update above).
+   */
+  private async dvrPeersMoved(routerIds: string[], newHost: string, oldHost: string, portId: string) {
+    const nets = new Set<string>();
+    for (const r of routerIds) for (const s of await this.p.dvr.interfaceSubnets(undefined, r)) nets.add(s.network_id);
+    if (!nets.size) return;
+    // A host with another served port on the routers' networks was, and stays, a peer on all
+    // of them: nothing moved (the common case, and the per-network queries below are O(ports)).
+    const servedElsewhere = async (host: string) =>
+      !!host &&
+      (
+        await this.p.db.kysely
+          .selectFrom('ports')
+          .select('device_owner')
+          .where('binding_host_id', '=', host)
+          .where('network_id', 'in', [...nets])
+          .where('id', '!=', portId)
+          .execute()
+      ).some((r) => isDvrServiced(r.device_owner));
+    if ((await servedElsewhere(newHost)) || !newHost) newHost = '';
+    if ((await servedElsewhere(oldHost)) || !oldHost) oldHost = '';
+    if (!newHost && !oldHost) return;
+    for (const net of nets) {
+      const seg = await this.views.segment(net);
+      if (!seg || !TUNNEL_TYPES.has(seg.network_type)) continue;
+      const peers = new Set(await this.views.dvrPeers(net));
+      for (const [host, add] of [[newHost, true], [oldHost, false]] as const) {
+        if (!host || peers.has(host) !== add) continue;
+        if (!add && (await this.views.hasActivePort(net, host))) continue;
+        const ip = await this.views.ovsAgentIp(host);
+        if (!ip) continue;
+        const fdb: FdbEntries = { [net]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: [FLOODING_ENTRY] } } };
+        for (const h of await this.views.hostsOnNetwork(net)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, add ? 'add_fdb_entries' : 'remove_fdb_entries', { fdb_entries: fdb });
+      }
+    }
+  }
+
+  private async l2popRemove(port: PortRow, host: string) {
+    const seg = await this.views.segment(port.network_id);
+    if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return;
+    const ip = await this.views.ovsAgentIp(host);
+    if (!ip) return;
+    const addr = (await this.p.db.kysely.selectFrom('ipallocations').select('ip_address').where('port_id', '=', port.id).executeTakeFirst())?.ip_address ?? '';
+    // The flood entry goes too when this was the host's last active port on the network.
+    const stillThere = await this.p.db.kysely
+      .selectFrom('ports')
+      .select('id')
+      .where('network_id', '=', port.network_id)
+      .where('binding_host_id', '=', host)
+      .where('status', '=', 'ACTIVE')
+      .where('id', '!=', port.id)
+      .limit(1)
+      .executeTakeFirst();
+    // A host of a distributed router on the network stays a flooding peer without ports of its own.
+    const keepFlood = !!stillThere || (await this.views.dvrPeers(port.network_id)).includes(host);
+    const entries: Array<[string, string]> = keepFlood ? [[port.mac_address, addr]] : [FLOODING_ENTRY, [port.mac_address, addr]];
+    const withdraw: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: entries } } };
+    for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'remove_fdb_entries', { fdb_entries: withdraw });
+  }
+}
+
+/** Casts whose only effect is that the agent looks again (identical copies in one burst are redundant). */
+const RESYNC_TRIGGERS: ReadonlySet<AgentMethod> = new Set<AgentMethod>([
+  'port_update',
+  'port_delete',
+  'network_update',
+  'security_groups_rule_updated',
+  'security_groups_member_updated',
+  'routers_updated',
+  'router_removed_from_agent',
+  'network_update_end',
+  'network_delete_end',
+  'port_update_end',
+  'port_delete_end',
+]);
+
+/** Two add (or two remove) FDB messages as one: entries per network and tunnel endpoint, each pair once. */
+function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
+  const out: FdbEntries = { ...into };
+  for (const [net, e] of Object.entries(more)) {
+    const old = out[net];
+    const ports: Record<string, Array<[string, string]>> = { ...(old?.ports ?? {}) };
+    for (const [ip, entries] of Object.entries(e.ports)) {
+      const list = [...(ports[ip] ?? [])];
+      const seen = new Set(list.map((x) => `${x[0]}|${x[1]}`));
+      for (const x of entries) if (!seen.has(`${x[0]}|${x[1]}`)) (seen.add(`${x[0]}|${x[1]}`), list.push(x));
+      ports[ip] = list;
+    }
+    out[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
+  }
+  return out;
+}
+

@@ -1,0 +1,313 @@
+// What one host's agents see: the read-side queries shared by the endpoints and the
+// notifier. Views are computed from the database on every call, so an agent that missed or
+// doubled a message heals by asking again.
+
+import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
+import type { IpAllocationRow, NetworkRow, PortRow, RouterRow, SubnetRow } from '../../db/schema.js';
+import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInfo, type NetworkInfo, type PortInfo, type RouterInfo, type SubnetInfo } from '../../rpc/messages.js';
+import { AGENT_TYPES, configOf } from '../agents.js';
+import { v4Range } from '../ipam.js';
+import type { CorePlugin } from '../plugin.js';
+import { b, chunks } from '../util.js';
+export const TUNNEL_TYPES = new Set(['vxlan', 'gre']);
+
+/** Read-side queries shared by the endpoints and the notifier. */
+export class HostViews {
+  constructor(private readonly p: CorePlugin) {}
+
+  private get k() {
+    return this.p.db.kysely;
+  }
+
+  async segment(networkId: string) {
+    const s = await this.k.selectFrom('networksegments').selectAll().where('network_id', '=', networkId).orderBy('segment_index').executeTakeFirst();
+    return s
+      ? { network_type: s.network_type as DeviceDetails['network_type'], physical_network: s.physical_network || null, segmentation_id: s.segmentation_id }
+      : null;
+  }
+
+  subnetInfo(s: SubnetRow, pools: Array<{ start: string; end: string }> = []): SubnetInfo {
+    return {
+      id: s.id,
+      cidr: s.cidr,
+      gateway_ip: s.gateway_ip,
+      ip_version: s.ip_version,
+      network_id: s.network_id,
+      enable_dhcp: b(s.enable_dhcp),
+      dns_nameservers: JSON.parse(s.dns_nameservers),
+      host_routes: JSON.parse(s.host_routes),
+      allocation_pools: pools,
+    };
+  }
+
+  /** Ports with their fixed IPs, subnets and network MTU, as agents consume them. */
+  async portInfos(ports: PortRow[]): Promise<PortInfo[]> {
+    if (!ports.length) return [];
+    const ids = ports.map((p) => p.id);
+    const allocs: IpAllocationRow[] = [];
+    for (const part of chunks(ids, 500)) allocs.push(...(await this.k.selectFrom('ipallocations').selectAll().where('port_id', 'in', part).execute()));
+    allocs.sort((x, y) => Number(x.ip_num) - Number(y.ip_num));
+    const subnetIds = [...new Set(allocs.map((a) => a.subnet_id))];
+    const subnets = subnetIds.length ? await this.k.selectFrom('subnets').selectAll().where('id', 'in', subnetIds).execute() : [];
+    const nets = await this.k.selectFrom('networks').select(['id', 'mtu']).where('id', 'in', [...new Set(ports.map((p) => p.network_id))]).execute();
+    const mtu = new Map(nets.map((n) => [n.id, n.mtu]));
+    const byId = new Map(subnets.map((s) => [s.id, s]));
+    return ports.map((p) => {
+      const mine = allocs.filter((a) => a.port_id === p.id);
+      return {
+        id: p.id,
+        network_id: p.network_id,
+        mac_address: p.mac_address,
+        fixed_ips: mine.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address, prefixlen: v4Range(byId.get(a.subnet_id)!.cidr).prefix })),
+        subnets: [...new Set(mine.map((a) => a.subnet_id))].map((id) => this.subnetInfo(byId.get(id)!)),
+        device_owner: p.device_owner,
+        device_id: p.device_id,
+        binding_host_id: p.binding_host_id,
+        admin_state_up: b(p.admin_state_up),
+        status: p.status,
+        mtu: mtu.get(p.network_id) ?? 1500,
+      };
+    });
+  }
+
+  async ovsAgentIp(host: string): Promise<string | undefined> {
+    const a = await this.k.selectFrom('agents').selectAll().where('agent_type', '=', AGENT_TYPES.ovs).where('host', '=', host).executeTakeFirst();
+    return a ? (configOf(a).tunneling_ip as string | undefined) : undefined;
+  }
+
+  /** Tunnel endpoints of the hosts' OVS agents, in one query. */
+  async ovsAgentIps(hosts: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const part of chunks([...new Set(hosts)], 500)) {
+      if (!part.length) continue;
+      const rows = await this.k.selectFrom('agents').selectAll().where('agent_type', '=', AGENT_TYPES.ovs).where('host', 'in', part).execute();
+      for (const a of rows) {
+        const ip = configOf(a).tunneling_ip as string | undefined;
+        if (ip) out.set(a.host, ip);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Hosts with a bound port on the network (the hosts l2population talks to about it), plus,
+   * as Neutron's distributed port bindings make them, the hosts where a distributed router
+   * with an interface on the network lives (a DVR-serviced port on another of its networks).
+   */
+  async hostsOnNetwork(networkId: string): Promise<string[]> {
+    const rows = await this.k.selectFrom('ports').select('binding_host_id').distinct().where('network_id', '=', networkId).where('binding_host_id', '!=', '').execute();
+    const hosts = new Set(rows.map((r) => r.binding_host_id));
+    const dvr = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .innerJoin('ports as p', 'p.network_id', 'r2.network_id')
+      .select('p.binding_host_id')
+      .distinct()
+      .where('r.network_id', '=', networkId)
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.network_id', '!=', networkId)
+      .where('p.binding_host_id', '!=', '')
+      .execute();
+    for (const r of dvr) hosts.add(r.binding_host_id);
+    return [...hosts];
+  }
+
+  /**
+   * The hosts of the distributed routers with an interface on the network: Neutron binds
+   * each qr- port of a distributed router on every host the router lives on (distributed
+   * port bindings) and l2population makes each of those hosts a flooding peer of the
+   * network. So a host with instances only on a router's VLAN (or another tunnel) network
+   * still has a tunnel to the hosts it routes into this network for, and they to it.
+   */
+  async dvrPeers(networkId: string): Promise<string[]> {
+    const rows = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .innerJoin('ports as p', 'p.network_id', 'r2.network_id')
+      .select(['p.binding_host_id', 'p.device_owner'])
+      .distinct()
+      .where('r.network_id', '=', networkId)
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('p.binding_host_id', '!=', '')
+      .execute();
+    return [...new Set(rows.filter((r) => isDvrServiced(r.device_owner)).map((r) => r.binding_host_id))];
+  }
+
+  /** Whether the host has an active port of its own on the network (one l2population announces). */
+  async hasActivePort(networkId: string, host: string, exceptPort?: string): Promise<boolean> {
+    let q = this.k
+      .selectFrom('ports')
+      .select('id')
+      .where('network_id', '=', networkId)
+      .where('binding_host_id', '=', host)
+      .where('status', '=', 'ACTIVE')
+      .where('device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed);
+    if (exceptPort) q = q.where('id', '!=', exceptPort);
+    return !!(await q.limit(1).executeTakeFirst());
+  }
+
+  /** Networks whose forwarding entries a host needs: where it has bound ports, and every network of a distributed router it hosts. */
+  async networksOfHost(host: string): Promise<string[]> {
+    const nets = new Set((await this.k.selectFrom('ports').select('network_id').distinct().where('binding_host_id', '=', host).execute()).map((n) => n.network_id));
+    if (!nets.size) return [];
+    const dvr = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .select('r2.network_id')
+      .distinct()
+      .where('r.network_id', 'in', [...nets])
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .execute();
+    for (const r of dvr) nets.add(r.network_id);
+    return [...nets];
+  }
+
+  /** Ports l2population announces: bound, ACTIVE, and not a distributed router interface. */
+  private async fdbPorts(networkId: string) {
+    return this.k
+      .selectFrom('ports as p')
+      .leftJoin('ipallocations as a', 'a.port_id', 'p.id')
+      .select(['p.id', 'p.mac_address', 'p.binding_host_id', 'a.ip_address'])
+      .where('p.network_id', '=', networkId)
+      .where('p.binding_host_id', '!=', '')
+      .where('p.status', '=', 'ACTIVE')
+      .where('p.device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed)
+      .execute();
+  }
+
+  /**
+   * The forwarding entries of a network as seen from `host`: every other host's tunnel
+   * endpoint with its flood entry and its ports' [mac, ip], and a flood entry for every
+   * other host of a distributed router on the network. Tunnel networks only.
+   */
+  async fdbFor(networkId: string, exceptHost?: string): Promise<FdbEntries> {
+    const seg = await this.segment(networkId);
+    if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return {};
+    const ports: Record<string, Array<[string, string]>> = {};
+    const rows = (await this.fdbPorts(networkId)).filter((p) => p.binding_host_id !== exceptHost);
+    const peers = (await this.dvrPeers(networkId)).filter((h) => h !== exceptHost);
+    const ips = await this.ovsAgentIps([...rows.map((p) => p.binding_host_id), ...peers]);
+    for (const p of rows) {
+      const ip = ips.get(p.binding_host_id);
+      if (!ip) continue;
+      ports[ip] ??= [FLOODING_ENTRY];
+      ports[ip].push([p.mac_address, p.ip_address ?? '']);
+    }
+    for (const h of peers) {
+      const ip = ips.get(h);
+      if (ip) ports[ip] ??= [FLOODING_ENTRY];
+    }
+    return Object.keys(ports).length ? { [networkId]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports } } : {};
+  }
+
+  async routerInfo(r: RouterRow, host: string): Promise<RouterInfo> {
+    const ports = await this.k.selectFrom('ports').selectAll().where('device_id', '=', r.id).execute();
+    const infos = await this.portInfos(ports);
+    const of = (owners: readonly string[]) => infos.filter((p) => owners.includes(p.device_owner));
+    const gw = of([DEVICE_OWNER.routerGateway])[0] ?? null;
+    const snatHost = (await this.p.dvr.snatHost(undefined, r.id)) ?? null;
+    const fipRows = await this.k
+      .selectFrom('floatingips as f')
+      .innerJoin('ports as p', 'p.id', 'f.fixed_port_id')
+      .select(['f.id', 'f.floating_ip_address', 'f.floating_network_id', 'f.fixed_ip_address', 'f.fixed_port_id', 'f.status', 'p.binding_host_id'])
+      .where('f.router_id', '=', r.id)
+      .execute();
+    const fips: FloatingIpInfo[] = fipRows
+      .filter((f) => !r.distributed || f.binding_host_id === host)
+      .map((f) => ({
+        id: f.id,
+        floating_ip_address: f.floating_ip_address,
+        floating_network_id: f.floating_network_id,
+        fixed_ip_address: f.fixed_ip_address!,
+        port_id: f.fixed_port_id!,
+        router_id: r.id,
+        status: f.status,
+        host: f.binding_host_id,
+      }));
+    let fg: PortInfo | null = null;
+    if (r.distributed && gw) {
+      const fgRow = await this.k
+        .selectFrom('ports')
+        .selectAll()
+        .where('network_id', '=', gw.network_id)
+        .where('device_owner', '=', DEVICE_OWNER.agentGateway)
+        .where('binding_host_id', '=', host)
+        .executeTakeFirst();
+      if (fgRow) [fg] = await this.portInfos([fgRow]);
+    }
+    return {
+      id: r.id,
+      name: r.name,
+      project_id: r.project_id,
+      admin_state_up: b(r.admin_state_up),
+      distributed: b(r.distributed),
+      ha: false,
+      enable_snat: b(r.enable_snat),
+      routes: await this.k.selectFrom('routerroutes').select(['destination', 'nexthop']).where('router_id', '=', r.id).execute(),
+      gw_port: gw,
+      gw_port_host: snatHost,
+      _interfaces: of(ROUTER_INTERFACE_OWNERS),
+      _snat_router_interfaces: of([DEVICE_OWNER.routerSnat]),
+      _floatingips: fips,
+      fip_agent_gw_port: fg,
+    };
+  }
+
+  /** Routers the L3 agent on `host` must run. */
+  async routersForHost(host: string): Promise<RouterRow[]> {
+    const routers = await this.k.selectFrom('routers').selectAll().execute();
+    const out: RouterRow[] = [];
+    for (const r of routers) {
+      if (r.distributed) {
+        if ((await this.p.dvr.routerHosts(undefined, r.id)).includes(host)) out.push(r);
+      } else if ((await this.p.dvr.snatHost(undefined, r.id)) === host) out.push(r);
+    }
+    return out;
+  }
+
+  async networkInfo(n: NetworkRow): Promise<NetworkInfo> {
+    const subnets = await this.k.selectFrom('subnets').selectAll().where('network_id', '=', n.id).orderBy('created_at').orderBy('id').execute();
+    const pools = subnets.length ? await this.k.selectFrom('ipallocationpools').selectAll().where('subnet_id', 'in', subnets.map((s) => s.id)).execute() : [];
+    const ports = await this.k.selectFrom('ports').selectAll().where('network_id', '=', n.id).execute();
+    return {
+      id: n.id,
+      project_id: n.project_id,
+      name: n.name,
+      admin_state_up: b(n.admin_state_up),
+      mtu: n.mtu,
+      segment: await this.segment(n.id),
+      subnets: subnets.map((s) => this.subnetInfo(s, pools.filter((p) => p.subnet_id === s.id).map((p) => ({ start: p.first_ip, end: p.last_ip })))),
+      ports: await this.portInfos(ports),
+    };
+  }
+
+  async dhcpHosts(networkId: string): Promise<string[]> {
+    const rows = await this.k
+      .selectFrom('networkdhcpagentbindings as b')
+      .innerJoin('agents as a', 'a.id', 'b.dhcp_agent_id')
+      .select('a.host')
+      .where('b.network_id', '=', networkId)
+      .execute();
+    return rows.map((r) => r.host);
+  }
+
+  /** Hosts with ports in any of these groups, or whose ports' rules refer to them as remote. */
+  async hostsForGroups(groups: string[]): Promise<string[]> {
+    if (!groups.length) return [];
+    const referencing = await this.k.selectFrom('securitygrouprules').select('security_group_id').where('remote_group_id', 'in', groups).execute();
+    const all = [...new Set([...groups, ...referencing.map((r) => r.security_group_id)])];
+    const rows = await this.k
+      .selectFrom('securitygroupportbindings as g')
+      .innerJoin('ports as p', 'p.id', 'g.port_id')
+      .select('p.binding_host_id')
+      .distinct()
+      .where('g.security_group_id', 'in', all)
+      .where('p.binding_host_id', '!=', '')
+      .execute();
+    return rows.map((r) => r.binding_host_id);
+  }
+}
+
