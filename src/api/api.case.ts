@@ -320,6 +320,28 @@ export function apiSuite(kind: DbKind, opts: { skip?: string } = {}) {
         assert.deepEqual(q.security_groups, []);
         err(await call('POST', '/v2.0/ports', { port: { network_id: insecure.id, security_groups: [p.security_groups[0] ?? '00000000-0000-0000-0000-000000000000'] } }), 400);
       });
+      it('lists every change of a port, although whole lists reuse serialised documents', async () => {
+        const m = await net({ name: 'listed', tenant_id: 'demo' });
+        const s = await subnet({ network_id: m.id, cidr: '172.18.0.0/24' }, demo);
+        const p = await port({ network_id: m.id, name: 'before' }, demo);
+        const dhcp = await port({ network_id: m.id, device_owner: 'network:dhcp', tenant_id: 'demo' });
+        const find = async (as = admin, id = p.id) => (await call('GET', `/v2.0/ports?network_id=${m.id}`, undefined, as)).body.ports.find((x: any) => x.id === id);
+        assert.equal((await find()).name, 'before');
+        await call('PUT', `/v2.0/ports/${p.id}`, { port: { name: 'after' } }, demo);
+        assert.equal((await find()).name, 'after');
+        await srv.plugin.ports.setStatus(p.id, 'ACTIVE');
+        assert.equal((await find()).status, 'ACTIVE');
+        const member = await find(demo);
+        assert.equal(member.name, 'after');
+        assert.ok(!('binding:vif_type' in member), 'binding attributes stay hidden from members');
+        assert.equal((await find())['binding:vif_type'], 'unbound', 'and shown to admins');
+        assert.equal((await find(admin, dhcp.id)).fixed_ips.length, 1);
+        await call('DELETE', `/v2.0/ports/${p.id}`, undefined, demo);
+        assert.equal((await call('DELETE', `/v2.0/subnets/${s.id}`, undefined, demo)).status, 204);
+        assert.deepEqual((await find(admin, dhcp.id)).fixed_ips, [], "the DHCP port's address went with the subnet");
+        assert.equal(await find(), undefined);
+      });
+
       it('keeps allowed address pairs', async () => {
         const p = await port({ network_id: n.id, allowed_address_pairs: [{ ip_address: '172.16.0.200' }, { ip_address: '10.10.0.0/24', mac_address: 'fa:16:3e:00:00:99' }] }, demo);
         assert.deepEqual(

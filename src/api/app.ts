@@ -114,8 +114,12 @@ function routes(app: FastifyInstance, d: ResourceDef, base: (r: FastifyRequest) 
     return out;
   };
 
-  app.get(path, async (req) => {
+  app.get(path, async (req, reply) => {
     const { q, fields } = parseListQuery(d, req.query as Record<string, unknown>);
+    if (!fields?.length && d.listJson) {
+      const json = await d.listJson(req.ctx, q);
+      if (json !== undefined) return reply.type('application/json; charset=utf-8').send(json);
+    }
     const limit = q.limit;
     if (limit !== undefined) q.limit = limit + 1; // one more tells whether a next page exists
     let items = await d.list(req.ctx, q);

@@ -30,6 +30,8 @@ export interface ResourceDef {
   /** No POST on the collection (agents register over RPC). */
   noCreate?: boolean;
   list(ctx: RequestContext, q: ListQuery): Promise<Body[]>;
+  /** The whole reply of a list as JSON text, when the resource can serve it cheaper that way (no fields). */
+  listJson?(ctx: RequestContext, q: ListQuery): Promise<string | undefined>;
   get(ctx: RequestContext, id: string): Promise<Body>;
   create(ctx: RequestContext, bodies: Body[]): Promise<Body[]>;
   update(ctx: RequestContext, id: string, body: Body): Promise<Body>;
@@ -156,6 +158,7 @@ export function resources(p: CorePlugin): ResourceDef[] {
         'binding:vif_details': RO,
       },
       list: (c, q) => p.ports.list(c, q),
+      listJson: (c, q) => p.ports.listJson(c, q),
       get: (c, id) => p.ports.get(c, id),
       create: (c, bs) => p.ports.createBulk(c, bs as any),
       update: (c, id, b) => p.ports.update(c, id, b),

@@ -261,6 +261,12 @@ export class SubnetService {
         .limit(1)
         .executeTakeFirst();
       if (busy) throw Faults.subnetInUse(id);
+      // The DHCP ports lose their address here: a new revision, as every change of a port.
+      await tx
+        .updateTable('ports')
+        .set((eb) => ({ revision_number: eb('revision_number', '+', 1), updated_at: timestamp() }))
+        .where('id', 'in', (eb) => eb.selectFrom('ipallocations').select('port_id').where('subnet_id', '=', id))
+        .execute();
       await tx.deleteFrom('ipallocations').where('subnet_id', '=', id).execute();
       await tx.deleteFrom('subnets').where('id', '=', id).execute();
       return s;

@@ -294,7 +294,7 @@ export class RouterService {
   private async retypeInterfaces(tx: Tx, r: RouterRow) {
     await tx
       .updateTable('ports')
-      .set({ device_owner: this.interfaceOwner(r) })
+      .set((eb) => ({ device_owner: this.interfaceOwner(r), revision_number: eb('revision_number', '+', 1), updated_at: timestamp() }))
       .where('device_id', '=', r.id)
       .where('device_owner', 'in', ROUTER_INTERFACE_OWNERS as string[])
       .execute();
@@ -352,7 +352,11 @@ export class RouterService {
         const ips = await tx.selectFrom('ipallocations as a').innerJoin('subnets as s', 's.id', 'a.subnet_id').select(['s.id', 's.cidr']).where('a.port_id', '=', p.id).execute();
         if (!ips.length) throw badRouter('Router port must have at least one fixed IP');
         await this.checkNewSubnets(tx, r.id, ips);
-        await tx.updateTable('ports').set({ device_id: r.id, device_owner: this.interfaceOwner(r), updated_at: timestamp() }).where('id', '=', p.id).execute();
+        await tx
+          .updateTable('ports')
+          .set({ device_id: r.id, device_owner: this.interfaceOwner(r), revision_number: Number(p.revision_number) + 1, updated_at: timestamp() })
+          .where('id', '=', p.id)
+          .execute();
         await tx.deleteFrom('securitygroupportbindings').where('port_id', '=', p.id).execute();
         portId = p.id;
       }
@@ -416,7 +420,10 @@ export class RouterService {
       for (const s of subnets) await this.checkFipsNeedSubnet(tx, r.id, s);
       const remaining = await tx.selectFrom('ipallocations').select('subnet_id').where('port_id', '=', port.id).execute();
       if (remaining.every((x) => subnets.includes(x.subnet_id))) await this.ports.deleteInTx(tx, [port.id]);
-      else for (const s of subnets) await tx.deleteFrom('ipallocations').where('port_id', '=', port.id).where('subnet_id', '=', s).execute();
+      else {
+        for (const s of subnets) await tx.deleteFrom('ipallocations').where('port_id', '=', port.id).where('subnet_id', '=', s).execute();
+        await tx.updateTable('ports').set({ revision_number: Number(port.revision_number) + 1, updated_at: timestamp() }).where('id', '=', port.id).execute();
+      }
       await this.dvr.syncSnatPorts(tx, r);
       return { id: r.id, tenant_id: r.project_id, project_id: r.project_id, port_id: port.id, network_id: port.network_id, subnet_id: subnets[0], subnet_ids: subnets };
     });
