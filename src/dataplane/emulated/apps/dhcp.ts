@@ -155,8 +155,9 @@ function configure(ns: Namespace, devName: string, ack: DhcpMessage): DhcpLease 
   } else if (o[3]?.[0]) lease.routes.push({ dst: 'default', via: o[3][0] });
   for (const r of lease.routes) {
     if (r.dst === 'default') lease.router = r.via;
-    if (r.via === '0.0.0.0') ns.addRoute({ dst: r.dst, dev: devName });
-    else ns.addRoute({ dst: r.dst, via: r.via, dev: devName });
+    // A renewed lease replaces what an earlier one installed, as dhclient does.
+    if (r.via === '0.0.0.0') ns.replaceRoute({ dst: r.dst, dev: devName });
+    else ns.replaceRoute({ dst: r.dst, via: r.via, dev: devName });
   }
   return lease;
 }
