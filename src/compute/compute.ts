@@ -105,72 +105,38 @@ export class ComputeService implements InstanceDirectory {
     return found[0];
   }
 
-  /** The least loaded compute node, or the one the admin named. */
-  private place(ctx: RequestContext, host?: string): string {
+  /** The compute node an instance goes to: the one the admin named, else the least loaded. */
+  private place(ctx: RequestContext, load: Map<string, number>, host?: string): string {
     if (host) {
       if (!ctx.isAdmin) throw new NeutronError('Forbidden', 403, 'Only an admin may choose the host of an instance');
       if (!this.nodes.has(host)) throw new NeutronError('ComputeHostNotFound', 404, `Compute host ${host} could not be found.`);
       return host;
     }
-    const load = new Map([...this.nodes.keys()].map((n) => [n, 0]));
-    for (const i of this.instances.values()) load.set(i.host, (load.get(i.host) ?? 0) + 1);
     return [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0][0];
   }
 
-  /** Boot: port on the network (bound to the chosen host), VIF plugged, VM started, DHCP. */
+  /** Boot: port on the network (bound to the chosen host), VIF plugged, VM started. */
   async boot(ctx: RequestContext, req: BootRequest): Promise<Instance> {
-    const host = this.place(ctx, req.host);
-    const id = randomUUID();
-    const port = await this.plugin.ports.create(ctx, {
-      project_id: ctx.projectId,
-      network_id: req.network_id,
-      name: '',
-      device_id: id,
-      device_owner: 'compute:nova',
-      ...(req.security_groups ? { security_groups: req.security_groups } : {}),
-    });
-    // Nova binds the port to the host it chose (an admin-only attribute: Nova acts as a service).
-    const admin = { ...ctx, isAdmin: true, roles: [...ctx.roles, 'admin'] };
-    const bound = await this.plugin.ports.update(admin, port.id, { 'binding:host_id': host });
-    const inst: Instance = {
-      id,
-      name: req.name,
-      project_id: ctx.projectId,
-      host,
-      network_id: req.network_id,
-      port_id: port.id,
-      mac: port.mac_address,
-      fixed_ip: port.fixed_ips[0]?.ip_address ?? '',
-      security_groups: port.security_groups,
-      status: 'BUILD',
-      created_at: new Date().toISOString(),
-      datapath_type: datapathOf(bound),
-    };
-    this.instances.set(id, inst);
-    this.save();
-    await this.plug(host);
-    await this.startVm(inst);
-    return inst;
+    return (await this.bootMany(ctx, [req]))[0];
   }
 
   /**
-   * Boot many instances at once (what a scale test or a bulk `nova boot --min-count` does):
-   * the ports in one bulk create each, bound at creation to the hosts chosen, then one VIF
-   * plug per host instead of one per instance.
+   * Boot instances (one, or many as a scale test or `nova boot --min-count` does): their
+   * ports in one bulk create, each bound at creation to the host chosen for it, then one VIF
+   * plug per host. Ports are created as the requester, so the network API's checks on the
+   * network and groups apply; only the binding is Nova's (a service's) business.
    */
   async bootMany(ctx: RequestContext, reqs: BootRequest[]): Promise<Instance[]> {
     const load = new Map([...this.nodes.keys()].map((n) => [n, 0]));
     for (const i of this.instances.values()) load.set(i.host, (load.get(i.host) ?? 0) + 1);
     const hosts = reqs.map((r) => {
-      const h = r.host ? this.place(ctx, r.host) : [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0][0];
+      const h = this.place(ctx, load, r.host);
       load.set(h, (load.get(h) ?? 0) + 1);
       return h;
     });
     const ids = reqs.map(() => randomUUID());
-    // Nova binds the ports to the hosts it chose (an admin-only attribute: Nova acts as a service).
-    const admin = { ...ctx, isAdmin: true, roles: [...ctx.roles, 'admin'] };
     const ports = await this.plugin.ports.createBulk(
-      admin,
+      ctx,
       reqs.map((r, k) => ({
         project_id: ctx.projectId,
         network_id: r.network_id,

@@ -4,7 +4,7 @@
 // and JSON values as text, so that SQLite and PostgreSQL rows look the same to the code.
 
 /** Columns every Neutron "standard attribute" resource carries. */
-interface StandardAttrs {
+export interface StandardAttrs {
   id: string;
   project_id: string;
   name: string;

@@ -37,7 +37,7 @@ import {
   type WireMessage,
 } from './transport.js';
 import { describeHost, parseTransportUrl, TransportUrlError, type AmqpHost } from './url.js';
-import { checkMethod, checkTopic, decodeReply, encodeRequest } from './wire.js';
+import { checkTopic, decodeReply, encodeMessage } from './wire.js';
 
 export interface AmqpTransportOptions {
   /** rabbit://, amqp:// or amqps:// (oslo transport_url syntax; several hosts separated by ','). */
@@ -168,9 +168,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
     let text: string;
     try {
       this.checkOpen();
-      checkTopic(topic);
-      checkMethod(method);
-      text = encodeRequest(method, args);
+      text = encodeMessage(topic, method, args);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -206,9 +204,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
   cast(topic: string, method: string, args: unknown): Promise<void> {
     try {
       this.checkOpen();
-      checkTopic(topic);
-      checkMethod(method);
-      const text = encodeRequest(method, args);
+      const text = encodeMessage(topic, method, args);
       const n = this.copies('cast', topic, method, text);
       return this.sendReliably(`${method} on topic '${topic}'`, (s) =>
         Promise.all(Array.from({ length: n }, () => this.publish(s, this.exchange, topic, text, {}))),
@@ -221,9 +217,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
   fanout(topic: string, method: string, args: unknown): Promise<void> {
     try {
       this.checkOpen();
-      checkTopic(topic);
-      checkMethod(method);
-      const text = encodeRequest(method, args);
+      const text = encodeMessage(topic, method, args);
       const n = this.copies('fanout', topic, method, text);
       const exchange = this.fanoutExchange(topic);
       return this.sendReliably(`fanout ${method} on topic '${topic}'`, (s) =>

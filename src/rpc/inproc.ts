@@ -22,7 +22,7 @@ import {
   type Handlers,
   type Transport,
 } from './transport.js';
-import { checkMethod, checkTopic, decodeReply, encodeRequest } from './wire.js';
+import { checkTopic, decodeReply, encodeMessage } from './wire.js';
 
 interface Server {
   topic: string;
@@ -120,9 +120,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
     let text: string;
     try {
       this.checkOpen();
-      checkTopic(topic);
-      checkMethod(method);
-      text = encodeRequest(method, args);
+      text = encodeMessage(topic, method, args);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -151,9 +149,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
   cast(topic: string, method: string, args: unknown): Promise<void> {
     try {
       this.checkOpen();
-      checkTopic(topic);
-      checkMethod(method);
-      const text = encodeRequest(method, args);
+      const text = encodeMessage(topic, method, args);
       const n = this.faults.copies(() => describe('cast', topic, method, text));
       for (let i = 0; i < n; i++) {
         const server = this.bus.pick(topic);
@@ -168,9 +164,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
   fanout(topic: string, method: string, args: unknown): Promise<void> {
     try {
       this.checkOpen();
-      checkTopic(topic);
-      checkMethod(method);
-      const text = encodeRequest(method, args);
+      const text = encodeMessage(topic, method, args);
       const n = this.faults.copies(() => describe('fanout', topic, method, text));
       const targets = this.bus.fanoutServers(topic);
       for (let i = 0; i < n; i++) {

@@ -170,3 +170,10 @@ function safeString(v: unknown): string {
     return String(v);
   }
 }
+
+/** A call, cast or fanout's payload, after checking its topic and method names. */
+export function encodeMessage(topic: string, method: string, args: unknown): string {
+  checkTopic(topic);
+  checkMethod(method);
+  return encodeRequest(method, args);
+}

@@ -7,6 +7,7 @@ import { Faults, NeutronError } from '../common/errors.js';
 import type { Db } from '../db/connect.js';
 import type { AgentRow } from '../db/schema.js';
 import { inTransaction, type Tx } from '../db/tx.js';
+import type { AgentStateMsg } from '../rpc/messages.js';
 import type { RequestContext } from './context.js';
 import { boolColumn, listRows, type Columns, type ListQuery } from './listing.js';
 import { b, i, newId } from './util.js';
@@ -18,17 +19,8 @@ export const AGENT_TYPES = {
   metadata: 'Metadata agent',
 } as const;
 
-/** What an agent sends in report_state (neutron's agent_state dict). */
-export interface AgentState {
-  agent_type: string;
-  binary: string;
-  topic: string;
-  host: string;
-  availability_zone?: string;
-  configurations: Record<string, unknown>;
-  start_flag?: boolean;
-  resources_synced?: boolean;
-}
+/** What an agent sends in report_state (neutron's agent_state dict): the RPC message's type. */
+export type AgentState = AgentStateMsg;
 
 export type AgentView = ReturnType<typeof view>;
 

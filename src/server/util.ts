@@ -1,6 +1,7 @@
 // Small shared pieces of the services: timestamps and row <-> API value conversions.
 
 import { randomUUID } from 'node:crypto';
+import type { StandardAttrs } from '../db/schema.js';
 
 /** Neutron's resource timestamp format: 2026-11-26T13:10:53Z. */
 export const timestamp = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -17,15 +18,7 @@ export function stdCreate(projectId: string, name = '', description = '') {
 }
 
 /** The common part of every API body: both project_id and tenant_id, as Neutron does. */
-export function stdView(row: {
-  id: string;
-  project_id: string;
-  name: string;
-  description: string;
-  revision_number: number;
-  created_at: string;
-  updated_at: string;
-}) {
+export function stdView(row: StandardAttrs) {
   return {
     id: row.id,
     name: row.name,
