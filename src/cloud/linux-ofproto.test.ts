@@ -12,17 +12,17 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, type As } from '../api/testing.js';
+import { client } from '../api/testing.js';
 import { hybridVethOvsEnd, routerInterfaceDevice } from '../host/names.js';
 import { run } from '../dataplane/linux/exec.js';
 import type { TraceStep } from '../trace/record.js';
 import { startCloud, type Cloud } from './cloud.js';
 import { linuxDataplaneUnavailable, type LinuxDataplane } from './linux-dataplane.js';
 import { processesMentioning, scenarioNamespaces, startLinuxScenario, type LinuxScenario } from './linux-testing.js';
+import { makeScenario } from './testing.js';
 import { scenarioTopology } from './topology.js';
 
 const skip = linuxDataplaneUnavailable() ?? false;
-const demo: As = { project: 'demo' };
 
 /** One bridge pass of a trace: the bridge and the OpenFlow tables hit, in order. */
 interface Pass {
@@ -64,29 +64,12 @@ const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
   return r.body;
 };
 
-/** The emulated cloud, made through the API as startLinuxScenario makes the linux one. */
+/** The emulated cloud, made through the API as the linux one (src/cloud/testing.ts). */
 async function startEmulated(dir: string) {
   const topology = scenarioTopology(2);
   topology.nodes = topology.nodes.filter((n) => n.name !== 'controller');
   const cloud = await startCloud({ stateDir: dir, topology, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
-  const call = client(cloud.servers.api.url);
-  const ids: Record<string, any> = {};
-  ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
-  await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.ext.id, ip_version: 4, cidr: '203.0.113.0/24', allocation_pools: [{ start: '203.0.113.101', end: '203.0.113.200' }], enable_dhcp: false, gateway_ip: '203.0.113.1' } }), 201);
-  ids.net1 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
-  ids.sub1 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net1.id, ip_version: 4, cidr: '192.168.1.0/24', gateway_ip: '192.168.1.1' } }, demo), 201)).subnet;
-  ids.net2 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net2', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
-  ids.sub2 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net2.id, ip_version: 4, cidr: '192.168.2.0/24', gateway_ip: '192.168.2.1' } }, demo), 201)).subnet;
-  ids.router = (await ok(call('POST', '/v2.0/routers', { router: { name: 'demo-router' } }, demo), 201)).router;
-  await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub1.id }, demo));
-  await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub2.id }, demo));
-  await ok(call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: { network_id: ids.ext.id } } }, demo));
-  const sg = (await ok(call('GET', '/v2.0/security-groups?name=default', undefined, demo))).security_groups[0];
-  await ok(call('POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'icmp', remote_ip_prefix: '0.0.0.0/0' } }, demo), 201);
-  const ctx = { projectId: 'demo', userId: 'demo', roles: ['member'], isAdmin: false };
-  const vm1 = await cloud.compute.boot(ctx, { name: 'vm1', network_id: ids.net1.id });
-  const vm2 = await cloud.compute.boot(ctx, { name: 'vm2', network_id: ids.net2.id });
-  await cloud.settle();
+  const { ids, vm1, vm2 } = await makeScenario(cloud, { floatingIp: false });
   for (const vm of [vm1, vm2]) assert.ok(cloud.compute.dhcp(vm), `${vm.name} gets a DHCP lease`);
   await cloud.settle();
   return { cloud, ids, vm1, vm2 };
