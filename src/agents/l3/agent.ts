@@ -1,6 +1,7 @@
-// The L3 agent (neutron-l3-agent) in dvr and dvr_snat mode: asks the server which routers
-// this host runs (`sync_routers`), computes the host's whole 'l3' fragment from the answer
-// (qrouter-, fip-, snat- namespaces, see build.ts) and hands it to the composer. Casts only
+// The L3 agent (neutron-l3-agent) in dvr and dvr_snat mode (the latter also hosts
+// centralized routers): asks the server which routers this host runs (`sync_routers`),
+// computes the host's whole 'l3' fragment from the answer (qrouter-, fip-, snat-
+// namespaces, see build.ts and legacy.ts) and hands it to the composer. Casts only
 // say what to look at again: `routers_updated` refetches those routers, ARP casts patch the
 // neighbour tables of routers it knows, and every resync interval (and at start) it
 // rebuilds everything from the server's answer, so stale routers disappear.
@@ -77,7 +78,7 @@ export class L3Agent extends Agent {
     super({ ...opts, host: opts.host ?? opts.config.host, reportInterval: opts.reportInterval ?? opts.config.agent.report_interval });
     const mode = opts.config.agent_mode;
     if (mode !== 'dvr' && mode !== 'dvr_snat')
-      throw new Error(`L3 agent on ${this.host}: agent_mode "${mode}" is not supported (dvrnet runs distributed routers: use dvr or dvr_snat)`);
+      throw new Error(`L3 agent on ${this.host}: agent_mode "${mode}" is not supported (use dvr, or dvr_snat, which also hosts centralized routers)`);
     if (opts.config.ovs_use_veth) throw new Error(`L3 agent on ${this.host}: ovs_use_veth = True is not supported (ports are plugged as OVS internal ports)`);
     this.mode = mode;
     this.config = opts.config;
@@ -111,7 +112,8 @@ export class L3Agent extends Agent {
         this.requestSync();
       },
       add_arp_entry: ({ router_id, arp_table }) => {
-        if (!this.routers.has(router_id)) return; // fanned out to every agent; not a router of this host
+        // Fanned out to every agent: not a router of this host, or a centralized one (it learns by ARP).
+        if (!this.routers.get(router_id)?.distributed) return;
         this.arpDuringFetch?.push(['add', arp_table]);
         const table = this.arp.get(arp_table.subnet_id);
         if (!table) return this.refetch(router_id); // a subnet this host has not loaded: ask again
@@ -121,7 +123,7 @@ export class L3Agent extends Agent {
         this.requestSync();
       },
       del_arp_entry: ({ router_id, arp_table }) => {
-        if (!this.routers.has(router_id)) return;
+        if (!this.routers.get(router_id)?.distributed) return;
         this.arpDuringFetch?.push(['del', arp_table]);
         const table = this.arp.get(arp_table.subnet_id);
         if (!table || table.get(arp_table.ip_address) !== arp_table.mac_address) return;
@@ -216,7 +218,7 @@ export class L3Agent extends Agent {
 
   private subnetsInUse(): Set<string> {
     const out = new Set<string>();
-    for (const r of this.hosted()) if (r.admin_state_up) for (const p of r._interfaces) for (const s of p.subnets) out.add(s.id);
+    for (const r of this.hosted()) if (r.admin_state_up && r.distributed) for (const p of r._interfaces) for (const s of p.subnets) out.add(s.id);
     return out;
   }
 

@@ -1,7 +1,8 @@
 // What the L3 agent puts on its host, computed from the server's view of the routers it
-// hosts: Neutron's DvrLocalRouter (qrouter-, fip-) and DvrEdgeRouter (snat-) as one pure
-// function of (routers, ARP tables, allocations). Nothing here remembers anything: the agent
-// calls it on every resync with the whole picture.
+// hosts: Neutron's DvrLocalRouter (qrouter-, fip-) and DvrEdgeRouter (snat-), and for
+// centralized routers its LegacyRouter (legacy.ts), as one pure function of (routers, ARP
+// tables, allocations). Nothing here remembers anything: the agent calls it on every
+// resync with the whole picture.
 import { createHash } from 'node:crypto';
 import { ipv4ToInt, isIpv4 } from '../../host/ip.js';
 import {
@@ -25,6 +26,7 @@ import type { FloatingIpInfo, PortInfo, RouterInfo } from '../../rpc/messages.js
 import { pairEnds } from './allocator.js';
 import { Fragment } from './fragment.js';
 import { IptablesManager } from './iptables.js';
+import { buildLegacyRouter } from './legacy.js';
 
 /** Neutron's `metadata_access_mark` and `external_ingress_mark` with ROUTER_MARK_MASK. */
 export const METADATA_ACCESS_MARK = '0x1';
@@ -61,8 +63,8 @@ export interface L3BuildOutput {
   counts: { routers: number; interfaces: number; ex_gw_ports: number; floating_ips: number };
 }
 
-const cidrOf = (ip: { ip_address: string; prefixlen: number }) => `${ip.ip_address}/${ip.prefixlen}`;
-const v4 = (p: PortInfo) => p.fixed_ips.filter((f) => isIpv4(f.ip_address));
+export const cidrOf = (ip: { ip_address: string; prefixlen: number }) => `${ip.ip_address}/${ip.prefixlen}`;
+export const v4 = (p: PortInfo) => p.fixed_ips.filter((f) => isIpv4(f.ip_address));
 
 /** `192.168.1.1/24` -> `192.168.1.0/24`: how `ip rule` shows a `from` prefix. */
 export function networkOf(ip: string, prefixlen: number): string {
@@ -95,18 +97,30 @@ function snatPortFor(r: RouterInfo, port: PortInfo): PortInfo | undefined {
 }
 
 /** Namespace sysctls of Neutron's `Namespace.create()`. */
-function baseSysctls(f: Fragment, ns: string) {
+export function baseSysctls(f: Fragment, ns: string) {
   f.sysctl(ns, 'net.ipv4.ip_forward', 1);
   f.sysctl(ns, 'net.ipv4.conf.all.arp_ignore', 1);
   f.sysctl(ns, 'net.ipv4.conf.all.arp_announce', 2);
 }
 
 /** Extra routes (`router['routes']`) through the device whose subnet holds the next hop. */
-function extraRoutes(f: Fragment, ns: string, r: RouterInfo, devices: Array<{ dev: string; port: PortInfo }>) {
+export function extraRoutes(f: Fragment, ns: string, r: RouterInfo, devices: Array<{ dev: string; port: PortInfo }>) {
   for (const route of r.routes) {
     const via = devices.find((d) => d.port.fixed_ips.some((ip) => inSubnet(route.nexthop, cidrOf(ip))));
     if (!via || !isIpv4(route.nexthop)) continue; // `ip route replace` would refuse it: nothing on-link reaches the next hop
     f.route(ns, { dst: route.destination, via: route.nexthop, dev: via.dev });
+  }
+}
+
+/** Metadata: haproxy on 9697 behind a REDIRECT of 169.254.169.254:80 arriving on any qr- (every qrouter-, distributed or not). */
+export function routerMetadata(f: Fragment, ipt: IptablesManager, ns: string, routerId: string, metadata: L3BuildInput['metadata']) {
+  ipt.mangle.addRule('PREROUTING', `-d ${METADATA_IP}/32 -i ${ROUTER_INTERFACE_PREFIX}+ -p tcp -m tcp --dport 80 -j MARK --set-xmark ${METADATA_ACCESS_MARK}/${ROUTER_MARK_MASK}`);
+  ipt.filter.addChain('scope').addRule('FORWARD', '-j $scope').addRule('scope', `-m mark --mark ${METADATA_ACCESS_MARK}/${ROUTER_MARK_MASK} -j DROP`);
+  if (metadata) {
+    ipt.filter.addRule('INPUT', `-m mark --mark ${METADATA_ACCESS_MARK}/${ROUTER_MARK_MASK} -j ACCEPT`);
+    ipt.filter.addRule('INPUT', `-p tcp -m tcp --dport ${metadata.port} -j DROP`);
+    ipt.nat.addRule('PREROUTING', `-d ${METADATA_IP}/32 -i ${ROUTER_INTERFACE_PREFIX}+ -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${metadata.port}`);
+    f.metadataProxy({ id: routerId, namespace: ns, listen_ip: '0.0.0.0', listen_port: metadata.port, upstream: metadata.upstream, router_id: routerId });
   }
 }
 
@@ -124,7 +138,18 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
   const fipNs = new Map<string, { ns: string; fg: string; gateways: string[]; tables: IptablesManager }>();
 
   for (const r of [...input.routers].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    if (!r.admin_state_up || !r.distributed) continue;
+    if (!r.admin_state_up) continue;
+    if (!r.distributed) {
+      // A centralized router lives whole on the host it is scheduled to (legacy.ts).
+      if (input.mode !== 'dvr_snat' || r.gw_port_host !== input.host) continue;
+      const lr = buildLegacyRouter(f, r, { integrationBridge: br, metadata: input.metadata });
+      out.counts.routers++;
+      out.counts.interfaces += lr.interfaces;
+      out.counts.ex_gw_ports += lr.exGwPorts;
+      out.counts.floating_ips += lr.floatingIps;
+      if (Object.keys(lr.fipStatuses).length) out.fipStatuses.set(r.id, lr.fipStatuses);
+      continue;
+    }
     out.counts.routers++;
     const qrouter = routerNamespace(r.id);
     f.namespace(qrouter);
@@ -156,15 +181,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
     if (gw) f.sysctl(qrouter, 'net.ipv4.conf.all.send_redirects', 0);
     extraRoutes(f, qrouter, r, qrs);
 
-    // Metadata: haproxy on 9697 behind a REDIRECT of 169.254.169.254:80 arriving on any qr-.
-    ipt.mangle.addRule('PREROUTING', `-d ${METADATA_IP}/32 -i ${ROUTER_INTERFACE_PREFIX}+ -p tcp -m tcp --dport 80 -j MARK --set-xmark ${METADATA_ACCESS_MARK}/${ROUTER_MARK_MASK}`);
-    ipt.filter.addChain('scope').addRule('FORWARD', '-j $scope').addRule('scope', `-m mark --mark ${METADATA_ACCESS_MARK}/${ROUTER_MARK_MASK} -j DROP`);
-    if (input.metadata) {
-      ipt.filter.addRule('INPUT', `-m mark --mark ${METADATA_ACCESS_MARK}/${ROUTER_MARK_MASK} -j ACCEPT`);
-      ipt.filter.addRule('INPUT', `-p tcp -m tcp --dport ${input.metadata.port} -j DROP`);
-      ipt.nat.addRule('PREROUTING', `-d ${METADATA_IP}/32 -i ${ROUTER_INTERFACE_PREFIX}+ -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${input.metadata.port}`);
-      f.metadataProxy({ id: r.id, namespace: qrouter, listen_ip: '0.0.0.0', listen_port: input.metadata.port, upstream: input.metadata.upstream, router_id: r.id });
-    }
+    routerMetadata(f, ipt, qrouter, r.id, input.metadata);
 
     // Floating IPs of ports on this host: fip namespace, rfp/fpr, table 16, DNAT/SNAT.
     const fips = r._floatingips.filter((x) => x.host === input.host && isIpv4(x.floating_ip_address) && isIpv4(x.fixed_ip_address));
@@ -256,20 +273,35 @@ function buildSnat(f: Fragment, br: string, r: RouterInfo, gw: PortInfo) {
     f.internalPort({ bridge: br, name: dev, namespace: ns, mac: sp.mac_address, mtu: sp.mtu, addresses: sp.fixed_ips.map(cidrOf), portId: sp.id });
     sgs.push({ dev, port: sp });
   }
-  const qg = routerGatewayDevice(gw.id);
-  f.internalPort({ bridge: br, name: qg, namespace: ns, mac: gw.mac_address, mtu: gw.mtu, addresses: gw.fixed_ips.map(cidrOf), portId: gw.id });
-  for (const s of gw.subnets) if (s.gateway_ip && isIpv4(s.gateway_ip)) f.route(ns, { dst: 'default', via: s.gateway_ip, dev: qg });
+  const qg = plugGateway(f, br, ns, gw);
   extraRoutes(f, ns, r, sgs);
 
   const ipt = new IptablesManager();
-  const gwIp = v4(gw)[0]?.ip_address;
   ipt.nat.addRule('snat', '-j $float-snat');
   ipt.mangle.addChain('mark').addRule('PREROUTING', '-j $mark');
-  if (gwIp) {
-    if (r.enable_snat) ipt.nat.addRule('snat', `-o ${qg} -j SNAT --to-source ${gwIp} --random-fully`);
-    ipt.nat.addRule('POSTROUTING', `! -o ${qg} -m conntrack ! --ctstate DNAT -j ACCEPT`);
-    ipt.nat.addRule('snat', `-m mark ! --mark ${EXTERNAL_INGRESS_MARK}/${ROUTER_MARK_MASK} -m conntrack --ctstate DNAT -j SNAT --to-source ${gwIp} --random-fully`);
-    ipt.mangle.addRule('mark', `-i ${qg} -j MARK --set-xmark ${EXTERNAL_INGRESS_MARK}/${ROUTER_MARK_MASK}`);
-  }
+  gatewayNatRules(ipt, qg, gw, r.enable_snat);
   f.iptables(ns, ipt.texts());
+}
+
+/** qg- on the integration bridge with the gateway port's addresses (and `extra` ones), default via each subnet's gateway. */
+export function plugGateway(f: Fragment, br: string, ns: string, gw: PortInfo, extra: string[] = []): string {
+  const qg = routerGatewayDevice(gw.id);
+  f.internalPort({ bridge: br, name: qg, namespace: ns, mac: gw.mac_address, mtu: gw.mtu, addresses: [...gw.fixed_ips.map(cidrOf), ...extra], portId: gw.id });
+  for (const s of gw.subnets) if (s.gateway_ip && isIpv4(s.gateway_ip)) f.route(ns, { dst: 'default', via: s.gateway_ip, dev: qg });
+  return qg;
+}
+
+/**
+ * RouterInfo._add_snat_rules for the namespace holding qg-: SNAT of what leaves by qg- to
+ * the gateway address, no SNAT of what stays inside unless DNATed, and replies to DNATed
+ * internal traffic (hairpin to a floating IP) SNATed so they come back through the router.
+ * The `snat` -> `$float-snat` jump and the mangle `mark` chain are the caller's.
+ */
+export function gatewayNatRules(ipt: IptablesManager, qg: string, gw: PortInfo, enableSnat: boolean) {
+  const gwIp = v4(gw)[0]?.ip_address;
+  if (!gwIp) return;
+  if (enableSnat) ipt.nat.addRule('snat', `-o ${qg} -j SNAT --to-source ${gwIp} --random-fully`);
+  ipt.nat.addRule('POSTROUTING', `! -o ${qg} -m conntrack ! --ctstate DNAT -j ACCEPT`);
+  ipt.nat.addRule('snat', `-m mark ! --mark ${EXTERNAL_INGRESS_MARK}/${ROUTER_MARK_MASK} -m conntrack --ctstate DNAT -j SNAT --to-source ${gwIp} --random-fully`);
+  ipt.mangle.addRule('mark', `-i ${qg} -j MARK --set-xmark ${EXTERNAL_INGRESS_MARK}/${ROUTER_MARK_MASK}`);
 }

@@ -73,10 +73,16 @@ export class DvrService {
   /**
    * Hosts a distributed router must exist on: every host with an L3 agent in dvr or
    * dvr_snat mode and an instance or DHCP port on one of the router's subnets, plus the
-   * host of its SNAT.
+   * host of its SNAT. A centralized router: the host it is scheduled to.
    */
   async routerHosts(tx: Tx | undefined, routerId: string): Promise<string[]> {
     const q = tx ?? this.db.kysely;
+    // A centralized router lives only on the host it is scheduled to.
+    const router = await q.selectFrom('routers').select('distributed').where('id', '=', routerId).executeTakeFirst();
+    if (router && !router.distributed) {
+      const host = await this.snatHost(tx, routerId);
+      return host ? [host] : [];
+    }
     const subnets = (await this.interfaceSubnets(tx, routerId)).map((s) => s.subnet_id);
     const hosts = new Set<string>();
     if (subnets.length) {
