@@ -69,9 +69,10 @@ export const AGENT_FACTORIES: Record<AgentRole, AgentFactory> = {
   metadata: (ctx) => {
     if (!isNetwork(ctx.spec) && !isCompute(ctx.spec)) return [];
     const config = loadMetadataAgentConfig(files(ctx, 'metadata_agent.ini', ''), quiet);
-    const agent = new MetadataAgent({ ...common(ctx), host: ctx.spec.name, config, nova: ctx.nova });
-    // The proxies in this host's namespaces reach the agent through its UNIX socket (a
-    // restarted agent takes the socket over).
+    // On a real host the proxies (processes in the host's namespaces) reach the agent through
+    // its UNIX socket `metadata_proxy_socket`: the agent serves it. The emulated proxies reach
+    // it through the emulated host instead (a restarted agent takes the socket over).
+    const agent = new MetadataAgent({ ...common(ctx), host: ctx.spec.name, config, nova: ctx.nova, listen: !ctx.host });
     if (ctx.host) {
       unplug.get(ctx.host)?.();
       unplug.set(ctx.host, registerMetadataUpstream(ctx.host, metadataProxySocket(config), (req) => agent.handle(req as never) as never));

@@ -1,7 +1,7 @@
 // The scenario's cloud on the linux dataplane: network1, compute1 and compute2 as namespaces
 // with their own Open vSwitch (userspace datapath), the real agents and server, resources
-// made through the API, VMs as namespaces running busybox udhcpc, and real pings for the
-// scenario's flows. Needs root, Open vSwitch, dnsmasq and busybox; skipped otherwise.
+// made through the API, VMs as namespaces running busybox udhcpc, real pings for the
+// scenario's flows and real HTTP to the metadata address. Needs root, Open vSwitch, dnsmasq and busybox; skipped otherwise.
 // Cleanup runs in after(), failure or not: no namespace of the test may be left.
 
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Instance } from '../compute/compute.js';
+import { MetadataAgent } from '../agents/metadata/agent.js';
 import { startCloud, type Cloud } from './cloud.js';
 import { LinuxDataplane, linuxDataplaneUnavailable } from './linux-dataplane.js';
 import { makeScenario } from './testing.js';
@@ -103,6 +104,21 @@ describe('the cloud on the linux dataplane (real namespaces, OVS, dnsmasq, ping)
   it('instance 1 <-> instance 2 across compute1 and compute2 (distributed router, VXLAN)', async () => {
     await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
     await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
+  });
+
+  it("instances read their metadata through their router's real proxy (169.254.169.254 -> qrouter REDIRECT -> proxy -> the metadata agent's socket -> the metadata service)", async () => {
+    for (const vm of [vm1, vm2]) {
+      const metadata = cloud!.nodes.get(vm.host)!.agents.find((a): a is MetadataAgent => a instanceof MetadataAgent);
+      assert.ok(metadata, `a metadata agent on ${vm.host}`);
+      const served = metadata.statuses.get(200) ?? 0;
+      // busybox wget as a cloud image's init would use it (its -T option crashes busybox 1.35: the runner's timeout instead).
+      const r = await run(['ip', 'netns', 'exec', dataplane.vmNetns(vm), 'busybox', 'wget', '-q', '-O', '-', 'http://169.254.169.254/openstack/latest/meta_data.json'], { okCodes: [0, 1], timeoutMs: 20_000 });
+      assert.equal(r.code, 0, `${vm.name}: wget ${r.stderr}`);
+      const doc = JSON.parse(r.stdout) as { uuid: string; name: string; project_id: string };
+      assert.equal(doc.uuid, vm.id, `${vm.name}'s meta_data.json names it`);
+      assert.equal(doc.name, vm.name);
+      assert.equal(metadata.statuses.get(200), served + 1, `the metadata agent on ${vm.host} answered it`);
+    }
   });
 
   it('a restarted cloud (the hosts kept, as after a crash) reconciles: the same namespaces, traffic flows', async () => {
