@@ -7,7 +7,8 @@
 // Merge rules: namespaces, links, bridges, ports, ipsets, DHCP servers and metadata proxies
 // are unions by name, and two fragments naming the same object merge field by field (the
 // OVS agent sets the `tag` of a port the L3 agent plugged); flows, routes, rules and
-// neighbours are concatenated; one (namespace, iptables table) has one owner.
+// neighbours are concatenated (keeping their chunks, host/chunks.ts); one (namespace,
+// iptables table) has one owner.
 //
 // The OVS agent only amends the system and internal ports others plug on its bridges (their
 // `tag` and `other_config`, as `ovs-vsctl set Port` does): such a port that no other
@@ -17,6 +18,7 @@
 
 import type { HostOp } from '../host/ops.js';
 import { emptyHost } from '../host/build.js';
+import { joinChunks } from '../host/chunks.js';
 import { diff } from '../host/diff.js';
 import { assertValidHost } from '../host/validate.js';
 import type { HostState, Namespace, OvsBridge } from '../host/state.js';
@@ -154,7 +156,7 @@ export class HostComposer {
     const trusted = this.last && this.driver.apply && Date.now() - this.lastReadAt < (this.opts.trustMs ?? 60_000);
     try {
       if (trusted) {
-        assertValidHost(desired);
+        assertValidHost(desired, this.last);
         const ops = diff(this.last!, desired);
         if (ops.length) await this.driver.apply!(ops);
         this.last = desired;
@@ -193,7 +195,7 @@ function mergeBridge(a: OvsBridge, b: OvsBridge): OvsBridge {
   return {
     ...shallow(a, b),
     ports: mergeRecord(a.ports, b.ports, shallow),
-    flows: a.flows.length ? (b.flows.length ? [...a.flows, ...b.flows] : a.flows) : b.flows,
+    flows: joinChunks([a.flows, b.flows]),
   };
 }
 
@@ -209,7 +211,7 @@ function mergeNamespace(a: Namespace, b: Namespace): Namespace {
     links: mergeRecord(a.links, b.links, shallow),
     routes: [...a.routes, ...b.routes],
     rules: [...a.rules, ...b.rules],
-    neighbours: [...a.neighbours, ...b.neighbours],
+    neighbours: joinChunks([a.neighbours, b.neighbours]),
     sysctls: { ...a.sysctls, ...b.sysctls },
     iptables,
     ipsets: { ...a.ipsets, ...b.ipsets },

@@ -1,6 +1,7 @@
 // Consistency checks on a host state, run before a driver acts on it (and by the linux
 // driver before any name or address reaches a command line). Each problem names the object
 // and quotes the offending text; all problems are reported, not just the first.
+import { changedParts } from './chunks.js';
 import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
@@ -15,8 +16,12 @@ export class InvalidHostStateError extends Error {
   }
 }
 
-export function assertValidHost(s: HostState): void {
-  const problems = validateHost(s);
+/**
+ * Throws with every problem of `s`. `prev`, a state that passed before (the one last
+ * applied), lets the big unordered collections be checked for what changed only.
+ */
+export function assertValidHost(s: HostState, prev?: HostState): void {
+  const problems = validateHost(s, prev);
   if (problems.length) throw new InvalidHostStateError(problems);
 }
 
@@ -34,7 +39,7 @@ export function deviceNameProblem(name: string): string | undefined {
 
 const isUint = (n: unknown, max: number) => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= max;
 
-export function validateHost(s: HostState): string[] {
+export function validateHost(s: HostState, prev?: HostState): string[] {
   const p: string[] = [];
   const bad = (msg: string) => p.push(msg);
 
@@ -74,14 +79,14 @@ export function validateHost(s: HostState): string[] {
       checkPortKind(bad, s, b.name, port);
       if (port.type === 'internal') ovsDevices.set(port.name, `internal port "${port.name}"`);
     }
-    checkFlows(bad, b.name, b.flows);
+    checkFlows(bad, b.name, b.flows, prev?.ovs.bridges[b.name]?.flows);
   }
 
   const ovsDevicePlaced = new Map<string, string>();
   for (const [nsKey, ns] of Object.entries(s.namespaces)) {
     if (ns.name !== nsKey) bad(`Namespace recorded under "${nsKey}" is named "${ns.name}"`);
     if (nsKey !== ROOT_NS && (!NS_NAME.test(nsKey) || nsKey.length > 255)) bad(`Namespace name "${nsKey}" is not letters, digits, "_", "." and "-" (at most 255)`);
-    checkNamespace(bad, s, ns, ovsDevices, ovsDevicePlaced);
+    checkNamespace(bad, s, ns, ovsDevices, ovsDevicePlaced, prev?.namespaces[nsKey]);
   }
   for (const [name, what] of ovsDevices) {
     if (!ovsDevicePlaced.has(name)) bad(`OVS ${what} has no "ovs-internal" link for its device in any namespace`);
@@ -177,18 +182,46 @@ const FLOW_RESERVED = new Set(['table', 'priority', 'cookie', 'actions', 'idle_t
  */
 const checkedFlows = new WeakSet<Flow>();
 
-function checkFlows(bad: (m: string) => void, bridge: string, flows: HostState['ovs']['bridges'][string]['flows']): void {
-  const seen = new Set<string>();
-  for (const f of flows) {
-    if (!checkedFlows.has(f)) {
-      const before = problemsSeen;
-      checkFlow(bad, bridge, f);
-      if (problemsSeen === before) checkedFlows.add(f);
+function checkFlows(bad: (m: string) => void, bridge: string, flows: readonly Flow[], prev: readonly Flow[] | undefined): void {
+  uniqueKeys(flows, prev, flowKey, (f) => {
+    if (checkedFlows.has(f)) return;
+    const before = problemsSeen;
+    checkFlow(bad, bridge, f);
+    if (problemsSeen === before) checkedFlows.add(f);
+  }, (f) => bad(`${flowWhat(bridge, f)}: another flow has the same table, priority and match`));
+}
+
+/**
+ * The keys of an unordered collection that passed (no element twice), by the array's
+ * identity. A collection validated before hands its key set on to its successor, which then
+ * costs only the chunks the two do not share (chunks.ts); anything else is checked in full.
+ */
+const validKeys = new WeakMap<readonly unknown[], Set<string>>();
+
+function uniqueKeys<T>(arr: readonly T[], prev: readonly T[] | undefined, keyOf: (x: T) => string, check: (x: T) => void, twice: (x: T) => void): void {
+  const before = problemsSeen;
+  const prevKeys = prev && validKeys.get(prev);
+  if (prev === arr && prevKeys) return;
+  let keys: Set<string>;
+  let items: readonly T[] = arr;
+  if (prevKeys) {
+    // Taken over, not copied: the previous array's set is dropped (a failed pass starts afresh).
+    validKeys.delete(prev!);
+    const part = changedParts(prev!, arr);
+    for (const g of part.cur) prevKeys.delete(keyOf(g));
+    keys = prevKeys;
+    items = part.des;
+  } else keys = new Set();
+  for (const x of items) {
+    check(x);
+    const key = keyOf(x);
+    if (keys.has(key)) {
+      problemsSeen++;
+      twice(x);
     }
-    const key = flowKey(f);
-    if (seen.has(key)) bad(`${flowWhat(bridge, f)}: another flow has the same table, priority and match`);
-    seen.add(key);
+    keys.add(key);
   }
+  if (problemsSeen === before) validKeys.set(arr, keys);
 }
 
 const flowWhat = (bridge: string, f: Flow) => `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
@@ -210,6 +243,8 @@ function checkFlow(bad: (m: string) => void, bridge: string, f: Flow): void {
   if (!f.actions || /[\r\n]/.test(f.actions)) flag(`actions "${f.actions}" are empty or span lines`);
 }
 let problemsSeen = 0;
+/** ipsets whose name, type, family and members passed, by identity (the firewall reuses unchanged ones). */
+const checkedIpsets = new WeakSet<object>();
 
 function checkNamespace(
   bad: (m: string) => void,
@@ -217,6 +252,7 @@ function checkNamespace(
   ns: Namespace,
   ovsDevices: Map<string, string>,
   ovsDevicePlaced: Map<string, string>,
+  prev: Namespace | undefined,
 ): void {
   const at = where(ns.name);
   const localIps = new Set<string>();
@@ -278,17 +314,19 @@ function checkNamespace(
     rules.add(key);
   }
 
-  const neighs = new Set<string>();
-  for (const n of ns.neighbours) {
-    const what = `Neighbour "${n.ip} dev ${n.dev}" in ${at}`;
-    if (!devExists(n.dev)) bad(`${what}: dev "${n.dev}" does not exist in ${at}`);
-    if (!isIp(n.ip)) bad(`${what}: "${n.ip}" is not an IP address`);
-    if (!isMac(n.lladdr)) bad(`${what}: lladdr "${n.lladdr}" is not aa:bb:cc:dd:ee:ff`);
-    if (n.nud !== 'permanent' && n.nud !== 'reachable') bad(`${what}: nud "${n.nud}" is not permanent or reachable`);
-    const key = neighKey(n);
-    if (neighs.has(key)) bad(`${what}: listed twice`);
-    neighs.add(key);
-  }
+  // Incremental only while the devices stay: a neighbour is valid as long as its dev exists.
+  const sameLinks = !!prev && Object.keys(prev.links).length === Object.keys(ns.links).length && Object.keys(prev.links).every((l) => ns.links[l]);
+  const neighWhat = (n: Namespace['neighbours'][number]) => `Neighbour "${n.ip} dev ${n.dev}" in ${at}`;
+  uniqueKeys(ns.neighbours, sameLinks ? prev!.neighbours : undefined, neighKey, (n) => {
+    const flag = (m: string) => {
+      problemsSeen++;
+      bad(`${neighWhat(n)}: ${m}`);
+    };
+    if (!devExists(n.dev)) flag(`dev "${n.dev}" does not exist in ${at}`);
+    if (!isIp(n.ip)) flag(`"${n.ip}" is not an IP address`);
+    if (!isMac(n.lladdr)) flag(`lladdr "${n.lladdr}" is not aa:bb:cc:dd:ee:ff`);
+    if (n.nud !== 'permanent' && n.nud !== 'reachable') flag(`nud "${n.nud}" is not permanent or reachable`);
+  }, (n) => bad(`${neighWhat(n)}: listed twice`));
 
   for (const [key, value] of Object.entries(ns.sysctls)) {
     if (!/^(net|kernel)\.[A-Za-z0-9_./-]+$/.test(key)) bad(`Sysctl "${key}" in ${at} is not a net.* key in dotted form`);
@@ -298,19 +336,26 @@ function checkNamespace(
   }
 
   for (const [key, set] of Object.entries(ns.ipsets)) {
+    if (checkedIpsets.has(set) && set.name === key) continue;
+    const before = problemsSeen;
+    const flag = (m: string) => {
+      problemsSeen++;
+      bad(m);
+    };
     const what = `ipset "${set.name}" in ${at}`;
-    if (set.name !== key) bad(`ipset recorded under "${key}" in ${at} is named "${set.name}"`);
-    if (!/^[A-Za-z0-9_.:-]{1,31}$/.test(set.name)) bad(`${what}: name is not 1-31 letters, digits, "_", ".", ":" or "-"`);
-    if (set.type !== 'hash:ip' && set.type !== 'hash:net') bad(`${what}: type "${set.type}" is not hash:ip or hash:net`);
-    if (set.family !== 'inet' && set.family !== 'inet6') bad(`${what}: family "${set.family}" is not inet or inet6`);
+    if (set.name !== key) flag(`ipset recorded under "${key}" in ${at} is named "${set.name}"`);
+    if (!/^[A-Za-z0-9_.:-]{1,31}$/.test(set.name)) flag(`${what}: name is not 1-31 letters, digits, "_", ".", ":" or "-"`);
+    if (set.type !== 'hash:ip' && set.type !== 'hash:net') flag(`${what}: type "${set.type}" is not hash:ip or hash:net`);
+    if (set.family !== 'inet' && set.family !== 'inet6') flag(`${what}: family "${set.family}" is not inet or inet6`);
     const fam = set.family === 'inet6' ? 6 : 4;
     const seen = new Set<string>();
     for (const m of set.members) {
       const ok = set.type === 'hash:ip' ? isIp(m) && ipFamily(m) === fam : (isCidr(m) || isIp(m)) && ipFamily(cidrIp(m)) === fam;
-      if (!ok) bad(`${what}: member "${m}" is not ${set.type === 'hash:ip' ? 'an address' : 'an address or CIDR'} of family ${set.family}`);
-      if (seen.has(m)) bad(`${what}: member ${m} listed twice`);
+      if (!ok) flag(`${what}: member "${m}" is not ${set.type === 'hash:ip' ? 'an address' : 'an address or CIDR'} of family ${set.family}`);
+      if (seen.has(m)) flag(`${what}: member ${m} listed twice`);
       seen.add(m);
     }
+    if (problemsSeen === before && set.name === key) checkedIpsets.add(set);
   }
 
   for (const [table, text] of Object.entries(ns.iptables) as [IptablesTable, string][]) {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { L3AgentConfig } from '../../config/agents.js';
 import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
 import { isIpv4 } from '../../host/ip.js';
-import type { HostState } from '../../host/state.js';
+import { ChunkedTable } from '../../host/chunks.js';
+import type { HostState, Neighbour } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type ArpEntry, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { metadataProxySocket } from '../metadata/socket.js';
@@ -22,6 +23,10 @@ import { buildL3, type FipStatus, type L3BuildOutput } from './build.js';
 function* arpEntries(table: Map<string, string> | undefined): Iterable<{ ip: string; mac: string }> {
   if (table) for (const [ip, mac] of table) yield { ip, mac };
 }
+
+const permanent = (dev: string, ip: string, mac: string): Neighbour => ({ dev, ip, lladdr: mac, nud: 'permanent' });
+/** How long an ARP cast waits for the others of its burst (ms): a thousand ports coming up make a few passes, not a thousand. */
+const ARP_GATHER_MS = 20;
 
 export const L3_AGENT_TYPE = 'L3 agent';
 export const L3_AGENT_BINARY = 'neutron-l3-agent';
@@ -59,6 +64,8 @@ export class L3Agent extends Agent {
   private readonly routers = new Map<string, RouterInfo>();
   /** Neighbour tables per subnet: ip -> mac. */
   private readonly arp = new Map<string, Map<string, string>>();
+  /** The same as neighbour chunks, per subnet and qr- device (built on first use). */
+  private readonly neighbourTables = new Map<string, Map<string, ChunkedTable<Neighbour>>>();
   /** fg ports obtained with get_agent_gateway_port, by external network. */
   private readonly fgPorts = new Map<string, PortInfo>();
   private readonly linkLocal: ItemAllocator<string>;
@@ -119,8 +126,9 @@ export class L3Agent extends Agent {
         if (!table) return this.refetch(router_id); // a subnet this host has not loaded: ask again
         if (!isIpv4(arp_table.ip_address) || table.get(arp_table.ip_address) === arp_table.mac_address) return;
         table.set(arp_table.ip_address, arp_table.mac_address);
+        for (const [dev, t] of this.neighbourTables.get(arp_table.subnet_id) ?? []) t.set(permanent(dev, arp_table.ip_address, arp_table.mac_address));
         this.pending.arp = true;
-        this.requestSync();
+        this.requestSync(ARP_GATHER_MS);
       },
       del_arp_entry: ({ router_id, arp_table }) => {
         if (!this.routers.get(router_id)?.distributed) return;
@@ -128,10 +136,27 @@ export class L3Agent extends Agent {
         const table = this.arp.get(arp_table.subnet_id);
         if (!table || table.get(arp_table.ip_address) !== arp_table.mac_address) return;
         table.delete(arp_table.ip_address);
+        for (const t of this.neighbourTables.get(arp_table.subnet_id)?.values() ?? []) t.delete(arp_table.ip_address);
         this.pending.arp = true;
-        this.requestSync();
+        this.requestSync(ARP_GATHER_MS);
       },
     };
+  }
+
+  /**
+   * A subnet's entries as permanent neighbours on a qr- device, kept as chunks in step with
+   * `arp` (the casts update both), so an ARP cast costs this host one chunk, not the table.
+   */
+  private neighbourChunks(subnetId: string, dev: string): ReadonlyArray<readonly Neighbour[]> {
+    let byDev = this.neighbourTables.get(subnetId);
+    if (!byDev) this.neighbourTables.set(subnetId, (byDev = new Map()));
+    let t = byDev.get(dev);
+    if (!t) {
+      t = new ChunkedTable<Neighbour>((n) => n.ip);
+      for (const { ip, mac } of arpEntries(this.arp.get(subnetId))) t.set(permanent(dev, ip, mac));
+      byDev.set(dev, t);
+    }
+    return t.chunks();
   }
 
   private refetch(routerId: string) {
@@ -165,6 +190,7 @@ export class L3Agent extends Agent {
     for (const r of routers) this.routers.set(r.id, r);
     const tables = await this.fetchArpTables([...this.subnetsInUse()]);
     this.arp.clear();
+    this.neighbourTables.clear();
     for (const [s, t] of tables) this.arp.set(s, t);
   }
 
@@ -200,8 +226,8 @@ export class L3Agent extends Agent {
       }
     }
     const subnets = this.subnetsInUse();
-    for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s);
-    for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, t);
+    for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s), this.neighbourTables.delete(s);
+    for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, t), this.neighbourTables.delete(s);
   }
 
   private async fetchArp(subnetId: string): Promise<Map<string, string>> {
@@ -281,6 +307,7 @@ export class L3Agent extends Agent {
         : undefined,
       routers,
       arp: (s) => arpEntries(this.arp.get(s)),
+      neighbours: (s, dev) => this.neighbourChunks(s, dev),
       fgPort: (net) => this.fgPorts.get(net) ?? null,
       linkLocal: (id) => this.linkLocal.allocate(id),
       fipPriority: (f) => this.fipPriorities.allocate(f.floating_ip_address),
@@ -294,7 +321,7 @@ export class L3Agent extends Agent {
     // Admin-down routers are not set up: their floating IPs here are DOWN.
     for (const r of routers)
       if (!r.admin_state_up) {
-        const mine = r._floatingips.filter((f) => f.host === this.host);
+        const mine = r._floatingips.filter((f) => !r.distributed || f.host === this.host); // a centralized router serves all of its own
         if (mine.length) out.fipStatuses.set(r.id, Object.fromEntries(mine.map((f) => [f.id, 'DOWN' as FipStatus])));
       }
     this.composer.setFragment('l3', out.state);

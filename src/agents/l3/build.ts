@@ -21,7 +21,7 @@ import {
   snatNamespace,
   snatRedirectTable,
 } from '../../host/names.js';
-import type { HostState } from '../../host/state.js';
+import type { HostState, Neighbour } from '../../host/state.js';
 import type { FloatingIpInfo, PortInfo, RouterInfo } from '../../rpc/messages.js';
 import { pairEnds } from './allocator.js';
 import { Fragment } from './fragment.js';
@@ -44,6 +44,11 @@ export interface L3BuildInput {
   routers: RouterInfo[];
   /** Neighbour entries of a subnet (`get_ports_by_subnet`: its bound ports and the SNAT port), IPv4, each address once. */
   arp: (subnetId: string) => Iterable<{ ip: string; mac: string }>;
+  /**
+   * The same entries as permanent neighbours on `dev`, in chunks that stay the same objects
+   * while unchanged (host/chunks.ts), when the caller keeps them so; preferred over `arp`.
+   */
+  neighbours?: (subnetId: string, dev: string) => ReadonlyArray<readonly Neighbour[]>;
   /** This host's fg port on an external network, if the server has one. */
   fgPort: (externalNetworkId: string) => PortInfo | null;
   /** The rfp/fpr /31 of a router (`a.b.c.d/31`, stable per router). */
@@ -165,7 +170,10 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
       qrs.push({ dev, port: p });
       out.counts.interfaces++;
       // One subnet's table holds each address once, and a port's subnets are distinct.
-      for (const s of new Set(p.subnets.map((x) => x.id))) f.neighboursOfDevice(qrouter, dev, input.arp(s));
+      for (const s of new Set(p.subnets.map((x) => x.id))) {
+        if (input.neighbours) f.neighbourChunks(qrouter, input.neighbours(s, dev));
+        else f.neighboursOfDevice(qrouter, dev, input.arp(s));
+      }
       // Fixed-IP-only traffic goes to the subnet's central SNAT port (neutron-reference 1.4).
       const sn = gw ? snatPortFor(r, p) : undefined;
       const gwIp = sn ? v4(sn)[0] : undefined;

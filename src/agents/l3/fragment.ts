@@ -2,6 +2,7 @@
 // fragment on every resync; the pure builders of src/host copy a namespace per call
 // (quadratic for a router with a thousand neighbours), so the fragment is filled in place
 // here and handed over once. Duplicates are refused or merged the way the builders do.
+import { joinChunks } from '../../host/chunks.js';
 import { neighKey, routeKey, ruleKey } from '../../host/keys.js';
 import type { HostState, Link, MetadataProxy, Namespace, Neighbour, OvsBridge, OvsPort, Route, Rule } from '../../host/state.js';
 import { MAIN_TABLE, ROOT_NS } from '../../host/state.js';
@@ -24,6 +25,7 @@ export class Fragment {
   private readonly neighIndex = new Map<string, Map<string, number>>();
   private readonly bridges = new Map<string, OvsBridge>();
   private readonly metadata: Record<string, MetadataProxy> = {};
+  private readonly chunked = new Map<string, Array<readonly Neighbour[]>>();
 
   has(ns: string): boolean {
     return this.namespaces.has(ns);
@@ -121,6 +123,14 @@ export class Fragment {
     for (const e of entries) list.push({ dev, ip: e.ip, lladdr: e.mac, nud: 'permanent' });
   }
 
+  /** Neighbour entries kept by the caller as chunks (host/chunks.ts): joined, not copied, so unchanged chunks stay shared with the last pass. */
+  neighbourChunks(ns: string, chunks: ReadonlyArray<readonly Neighbour[]>): void {
+    this.ns(ns);
+    let list = this.chunked.get(ns);
+    if (!list) this.chunked.set(ns, (list = []));
+    list.push(...chunks);
+  }
+
   sysctl(ns: string, key: string, value: string | number): void {
     this.ns(ns).sysctls[key] = String(value);
   }
@@ -138,7 +148,10 @@ export class Fragment {
     const namespaces: HostState['namespaces'] = {
       [ROOT_NS]: { name: ROOT_NS, links: {}, routes: [], rules: [], neighbours: [], sysctls: {}, iptables: {}, ipsets: {} },
     };
-    for (const [k, v] of this.namespaces) namespaces[k] = v;
+    for (const [k, v] of this.namespaces) {
+      const chunks = this.chunked.get(k);
+      namespaces[k] = chunks ? { ...v, neighbours: joinChunks([v.neighbours, ...chunks]) } : v;
+    }
     return { ovs: { bridges: Object.fromEntries(this.bridges) }, namespaces, dhcp: {}, metadata: { ...this.metadata } };
   }
 }

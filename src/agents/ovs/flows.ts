@@ -9,6 +9,7 @@
 
 import type { DeviceDetails, FdbEntries } from '../../rpc/messages.js';
 import { FLOODING_ENTRY } from '../../rpc/messages.js';
+import { joinChunks } from '../../host/chunks.js';
 import { flowKey } from '../../host/flow.js';
 import { tunnelPortName } from '../../host/names.js';
 import type { Flow, OvsPortType } from '../../host/state.js';
@@ -254,8 +255,7 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
       tunChunks.push(chunk.flows);
       for (const t of chunk.tunnels) if (!tunnels.has(t.name)) tunnels.set(t.name, t);
     }
-    const tunnelTable = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
-    for (const t of tunnels.values()) tun.push(f(TUN.LOCAL_SWITCHING, 1, B, `in_port=${t.name}`, `resubmit(,${tunnelTable(t.type)})`));
+    tunChunks.push(tunnelInFlows(plan.fdb, [...tunnels.values()]));
   }
 
   // ---- DVR
@@ -339,15 +339,22 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
 
   // The memoized chunks are unique by construction (and keyed apart from everything else by
   // table/priority); the rest is small and made unique here.
-  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: concat(unique(int), dvrChunks?.int ?? []) };
-  if (tunnelling) bridges[s.tunnelBridge] = concat(unique(tun), ...tunChunks, dvrChunks?.tun ?? []);
-  for (const [name, fl] of phys) bridges[name] = concat(unique(fl), dvrChunks?.phys.get(name) ?? []);
+  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([unique(int), dvrChunks?.int ?? []]) };
+  if (tunnelling) bridges[s.tunnelBridge] = joinChunks([unique(tun), ...tunChunks, dvrChunks?.tun ?? []]);
+  for (const [name, fl] of phys) bridges[name] = joinChunks([unique(fl), dvrChunks?.phys.get(name) ?? []]);
   return { bridges, tunnels: [...tunnels.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
 }
 
-function concat(...parts: Flow[][]): Flow[] {
-  const nonEmpty = parts.filter((p) => p.length);
-  return nonEmpty.length === 1 ? nonEmpty[0] : ([] as Flow[]).concat(...nonEmpty);
+/** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk, kept while the tunnels are the same. */
+const tunnelInMemo = new WeakMap<object, { sig: string; flows: Flow[] }>();
+function tunnelInFlows(owner: object, tunnels: TunnelEndpoint[]): Flow[] {
+  const sig = tunnels.map((t) => t.name).join(',');
+  const have = tunnelInMemo.get(owner);
+  if (have && have.sig === sig) return have.flows;
+  const table = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
+  const flows = tunnels.map((t) => f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`));
+  tunnelInMemo.set(owner, { sig, flows });
+  return flows;
 }
 
 // ---- memoized chunks: a pass rebuilds only what changed since the last one. The agent keeps
@@ -355,14 +362,13 @@ function concat(...parts: Flow[][]): Flow[] {
 // busy host with thousands of peers pays for a network's entries only when they change.
 
 interface FdbChunk {
-  lvid: number;
-  localIp?: string;
-  arpResponder: boolean;
-  types: string;
+  sig: string;
   flows: Flow[];
   tunnels: TunnelEndpoint[];
 }
 const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
+/** One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept while unchanged). */
+const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], { sig: string; flows: Flow[] }>();
 const tunnelNames = new Map<string, string>();
 
 function tunnelName(type: TunnelType, ip: string): string {
@@ -376,37 +382,62 @@ function tunnelName(type: TunnelType, ip: string): string {
   return n;
 }
 
-/** One network's unicast (t20), ARP responder (t21) and flood (t22) flows and the tunnels they need. */
+/**
+ * One network's unicast (t20), ARP responder (t21) and flood (t22) flows and the tunnels they
+ * need: a chunk per peer (chunks.ts), so a port coming up elsewhere costs its peer's few
+ * flows here, not the network's thousands.
+ */
 function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]): FdbChunk {
-  const types = s.tunnelTypes.join(',');
+  const sig = `${net.lvid}|${net.network_type}|${net.segmentation_id}|${s.localIp}|${s.arpResponder}|${s.tunnelTypes.join(',')}`;
   const have = fdbMemo.get(entry);
-  if (have && have.lvid === net.lvid && have.localIp === s.localIp && have.arpResponder === s.arpResponder && have.types === types) return have;
-  const chunk: FdbChunk = { lvid: net.lvid, localIp: s.localIp, arpResponder: s.arpResponder, types, flows: [], tunnels: [] };
+  if (have && have.sig === sig) return have;
+  const chunk: FdbChunk = { sig, flows: [], tunnels: [] };
   fdbMemo.set(entry, chunk);
   const type = entry.network_type as TunnelType;
   if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
-  const P = COOKIE.l2pop;
   const load = `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]`;
   const flood: string[] = [];
-  const ucast = new Map<string, Flow>();
-  const arp = new Map<string, Flow>();
+  const parts: Flow[][] = [];
+  const seen = new Set<string>(); // a MAC or address under two peers (a port moving): the first peer's wins
   for (const ip of Object.keys(entry.ports).sort()) {
     if (ip === s.localIp || !isIpv4(ip)) continue;
     const name = tunnelName(type, ip);
     chunk.tunnels.push({ name, type, remoteIp: ip });
-    for (const [mac, addr] of entry.ports[ip]) {
-      if (mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]) {
-        flood.push(name);
-        continue;
-      }
-      ucast.set(mac, f(TUN.UCAST_TO_TUN, 2, P, `dl_vlan=${net.lvid},dl_dst=${mac}`, `${load},output:${name}`));
-      if (s.arpResponder && addr && isIpv4(addr) && !addr.includes('/'))
-        arp.set(addr, f(TUN.ARP_RESPONDER, 1, P, `arp,dl_vlan=${net.lvid},arp_tpa=${addr}`, arpResponderActions(mac, addr)));
-    }
+    const list = entry.ports[ip];
+    if (list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1])) flood.push(name);
+    let peer = peerMemo.get(list);
+    if (!peer || peer.sig !== sig) peerMemo.set(list, (peer = { sig, flows: peerFlows(s, net, list, load, name) }));
+    parts.push(unseen(peer.flows, seen));
   }
-  chunk.flows = [...ucast.values(), ...arp.values()];
-  if (flood.length) chunk.flows.push(f(TUN.FLOOD_TO_TUN, 1, P, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`));
+  if (flood.length) parts.push([f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`)]);
+  chunk.flows = joinChunks(parts);
   return chunk;
+}
+
+/** The flows whose match is not in `seen` yet (the chunk itself when all are new), adding theirs. */
+function unseen(flows: Flow[], seen: Set<string>): Flow[] {
+  let out: Flow[] | undefined;
+  for (let i = 0; i < flows.length; i++) {
+    const m = flows[i].match;
+    if (!seen.has(m)) {
+      seen.add(m);
+      out?.push(flows[i]);
+    } else out ??= flows.slice(0, i);
+  }
+  return out ?? flows;
+}
+
+function peerFlows(s: OvsSettings, net: LocalNetwork, list: FdbEntries[string]['ports'][string], load: string, tunnel: string): Flow[] {
+  const P = COOKIE.l2pop;
+  const ucast = new Map<string, Flow>();
+  const arp = new Map<string, Flow>();
+  for (const [mac, addr] of list) {
+    if (mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]) continue;
+    ucast.set(mac, f(TUN.UCAST_TO_TUN, 2, P, `dl_vlan=${net.lvid},dl_dst=${mac}`, `${load},output:${tunnel}`));
+    if (s.arpResponder && addr && isIpv4(addr) && !addr.includes('/'))
+      arp.set(addr, f(TUN.ARP_RESPONDER, 1, P, `arp,dl_vlan=${net.lvid},arp_tpa=${addr}`, arpResponderActions(mac, addr)));
+  }
+  return [...ucast.values(), ...arp.values()];
 }
 
 interface RemoteDvrChunks {

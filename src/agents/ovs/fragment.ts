@@ -45,19 +45,29 @@ export function ovsFragment(plan: OvsPlan): HostState {
   bridges[s.integrationBridge] = { ...bridges[s.integrationBridge], ports: intPorts, flows: flows[s.integrationBridge] ?? [] };
   if (tunnelling) {
     const tunPorts: Record<string, OvsPort> = { ...bridges[s.tunnelBridge].ports };
-    for (const t of tunnels) {
-      const port: OvsTunnelPort = {
-        name: t.name,
-        type: t.type,
-        remote_ip: t.remoteIp,
-        local_ip: s.localIp,
-        key: 'flow',
-        options: { df_default: String(s.dontFragment), in_key: 'flow', out_key: 'flow' },
-      };
-      if (t.type === 'vxlan' && s.vxlanUdpPort !== 4789) port.dst_port = s.vxlanUdpPort;
-      tunPorts[t.name] = port;
-    }
+    for (const t of tunnels) tunPorts[t.name] = tunnelPort(plan, t);
     bridges[s.tunnelBridge] = { ...bridges[s.tunnelBridge], ports: tunPorts, flows: flows[s.tunnelBridge] ?? [] };
   }
   return { ...st, ovs: { bridges } };
+}
+
+/** The same object for the same tunnel from pass to pass (diff and validate skip it by identity). */
+const tunnelPorts = new WeakMap<OvsPlan['settings'], Map<string, OvsTunnelPort>>();
+function tunnelPort(plan: OvsPlan, t: { name: string; type: 'vxlan' | 'gre'; remoteIp: string }): OvsTunnelPort {
+  const s = plan.settings;
+  let byName = tunnelPorts.get(s);
+  if (!byName) tunnelPorts.set(s, (byName = new Map()));
+  const have = byName.get(t.name);
+  if (have && have.type === t.type && have.remote_ip === t.remoteIp) return have;
+  const port: OvsTunnelPort = {
+    name: t.name,
+    type: t.type,
+    remote_ip: t.remoteIp,
+    local_ip: s.localIp,
+    key: 'flow',
+    options: { df_default: String(s.dontFragment), in_key: 'flow', out_key: 'flow' },
+  };
+  if (t.type === 'vxlan' && s.vxlanUdpPort !== 4789) port.dst_port = s.vxlanUdpPort;
+  byName.set(t.name, port);
+  return port;
 }

@@ -144,7 +144,7 @@ export class EmulatedDriver {
       if (o.changed.includes('tag')) vs.setTag(o.port.name, o.port.tag);
       if (o.changed.includes('options') && (o.port.type === 'vxlan' || o.port.type === 'gre' || o.port.type === 'patch')) {
         // Tunnel endpoints or a patch peer changed: OVS reconfigures the interface in place.
-        const flows = p.bridge.model.dumpFlows().filter((f) => !f.learned).map((f) => f.text);
+        const flows = p.bridge.model.writtenFlows();
         vs.delPort(o.port.name);
         const np = vs.addPort(o.bridge, portSpec(o.port));
         np.bridge.model.delFlows('');
@@ -266,7 +266,7 @@ export class EmulatedDriver {
       const ports: Record<string, OvsPort> = {};
       for (const [pn, p] of b.ports) if (pn !== name) ports[pn] = p.state ? structuredClone(p.state) : portState(p);
       const flows: Flow[] = [];
-      for (const f of b.model.dumpFlows()) if (!f.learned) flows.push(parseFlow(f.text));
+      for (const text of b.model.writtenFlows()) flows.push(parseFlow(text));
       bridges[name] = { ...structuredClone(b.spec), ports, flows };
     }
     const dhcp: HostState['dhcp'] = {};

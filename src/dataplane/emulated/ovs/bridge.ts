@@ -347,6 +347,14 @@ export class OvsBridge {
   }
 
   /** `ovs-ofctl dump-flows` text. */
+  /** The text of every flow written to the bridge (not learned), as written: what a driver reads back, without formatting dumps. */
+  writtenFlows(): string[] {
+    this.expire();
+    const out: string[] = [];
+    for (const r of this.flows.rules()) if (!r.learned) out.push(r.text);
+    return out;
+  }
+
   dumpFlowsText(filter?: { table?: number; cookie?: bigint | number }): string {
     return this.dumpFlows(filter)
       .map((f) => f.dump)

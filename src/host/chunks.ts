@@ -1,0 +1,112 @@
+// Arrays joined from immutable chunks, remembered by identity.
+//
+// A host's flows and neighbours are unordered arrays (state.ts), and a big host's are tens
+// of thousands long: one per peer per network. Builders make them from pieces that stay the
+// same object while their content does (one network's entries of one peer, one subnet's
+// neighbours). `joinChunks` flattens such pieces into the plain array the state holds and
+// remembers which pieces it was made of, so `diff` and `validate` can skip every piece the
+// previous state shares by identity and look only at the pieces that changed: a pass then
+// costs what changed, not what the host holds. The state stays a plain JSON-safe value; an
+// array not made here is one chunk of itself.
+
+const registry = new WeakMap<readonly unknown[], ReadonlyArray<readonly unknown[]>>();
+
+/** The chunks an array was joined from (itself, if it was not joined here). */
+export function chunksOf<T>(arr: readonly T[]): ReadonlyArray<readonly T[]> {
+  return (registry.get(arr) as ReadonlyArray<readonly T[]> | undefined) ?? [arr];
+}
+
+/**
+ * One array of every chunk's elements, in order. Chunks that were themselves joined count as
+ * their own chunks; empty ones are dropped; a single chunk is returned as it is.
+ */
+export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>): T[] {
+  const chunks: Array<readonly T[]> = [];
+  let total = 0;
+  for (const p of parts) {
+    if (!p.length) continue;
+    for (const c of chunksOf(p)) {
+      chunks.push(c);
+      total += c.length;
+    }
+  }
+  if (chunks.length === 0) return [];
+  if (chunks.length === 1) return chunks[0] as T[];
+  const out = new Array<T>(total);
+  let i = 0;
+  for (const c of chunks) for (let k = 0; k < c.length; k++) out[i++] = c[k];
+  registry.set(out, chunks);
+  return out;
+}
+
+/**
+ * The elements of `cur` and `des` outside the chunks both share by identity: what a diff of
+ * two such arrays needs to look at. Both sides have no duplicates (validated), so an element
+ * in a shared chunk cannot appear in a changed one.
+ */
+export function changedParts<T>(cur: readonly T[], des: readonly T[]): { cur: readonly T[]; des: readonly T[] } {
+  if (cur === des) return { cur: [], des: [] };
+  const cc = chunksOf(cur);
+  const dc = chunksOf(des);
+  if (cc.length === 1 && dc.length === 1) return { cur, des };
+  const inDes = new Set<readonly T[]>(dc);
+  const inCur = new Set<readonly T[]>(cc);
+  const flat = (cs: ReadonlyArray<readonly T[]>, other: Set<readonly T[]>) => {
+    const out: T[] = [];
+    for (const c of cs) if (!other.has(c)) for (let k = 0; k < c.length; k++) out.push(c[k]);
+    return out;
+  };
+  return { cur: flat(cc, inDes), des: flat(dc, inCur) };
+}
+
+/**
+ * A keyed collection kept as chunks of at most `size` elements: adding, replacing or deleting
+ * one element makes one new chunk, every other chunk stays the same object. What a builder
+ * holds for a table that changes one entry at a time (a router's neighbours, thousands).
+ */
+export class ChunkedTable<T> {
+  private readonly blocks: Array<{ items: readonly T[] }> = [];
+  private readonly where = new Map<string, { items: readonly T[] }>();
+
+  constructor(
+    private readonly keyOf: (x: T) => string,
+    private readonly size = 64,
+  ) {}
+
+  get count(): number {
+    return this.where.size;
+  }
+
+  /** Adds or replaces the element of its key; false when it was there already as an equal value. */
+  set(x: T, same: (a: T, b: T) => boolean = (a, b) => a === b): boolean {
+    const key = this.keyOf(x);
+    const block = this.where.get(key);
+    if (block) {
+      const i = block.items.findIndex((y) => this.keyOf(y) === key);
+      if (same(block.items[i], x)) return false;
+      const items = block.items.slice();
+      items[i] = x;
+      block.items = items;
+      return true;
+    }
+    let last = this.blocks[this.blocks.length - 1];
+    if (!last || last.items.length >= this.size) this.blocks.push((last = { items: [] }));
+    last.items = [...last.items, x];
+    this.where.set(key, last);
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const block = this.where.get(key);
+    if (!block) return false;
+    this.where.delete(key);
+    block.items = block.items.filter((y) => this.keyOf(y) !== key);
+    if (!block.items.length) this.blocks.splice(this.blocks.indexOf(block), 1);
+    return true;
+  }
+
+  /** The chunks, in a stable order; the same objects for the blocks that did not change. */
+  chunks(): ReadonlyArray<readonly T[]> {
+    return this.blocks.map((b) => b.items);
+  }
+}
