@@ -13,7 +13,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { client, type As } from '../src/api/testing.js';
@@ -140,6 +140,8 @@ const total = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x
 
 async function main(): Promise<number> {
   const opts = parse();
+  // Every host shares this machine's cores: what else runs matters, so the figures say it.
+  const load0 = loadavg()[0];
   const why = linuxDataplaneUnavailable();
   if (why) throw new Error(`${why}\n${USAGE}`);
   for (const tool of ['iperf3', 'tcpdump']) if (!['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, tool)))) throw new Error(`${tool} is not installed (apt-get install ${tool})\n${USAGE}`);
@@ -248,6 +250,7 @@ async function main(): Promise<number> {
       network_node_packets_seen,
       network_node_frames_captured,
       network_node_packets_central: total(delta(c0, c2)),
+      load_avg_1m: [+load0.toFixed(2), +loadavg()[0].toFixed(2)],
     };
     console.log(JSON.stringify(result));
     return network_node_packets_seen === 0 ? 0 : 1;
