@@ -11,6 +11,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type CompiledQuery, t
 import type { Database } from './schema.js';
 import * as m001 from './migrations/001_l2_core.js';
 import * as m002 from './migrations/002_l3_dvr.js';
+import * as m003 from './migrations/003_port_indexes.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -30,6 +31,7 @@ export interface Db {
 const MIGRATIONS: Record<string, Migration> = {
   '001_l2_core': m001,
   '002_l3_dvr': m002,
+  '003_port_indexes': m003,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -59,6 +59,16 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
   for (const b of Object.values(s.ovs.bridges)) {
     const ofports = new Map<number, string>();
     for (const [key, port] of Object.entries(b.ports)) {
+      // A tunnel port that passed before (the agent keeps them as objects) needs only the cross-checks.
+      if (checkedTunnels.has(port) && port.name === key) {
+        const prev = portOwner.get(port.name);
+        if (prev !== undefined || s.ovs.bridges[port.name] || port.ofport_request !== undefined) checkedTunnels.delete(port);
+        else {
+          portOwner.set(port.name, b.name);
+          continue;
+        }
+      }
+      const before = problemsSeen + p.length;
       const what = `Port "${port.name}" on bridge "${b.name}"`;
       if (port.name !== key) bad(`Port recorded under "${key}" on bridge "${b.name}" is named "${port.name}"`);
       const np = deviceNameProblem(port.name);
@@ -78,6 +88,7 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
       checkStringMap(bad, `${what} other_config`, port.other_config);
       checkPortKind(bad, s, b.name, port);
       if (port.type === 'internal') ovsDevices.set(port.name, `internal port "${port.name}"`);
+      if ((port.type === 'vxlan' || port.type === 'gre') && problemsSeen + p.length === before) checkedTunnels.add(port);
     }
     checkFlows(bad, b.name, b.flows, prev?.ovs.bridges[b.name]?.flows);
   }
@@ -243,6 +254,8 @@ function checkFlow(bad: (m: string) => void, bridge: string, f: Flow): void {
   if (!f.actions || /[\r\n]/.test(f.actions)) flag(`actions "${f.actions}" are empty or span lines`);
 }
 let problemsSeen = 0;
+/** Tunnel ports that passed their own checks, by identity (a host has one per peer). */
+const checkedTunnels = new WeakSet<object>();
 /** ipsets whose name, type, family and members passed, by identity (the firewall reuses unchanged ones). */
 const checkedIpsets = new WeakSet<object>();
 

@@ -188,6 +188,11 @@ export interface ServerMethods {
   get_devices_on_host: [{ host: string }, string[]];
   update_device_up: [{ device: string; host: string }, { ok: boolean }];
   update_device_down: [{ device: string; host: string }, { ok: boolean }];
+  /** Neutron's batched form (RPC 1.5): one call per agent pass, so the server notifies once per burst. */
+  update_device_list: [
+    { devices_up: string[]; devices_down: string[]; host: string },
+    { devices_up: string[]; devices_down: string[]; failed_devices_up: string[]; failed_devices_down: string[] },
+  ];
   get_dvr_mac_address_by_host: [{ host: string }, { host: string; mac_address: string }];
   get_dvr_mac_address_list: [Record<string, never>, Array<{ host: string; mac_address: string }>];
   get_ports_on_host_by_subnet: [{ host: string; subnet: string }, PortInfo[]];

@@ -214,7 +214,10 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       assert.equal(snat.length, 2, 'one SNAT port per interface subnet');
       const vm2 = (await ok(call('POST', '/v2.0/ports', { port: { network_id: net2.id, device_owner: 'compute:nova', device_id: 'instance-2', tenant_id: 'demo', 'binding:host_id': 'compute2' } }), 201)).port;
       assert.equal(vm2['binding:vif_type'], 'ovs');
-      await agents.compute2.ovs.call('update_device_up', { device: vm2.id, host: 'compute2' });
+      // The batched report (what the OVS agent sends): a port bound elsewhere and an unknown one are refused, not set.
+      const report = await agents.compute2.ovs.call('update_device_list', { devices_up: [vm2.id, ids.vm.id, 'no-such-port'], devices_down: [], host: 'compute2' });
+      assert.deepEqual(report, { devices_up: [vm2.id], devices_down: [], failed_devices_up: [ids.vm.id, 'no-such-port'], failed_devices_down: [] });
+      assert.equal((await ok(call('GET', `/v2.0/ports/${vm2.id}`))).port.status, 'ACTIVE');
       await eventually(async () => (await agents.compute2.l3.call('sync_routers', { host: 'compute2' })).length === 1, 'router on compute2');
       const hosts = new Set<string>();
       for (const h of ['network1', 'compute1', 'compute2']) if ((await agents.network1.l3.call('sync_routers', { host: h })).length) hosts.add(h);

@@ -271,27 +271,29 @@ export class OvsAgent extends Agent {
     return fw.enable_security_group && fw.firewall_driver === 'iptables_hybrid';
   }
 
-  /** update_device_up for the ports wired now and not reported yet; down for those gone or admin-down. */
+  /** One update_device_list for the ports wired now and not reported yet, and down for those gone or admin-down. */
   private async reportDevices(ports: WiredPort[]): Promise<void> {
     const here = new Set<string>();
+    const up: string[] = [];
+    const down: string[] = [];
     for (const p of ports) {
       const d = p.details;
       if (!d) continue;
       here.add(d.device);
       if (!d.admin_state_up) {
-        if (d.status === 'ACTIVE') await this.call('update_device_down', { device: d.device, host: this.host });
+        if (d.status === 'ACTIVE') down.push(d.device);
         this.reportedUp.delete(d.device);
         continue;
       }
       if (d.status === 'ACTIVE' && this.reportedUp.has(d.device)) continue;
-      if (d.status !== 'ACTIVE') await this.call('update_device_up', { device: d.device, host: this.host });
-      this.reportedUp.add(d.device);
+      if (d.status !== 'ACTIVE') up.push(d.device);
+      else this.reportedUp.add(d.device);
     }
-    for (const dev of [...this.reportedUp]) {
-      if (here.has(dev)) continue;
-      this.reportedUp.delete(dev);
-      await this.call('update_device_down', { device: dev, host: this.host });
-    }
+    for (const dev of this.reportedUp) if (!here.has(dev)) down.push(dev);
+    if (!up.length && !down.length) return;
+    const r = await this.call('update_device_list', { devices_up: up, devices_down: down, host: this.host });
+    for (const dev of r.devices_up) this.reportedUp.add(dev);
+    for (const dev of down) this.reportedUp.delete(dev);
   }
 
   /** Conntrack zone per port, kept from pass to pass (recovered from the raw table after a restart). */

@@ -342,7 +342,7 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([unique(int), dvrChunks?.int ?? []]) };
   if (tunnelling) bridges[s.tunnelBridge] = joinChunks([unique(tun), ...tunChunks, dvrChunks?.tun ?? []]);
   for (const [name, fl] of phys) bridges[name] = joinChunks([unique(fl), dvrChunks?.phys.get(name) ?? []]);
-  return { bridges, tunnels: [...tunnels.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
+  return { bridges, tunnels: [...tunnels.values()] };
 }
 
 /** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk, kept while the tunnels are the same. */
@@ -368,7 +368,7 @@ interface FdbChunk {
 }
 const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
 /** One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept while unchanged). */
-const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], { sig: string; flows: Flow[] }>();
+const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], { sig: string; tunnel: TunnelEndpoint; floods: boolean; flows: Flow[] }>();
 const tunnelNames = new Map<string, string>();
 
 function tunnelName(type: TunnelType, ip: string): string {
@@ -399,14 +399,19 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   const flood: string[] = [];
   const parts: Flow[][] = [];
   const seen = new Set<string>(); // a MAC or address under two peers (a port moving): the first peer's wins
-  for (const ip of Object.keys(entry.ports).sort()) {
-    if (ip === s.localIp || !isIpv4(ip)) continue;
-    const name = tunnelName(type, ip);
-    chunk.tunnels.push({ name, type, remoteIp: ip });
+  // In the FDB's order (peers as they came), not sorted: the flows are an unordered set, and
+  // a network with a thousand peers is walked on every change of one of them.
+  for (const ip in entry.ports) {
     const list = entry.ports[ip];
-    if (list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1])) flood.push(name);
     let peer = peerMemo.get(list);
-    if (!peer || peer.sig !== sig) peerMemo.set(list, (peer = { sig, flows: peerFlows(s, net, list, load, name) }));
+    if (!peer || peer.sig !== sig) {
+      if (ip === s.localIp || !isIpv4(ip)) continue;
+      const tunnel: TunnelEndpoint = { name: tunnelName(type, ip), type, remoteIp: ip };
+      const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
+      peerMemo.set(list, (peer = { sig, tunnel, floods, flows: peerFlows(s, net, list, load, tunnel.name) }));
+    }
+    chunk.tunnels.push(peer.tunnel);
+    if (peer.floods) flood.push(peer.tunnel.name);
     parts.push(unseen(peer.flows, seen));
   }
   if (flood.length) parts.push([f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`)]);

@@ -70,6 +70,29 @@ export function serverEndpoints(p: CorePlugin, views: HostViews, notifier: Agent
       return { ok: true };
     },
 
+    async update_device_list({ devices_up, devices_down, host }) {
+      const out = { devices_up: [] as string[], devices_down: [] as string[], failed_devices_up: [] as string[], failed_devices_down: [] as string[] };
+      for (const [devices, status, ok, failed] of [
+        [devices_up, 'ACTIVE', out.devices_up, out.failed_devices_up],
+        [devices_down, 'DOWN', out.devices_down, out.failed_devices_down],
+      ] as const) {
+        if (!devices.length) continue;
+        const rows = await k.selectFrom('ports').select(['id', 'binding_host_id']).where('id', 'in', devices).execute();
+        const bound = new Map(rows.map((r) => [r.id, r.binding_host_id]));
+        for (const device of devices) {
+          const h = bound.get(device);
+          // Unknown, or reported from a host the port is not bound to (it moved): stale.
+          if (h === undefined || (h && h !== host)) {
+            failed.push(device);
+            continue;
+          }
+          await p.ports.setStatus(device, status);
+          ok.push(device);
+        }
+      }
+      return out;
+    },
+
     async update_device_down({ device, host }) {
       const port = await k.selectFrom('ports').select(['binding_host_id']).where('id', '=', device).executeTakeFirst();
       if (!port || (port.binding_host_id && port.binding_host_id !== host)) return { ok: false };

@@ -307,20 +307,20 @@ const RESYNC_TRIGGERS: ReadonlySet<AgentMethod> = new Set<AgentMethod>([
   'port_delete_end',
 ]);
 
-/** Two add (or two remove) FDB messages as one: entries per network and tunnel endpoint, each pair once. */
+/**
+ * Folds one add (or remove) FDB message into another, in place: `into` is the outbox's own
+ * copy (made by the first call, from `{}`), so a burst of a thousand ports costs a thousand
+ * small merges, not a thousand copies of everything gathered so far. Each pair once.
+ */
 function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
-  const out: FdbEntries = { ...into };
   for (const [net, e] of Object.entries(more)) {
-    const old = out[net];
-    const ports: Record<string, Array<[string, string]>> = { ...(old?.ports ?? {}) };
+    const old = into[net];
+    const ports: Record<string, Array<[string, string]>> = old?.ports ?? {};
     for (const [ip, entries] of Object.entries(e.ports)) {
-      const list = [...(ports[ip] ?? [])];
-      const seen = new Set(list.map((x) => `${x[0]}|${x[1]}`));
-      for (const x of entries) if (!seen.has(`${x[0]}|${x[1]}`)) (seen.add(`${x[0]}|${x[1]}`), list.push(x));
-      ports[ip] = list;
+      const list = (ports[ip] ??= []);
+      for (const x of entries) if (!list.some((y) => y[0] === x[0] && y[1] === x[1])) list.push([x[0], x[1]]);
     }
-    out[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
+    into[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
   }
-  return out;
+  return into;
 }
-
