@@ -82,6 +82,13 @@ describe('a centralized router in the all-in-one cloud (emulated)', () => {
     }
     const gw = ports.find((p: any) => p.device_owner === 'network:router_gateway');
     assert.ok(ns.devices.get(`qg-${gw.id.slice(0, 11)}`), 'qg- in the qrouter namespace');
+    // l2population told each compute where the interface on its instance's network is: a
+    // unicast flow for the qr- MAC on its br-tun.
+    for (const [h, net] of [['compute1', ids.net1.id], ['compute2', ids.net2.id]]) {
+      const tun = (await cloud.nodes.get(h)!.composer.current()).ovs.bridges['br-tun'];
+      const mac = itfs.find((p: any) => p.network_id === net).mac_address;
+      assert.ok(tun.flows.some((f) => f.match.includes(mac) || f.actions.includes(mac)), `${h} br-tun knows ${mac}`);
+    }
   });
 
   it('east-west vm1 (compute1) <-> vm2 (compute2) is routed in network1\'s qrouter', () => {
