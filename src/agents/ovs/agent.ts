@@ -248,7 +248,11 @@ export class OvsAgent extends Agent {
       physicalBridges,
     };
     this.composer.setFragment('ovs', ovsFragment(plan));
-    if (this.firewallEnabled()) this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
+    // The firewall depends on the security group view only: an l2population pass keeps it.
+    if (this.firewallEnabled() && (!this.firewallFrom || this.firewallFrom.info !== snap.sgInfo)) {
+      this.firewallFrom = { info: snap.sgInfo };
+      this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
+    }
     await this.composer.reconcile();
     this.devices = ports.filter((p) => p.details).length;
     if (full) await this.reportDevices(ports);
@@ -295,6 +299,9 @@ export class OvsAgent extends Agent {
     for (const dev of r.devices_up) this.reportedUp.add(dev);
     for (const dev of down) this.reportedUp.delete(dev);
   }
+
+  /** The security group view the firewall fragment was last built from. */
+  private firewallFrom?: { info: SecurityGroupInfo | undefined };
 
   /** Conntrack zone per port, kept from pass to pass (recovered from the raw table after a restart). */
   private zones?: Map<string, number>;

@@ -9,13 +9,8 @@ import { planFlows, type OvsPlan } from './flows.js';
 export function ovsFragment(plan: OvsPlan): HostState {
   const s = plan.settings;
   const { bridges: flows, tunnels } = planFlows(plan);
-  let st = emptyHost();
-  st = addBridge(st, s.integrationBridge, { datapath_type: s.datapathType });
   const tunnelling = s.tunnelTypes.length > 0 && !!s.localIp;
-  if (tunnelling) {
-    st = addBridge(st, s.tunnelBridge, { datapath_type: s.datapathType });
-    st = addPatchPair(st, s.integrationBridge, s.intPeerPatch, s.tunnelBridge, s.tunPeerPatch);
-  }
+  const st = skeleton(s, tunnelling);
   const bridges: Record<string, OvsBridge> = { ...st.ovs.bridges };
   // The physical bridges are the operator's: only the patch port and the flows are ours (no
   // device of the bridge here, so nothing about its link is overridden when fragments merge).
@@ -44,19 +39,44 @@ export function ovsFragment(plan: OvsPlan): HostState {
   }
   bridges[s.integrationBridge] = { ...bridges[s.integrationBridge], ports: intPorts, flows: flows[s.integrationBridge] ?? [] };
   if (tunnelling) {
-    const tunPorts: Record<string, OvsPort> = { ...bridges[s.tunnelBridge].ports };
-    for (const t of tunnels) tunPorts[t.name] = tunnelPort(plan, t);
+    const tunPorts = tunnelPorts(plan, bridges[s.tunnelBridge].ports, tunnels);
     bridges[s.tunnelBridge] = { ...bridges[s.tunnelBridge], ports: tunPorts, flows: flows[s.tunnelBridge] ?? [] };
   }
   return { ...st, ovs: { bridges } };
 }
 
+/** br-int and br-tun with their patch pair: the same value every pass. */
+const skeletons = new WeakMap<OvsPlan['settings'], HostState>();
+function skeleton(s: OvsPlan['settings'], tunnelling: boolean): HostState {
+  let st = skeletons.get(s);
+  if (st) return st;
+  st = addBridge(emptyHost(), s.integrationBridge, { datapath_type: s.datapathType });
+  if (tunnelling) {
+    st = addBridge(st, s.tunnelBridge, { datapath_type: s.datapathType });
+    st = addPatchPair(st, s.integrationBridge, s.intPeerPatch, s.tunnelBridge, s.tunPeerPatch);
+  }
+  skeletons.set(s, st);
+  return st;
+}
+
+/** br-tun's ports: the same record while the tunnels are the same (a host has one per peer). */
+const tunPortsMemo = new WeakMap<OvsPlan['settings'], { base: Record<string, OvsPort>; sig: string; ports: Record<string, OvsPort> }>();
+function tunnelPorts(plan: OvsPlan, base: Record<string, OvsPort>, tunnels: Array<{ name: string; type: 'vxlan' | 'gre'; remoteIp: string }>): Record<string, OvsPort> {
+  const sig = tunnels.map((t) => `${t.name}=${t.remoteIp}`).join(',');
+  const have = tunPortsMemo.get(plan.settings);
+  if (have && have.base === base && have.sig === sig) return have.ports;
+  const ports: Record<string, OvsPort> = { ...base };
+  for (const t of tunnels) ports[t.name] = tunnelPort(plan, t);
+  tunPortsMemo.set(plan.settings, { base, sig, ports });
+  return ports;
+}
+
 /** The same object for the same tunnel from pass to pass (diff and validate skip it by identity). */
-const tunnelPorts = new WeakMap<OvsPlan['settings'], Map<string, OvsTunnelPort>>();
+const tunnelPortObjects = new WeakMap<OvsPlan['settings'], Map<string, OvsTunnelPort>>();
 function tunnelPort(plan: OvsPlan, t: { name: string; type: 'vxlan' | 'gre'; remoteIp: string }): OvsTunnelPort {
   const s = plan.settings;
-  let byName = tunnelPorts.get(s);
-  if (!byName) tunnelPorts.set(s, (byName = new Map()));
+  let byName = tunnelPortObjects.get(s);
+  if (!byName) tunnelPortObjects.set(s, (byName = new Map()));
   const have = byName.get(t.name);
   if (have && have.type === t.type && have.remote_ip === t.remoteIp) return have;
   const port: OvsTunnelPort = {
