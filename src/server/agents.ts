@@ -166,4 +166,18 @@ export class AgentService {
 
 export const agentNotFound = (id: string) => new NeutronError('AgentNotFound', 404, `Agent ${id} could not be found.`);
 
-export const configOf = (a: AgentRow) => JSON.parse(a.configurations) as Record<string, any>;
+/**
+ * An agent's `configurations`, parsed once per distinct text (every report_state writes the
+ * same text again; the RPC side reads tunnel addresses and modes per port event). Frozen:
+ * one parsed value is shared by every caller.
+ */
+export function configOf(a: AgentRow): Readonly<Record<string, any>> {
+  let c = parsedConfigs.get(a.configurations);
+  if (!c) {
+    c = Object.freeze(JSON.parse(a.configurations) as Record<string, any>);
+    if (parsedConfigs.size > 10_000) parsedConfigs.clear();
+    parsedConfigs.set(a.configurations, c);
+  }
+  return c;
+}
+const parsedConfigs = new Map<string, Readonly<Record<string, any>>>();

@@ -169,10 +169,11 @@ export class OvsAgent extends Agent {
         this.firewallPending = true;
         super.requestSync();
       },
+      // Hosts joining come in bursts (a cloud starting): one pass for the burst.
       dvr_mac_address_update: (a: AgentMethods['dvr_mac_address_update']) => {
         this.dvrMacs = a.dvr_macs;
         this.dvrMacsAt = Date.now();
-        super.requestSync();
+        super.requestSync(FDB_GATHER_MS);
       },
     };
   }

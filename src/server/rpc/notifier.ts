@@ -119,6 +119,8 @@ export class AgentNotifier {
   }
 
   async handle(e: ChangeEvent): Promise<void> {
+    // Networks and routers going away take ports with them, not always one event each.
+    if ((e.kind === 'network' || e.kind === 'router') && e.op === 'delete') this.views.bindingsChanged();
     switch (e.kind) {
       case 'port':
         return this.portChanged(e.before, e.after, e.fixedIps, e.securityGroups);
@@ -164,6 +166,7 @@ export class AgentNotifier {
     const port = (after ?? before)!;
     const oldHost = before?.binding_host_id ?? '';
     const newHost = after?.binding_host_id ?? '';
+    if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged();
     // The OVS agents of the hosts involved.
     if (after && newHost) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });
     if (oldHost && oldHost !== newHost) await this.cast(AGENT_TOPICS.ovs, oldHost, 'port_delete', { port_id: port.id });

@@ -95,6 +95,32 @@ export class HostViews {
    * with an interface on the network lives (a DVR-serviced port on another of its networks).
    */
   async hostsOnNetwork(networkId: string): Promise<string[]> {
+    return this.memo(`hosts|${networkId}`, () => this.queryHostsOnNetwork(networkId));
+  }
+
+  /**
+   * Answers about where ports are bound, kept until a port's binding, owner or existence
+   * changes (the notifier says so through `bindingsChanged` before it looks): a thousand
+   * ports coming up ACTIVE ask the same of the same networks, and each answer is a join
+   * over the ports of a router's networks.
+   */
+  private readonly bindingAnswers = new Map<string, Promise<string[]>>();
+  private memo(key: string, get: () => Promise<string[]>): Promise<string[]> {
+    let p = this.bindingAnswers.get(key);
+    if (!p) {
+      p = get();
+      this.bindingAnswers.set(key, p);
+      p.catch(() => this.bindingAnswers.delete(key));
+    }
+    return p.then((x) => [...x]);
+  }
+
+  /** A port was bound, unbound, moved, created or deleted: what memo() kept may be wrong now. */
+  bindingsChanged(): void {
+    this.bindingAnswers.clear();
+  }
+
+  private async queryHostsOnNetwork(networkId: string): Promise<string[]> {
     const rows = await this.k.selectFrom('ports').select('binding_host_id').distinct().where('network_id', '=', networkId).where('binding_host_id', '!=', '').execute();
     const hosts = new Set(rows.map((r) => r.binding_host_id));
     const dvr = await this.k
@@ -121,6 +147,10 @@ export class HostViews {
    * still has a tunnel to the hosts it routes into this network for, and they to it.
    */
   async dvrPeers(networkId: string): Promise<string[]> {
+    return this.memo(`dvr|${networkId}`, () => this.queryDvrPeers(networkId));
+  }
+
+  private async queryDvrPeers(networkId: string): Promise<string[]> {
     const rows = await this.k
       .selectFrom('ports as r')
       .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
