@@ -1,7 +1,8 @@
 // The scenario's cloud on the linux dataplane (see linux.test.ts), for what issue 7 asks of
 // it beyond the pings: network1 sees none of the east-west and floating-IP packets (its NIC
-// counters), a killed ovs-vswitchd and restarted agents heal the host to the same flows with
-// traffic restored, and `dvrnet down` leaves no namespace, process, bridge or rule behind.
+// counters), a killed ovs-vswitchd (compute1, network1) or ovsdb-server (compute1), restarted
+// with the host's agents, heals the host to the same flows with traffic restored (SNAT through
+// network1 included), and `dvrnet down` leaves no namespace, process, bridge or rule behind.
 // Needs root, Open vSwitch, dnsmasq and busybox; skipped otherwise.
 
 import assert from 'node:assert/strict';
@@ -48,8 +49,45 @@ async function nicPackets(netns: string, nics: string[]): Promise<Record<string,
 
 const delta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
 
-/** Every bridge's flows as sorted text (cookie, table, priority, match, actions). */
-const flowsOf = (s: HostState) => Object.fromEntries(Object.entries(s.ovs.bridges).map(([name, b]) => [name, b.flows.map((f) => JSON.stringify(f)).sort()]));
+/**
+ * Actions with each run of consecutive `output:` actions sorted. A flood flow (br-tun t22)
+ * lists its network's peers in the order the agent's FDB received them, and a restarted agent
+ * gets the FDB whole, in the server's order: the same ports, possibly in another order.
+ */
+function canonicalActions(actions: string): string {
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const c of actions) {
+    if (c === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+      continue;
+    }
+    if (c === '(') depth++;
+    if (c === ')') depth--;
+    cur += c;
+  }
+  parts.push(cur);
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; ) {
+    let j = i;
+    while (j < parts.length && parts[j].startsWith('output:')) j++;
+    if (j > i) out.push(...parts.slice(i, j).sort());
+    else out.push(parts[j++]);
+    i = j;
+  }
+  return out.join(',');
+}
+
+/** The state with canonical flow actions (see canonicalActions). */
+const canonical = (s: HostState): HostState => ({
+  ...s,
+  ovs: { bridges: Object.fromEntries(Object.entries(s.ovs.bridges).map(([n, b]) => [n, { ...b, flows: b.flows.map((f) => ({ ...f, actions: canonicalActions(f.actions) })) }])) },
+});
+
+/** Every bridge's flows as sorted text (cookie, table, priority, match, canonical actions). */
+const flowsOf = (s: HostState) => Object.fromEntries(Object.entries(canonical(s).ovs.bridges).map(([name, b]) => [name, b.flows.map((f) => JSON.stringify(f)).sort()]));
 
 describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet down', { skip, timeout: 300_000 }, () => {
   const tag = `lh${process.pid % 100000}-`;
@@ -101,7 +139,10 @@ describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet do
     const c1 = delta(c1Before, await nicPackets(`${tag}compute1`, nics));
     // The counters count: compute1 carried both bursts (requests and replies).
     assert.ok(c1.eth1 >= 190 && c1.eth2 >= 190, `compute1's NICs moved ${JSON.stringify(c1)}`);
-    for (const nic of nics) assert.ok(seen[nic] <= 10, `network1's ${nic} saw ${seen[nic]} packets during 2 x 100 pings (${JSON.stringify(seen)})`);
+    // The background measured here (tcpdump on network1's eth1 during the bursts): a dozen
+    // IPv6 router solicitations of fresh interfaces and the snat namespace's ARP probes, in a
+    // few seconds; carrying either flow would be 400 packets.
+    for (const nic of nics) assert.ok(seen[nic] <= 40, `network1's ${nic} saw ${seen[nic]} packets during 2 x 100 pings (${JSON.stringify(seen)})`);
   });
 
   it('a killed ovs-vswitchd and restarted agents heal compute1: the same flows, traffic restored', async () => {
@@ -125,10 +166,70 @@ describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet do
     await cloud.settle();
     const stateAfter = await node.composer.current();
     assert.deepEqual(flowsOf(stateAfter), flowsOf(stateBefore), 'the same flows on every bridge');
-    assert.deepEqual(diff(stateAfter, stateBefore), [], 'the same host state');
+    assert.deepEqual(diff(canonical(stateAfter), canonical(stateBefore)), [], 'the same host state');
     await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
     await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
     await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+  });
+
+  /** SIGKILLs the daemon whose pid file is `<host's rundir>/<pidFile>` and waits until it is gone. */
+  const killDaemon = async (host: string, pidFile: string) => {
+    const pid = Number(readFileSync(join(dir!, 'linux', host, pidFile), 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2].startsWith('Z'); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  /** What the service manager and a restart of the host's agents do (as the test above). */
+  const restartHost = async (host: string) => {
+    const { cloud } = s!;
+    const node = cloud.nodes.get(host)!;
+    await cloud.dataplane.addHost(cloud.topology, node.spec, cloud.stateDir);
+    node.composer.forget();
+    await cloud.restartAgents(host);
+    await cloud.settle();
+  };
+
+  it('a killed ovsdb-server heals compute1: with it back and the agents restarted, the same flows and traffic', async () => {
+    const { cloud, vm1, vm2, ids, pingOk } = s!;
+    const node = cloud.nodes.get('compute1')!;
+    const stateBefore = await node.composer.current();
+    await killDaemon('compute1', 'ovsdb.pid');
+    try {
+      const show = await run(['ovs-vsctl', `--db=unix:${join(dir!, 'linux', 'compute1', 'db.sock')}`, '--timeout=2', 'show'], { okCodes: [0, 1, 142] });
+      assert.notEqual(show.code, 0, 'ovs-vsctl without ovsdb-server');
+      // The userspace datapath stops too: ovs-vswitchd runs its bridges (and polls the
+      // AF_PACKET ports) only while it holds its lock on the database.
+      const dead = await run(['ip', 'netns', 'exec', s!.dataplane.vmNetns(vm1), 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', vm2.fixed_ip], { okCodes: [0, 1, 2] });
+      assert.notEqual(dead.code, 0, `vm1 -> vm2 without compute1's ovsdb-server: ${dead.stdout}`);
+    } finally {
+      await restartHost('compute1'); // the same database file: ovs-vswitchd reconnects to it
+    }
+    const stateAfter = await node.composer.current();
+    assert.deepEqual(flowsOf(stateAfter), flowsOf(stateBefore), 'the same flows on every bridge');
+    assert.deepEqual(diff(canonical(stateAfter), canonical(stateBefore)), [], 'the same host state');
+    await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
+    await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
+    await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+  });
+
+  it("a killed ovs-vswitchd on network1 heals: the same flows, SNAT to the outside host works again", async () => {
+    const { cloud, vm2, pingOk } = s!;
+    const outside = cloud.topology.outside.host;
+    const node = cloud.nodes.get('network1')!;
+    await pingOk({ host: 'compute2', ns: 'vm2' }, outside, 2);
+    const stateBefore = await node.composer.current();
+    assert.ok(Object.values(flowsOf(stateBefore)).flat().length > 20, 'network1 has flows to lose');
+    await killDaemon('network1', 'vswitchd.pid');
+    try {
+      const dead = await run(['ip', 'netns', 'exec', s!.dataplane.vmNetns(vm2), 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', outside], { okCodes: [0, 1, 2] });
+      assert.notEqual(dead.code, 0, `vm2 -> the outside host without network1's ovs-vswitchd: ${dead.stdout}`);
+    } finally {
+      await restartHost('network1'); // a new ovs-vswitchd: bridges from the database, no flows until the agents apply
+    }
+    const stateAfter = await node.composer.current();
+    assert.deepEqual(flowsOf(stateAfter), flowsOf(stateBefore), 'the same flows on every bridge');
+    assert.deepEqual(diff(canonical(stateAfter), canonical(stateBefore)), [], 'the same host state');
+    await pingOk({ host: 'compute2', ns: 'vm2' }, outside);
   });
 
   it('dvrnet down leaves no namespace, process, OVS bridge or root-namespace rule behind', async () => {
