@@ -61,8 +61,7 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
     for (const [key, port] of Object.entries(b.ports)) {
       // A tunnel port that passed before (the agent keeps them as objects) needs only the cross-checks.
       if (checkedTunnels.has(port) && port.name === key) {
-        const prev = portOwner.get(port.name);
-        if (prev !== undefined || s.ovs.bridges[port.name] || port.ofport_request !== undefined) checkedTunnels.delete(port);
+        if (portOwner.has(port.name) || s.ovs.bridges[port.name] || port.ofport_request !== undefined) checkedTunnels.delete(port);
         else {
           portOwner.set(port.name, b.name);
           continue;

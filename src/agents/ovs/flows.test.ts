@@ -108,6 +108,22 @@ describe('OVS agent flows', () => {
     }
   });
 
+  it('the same flows whatever order the FDB lists its peers in (a restarted agent gets the server\'s order)', () => {
+    const peers = ['10.0.1.41', '10.0.1.42', '10.0.1.43'];
+    const withPeers = (order: string[]): OvsPlan => {
+      const plan = testbedPlan();
+      const ports: FdbEntries[string]['ports'] = {};
+      for (const ip of order) ports[ip] = [FLOODING_ENTRY, [`fa:16:3e:00:00:${ip.slice(-2)}`, `192.168.1.${ip.slice(-2)}`]];
+      return { ...plan, fdb: { ...plan.fdb, [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports } } };
+    };
+    const sorted = (p: OvsPlan) => planFlows(p).bridges['br-tun'].map((f) => `${key(f)} ${f.actions}`).sort();
+    const a = sorted(withPeers(peers));
+    assert.deepEqual(sorted(withPeers([...peers].reverse())), a);
+    const flood = a.filter((l) => l.startsWith(`22|1|dl_vlan=${COMPUTE1.lvid.net1} `));
+    assert.equal(flood.length, 1, 'one flood flow for the network');
+    assert.match(flood[0], /output:vxlan-0a000129,output:vxlan-0a00012a,output:vxlan-0a00012b$/);
+  });
+
   it('without distributed routing: no DVR tables, patch-int goes straight to t2', () => {
     const plan = { ...testbedPlan(), settings: { ...SETTINGS, distributed: false } };
     const tun = planFlows(plan).bridges['br-tun'];

@@ -414,7 +414,8 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
     if (peer.floods) flood.push(peer.tunnel.name);
     parts.push(unseen(peer.flows, seen));
   }
-  if (flood.length) parts.push([f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${flood.map((t) => `output:${t}`).join(',')}`)]);
+  // Outputs sorted: the same flow text whatever order the FDB came in (a restarted agent gets the server's).
+  if (flood.length) parts.push([f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${flood.sort().map((t) => `output:${t}`).join(',')}`)]);
   chunk.flows = joinChunks(parts);
   return chunk;
 }
