@@ -1,6 +1,7 @@
 // Test support: a real API server on a real database (a fresh SQLite file, or a fresh
 // PostgreSQL database when DVRNET_TEST_POSTGRES names a server), spoken to over real HTTP.
 
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +112,13 @@ export function client(url: string) {
     const text = await r.text();
     return { status: r.status, body: text ? JSON.parse(text) : undefined };
   };
+}
+
+/** The body of a reply that has the expected status (the body is the failure message otherwise). */
+export async function ok(reply: Promise<Reply>, status = 200): Promise<any> {
+  const r = await reply;
+  assert.equal(r.status, status, JSON.stringify(r.body));
+  return r.body;
 }
 
 export const demo: As = { project: 'demo' };

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, type As } from '../api/testing.js';
+import { client, type As, ok } from '../api/testing.js';
 import type { TraceRecord, TraceStep } from '../trace/record.js';
 import { startCloud, type Cloud } from './cloud.js';
 import { echoReplied, ping } from '../dataplane/emulated/ping.js';
@@ -22,11 +22,6 @@ describe("the scenario's packet flows in the all-in-one cloud", () => {
   const ids: Record<string, any> = {};
   let vm1: Instance, vm2: Instance;
 
-  const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-    const r = await p;
-    assert.equal(r.status, status, JSON.stringify(r.body));
-    return r.body;
-  };
   const hostsOf = (rec: TraceRecord) => [...new Set(rec.steps.map((s) => s.host))];
   const find = (rec: TraceRecord, pred: (s: TraceStep) => boolean) => rec.steps.filter(pred);
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, type As } from '../api/testing.js';
+import { client, type As, ok } from '../api/testing.js';
 import { echoReplied } from '../dataplane/emulated/ping.js';
 import { startCloud, type Cloud } from './cloud.js';
 
@@ -26,11 +26,6 @@ describe('a router interface added to a running cloud', () => {
 
   it('routes east-west as soon as the interface is there', async () => {
     const call = client(cloud.servers.api.url);
-    const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-      const r = await p;
-      assert.equal(r.status, status, JSON.stringify(r.body));
-      return r.body;
-    };
     const mk = async (name: string, cidr: string) => {
       const net = (await ok(call('POST', '/v2.0/networks', { network: { name, tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
       const sub = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, cidr } }, demo), 201)).subnet;

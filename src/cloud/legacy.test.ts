@@ -9,11 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, type As } from '../api/testing.js';
+import { client, type As, ok } from '../api/testing.js';
 import type { Instance } from '../compute/compute.js';
 import { echoReplied } from '../dataplane/emulated/ping.js';
 import type { TraceRecord } from '../trace/record.js';
 import { startCloud, type Cloud } from './cloud.js';
+import { makeScenario } from './testing.js';
 
 const demo: As = { project: 'demo' };
 
@@ -23,11 +24,6 @@ describe('a centralized router in the all-in-one cloud (emulated)', () => {
   let call: ReturnType<typeof client>;
   const ids: Record<string, any> = {};
   let vm1: Instance, vm2: Instance;
-  const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-    const r = await p;
-    assert.equal(r.status, status, JSON.stringify(r.body));
-    return r.body;
-  };
   const hostsOf = (rec: TraceRecord) => [...new Set(rec.steps.map((s) => s.host))];
   const routedIn = (rec: TraceRecord, host: string, ns: string) => rec.steps.some((s) => s.host === host && s.ns === ns && s.kind === 'route');
 
@@ -35,21 +31,11 @@ describe('a centralized router in the all-in-one cloud (emulated)', () => {
     dir = mkdtempSync(join(tmpdir(), 'dvrnet-legacy-'));
     cloud = await startCloud({ stateDir: dir, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
     call = client(cloud.servers.api.url);
-    ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
-    await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.ext.id, ip_version: 4, cidr: '203.0.113.0/24', allocation_pools: [{ start: '203.0.113.101', end: '203.0.113.200' }], enable_dhcp: false, gateway_ip: '203.0.113.1' } }), 201);
-    for (const [k, cidr] of [[1, '192.168.1.0/24'], [2, '192.168.2.0/24']] as const) {
-      ids[`net${k}`] = (await ok(call('POST', '/v2.0/networks', { network: { name: `demo-net${k}`, tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
-      ids[`sub${k}`] = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids[`net${k}`].id, ip_version: 4, cidr } }, demo), 201)).subnet;
-    }
-    // Only an admin may ask for a centralized router while router_distributed = True.
-    ids.router = (await ok(call('POST', '/v2.0/routers', { router: { name: 'central', tenant_id: 'demo', distributed: false, external_gateway_info: { network_id: ids.ext.id } } }), 201)).router;
+    // The scenario's resources with the router centralized (only an admin may ask for one while router_distributed = True).
+    const made = await makeScenario(cloud, { floatingIp: false, distributed: false });
+    Object.assign(ids, made.ids);
+    ({ vm1, vm2 } = made);
     assert.equal(ids.router.distributed, false);
-    for (const s of [ids.sub1, ids.sub2]) await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: s.id }, demo));
-    const sg = (await ok(call('GET', '/v2.0/security-groups?name=default', undefined, demo))).security_groups[0];
-    await ok(call('POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'icmp', remote_ip_prefix: '0.0.0.0/0' } }, demo), 201);
-    const ctx = { projectId: 'demo', userId: 'demo', roles: ['member'], isAdmin: false };
-    vm1 = await cloud.compute.boot(ctx, { name: 'vm1', network_id: ids.net1.id });
-    vm2 = await cloud.compute.boot(ctx, { name: 'vm2', network_id: ids.net2.id });
     await cloud.settle();
     for (const vm of [vm1, vm2]) assert.ok(cloud.compute.dhcp(vm), `${vm.name} gets a DHCP lease`);
     await cloud.settle();
@@ -107,7 +93,8 @@ describe('a centralized router in the all-in-one cloud (emulated)', () => {
   it("fixed IP only -> outside: SNAT to the router's gateway address in network1's qrouter", async () => {
     const rec = cloud.world.ping({ host: 'compute2', ns: 'vm2' }, cloud.topology.outside.host);
     assert.ok(echoReplied(rec, { host: 'compute2', ns: 'vm2' }), 'the outside host answers');
-    const gwIp = ids.router.external_gateway_info.external_fixed_ips[0].ip_address;
+    const router = (await ok(call('GET', `/v2.0/routers/${ids.router.id}`))).router;
+    const gwIp = router.external_gateway_info.external_fixed_ips[0].ip_address;
     assert.equal(rec.delivered.find((d) => d.host === 'internet')?.frame.ip?.src, gwIp, 'seen outside with the gateway address');
     assert.ok(rec.steps.some((s) => s.host === 'network1' && s.ns === `qrouter-${ids.router.id}` && s.kind === 'netfilter'), 'NAT in qrouter-');
   });

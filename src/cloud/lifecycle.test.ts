@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, type As } from '../api/testing.js';
+import { client, type As, ok } from '../api/testing.js';
 import { diff } from '../host/diff.js';
 import type { HostState } from '../host/state.js';
 import { startCloud, type Cloud } from './cloud.js';
@@ -30,11 +30,6 @@ describe('the all-in-one cloud over its life', () => {
   const ids: Record<string, any> = {};
   let vm1: Instance, vmOther: Instance;
   const member = (project: string) => ({ projectId: project, userId: project, roles: ['member'], isAdmin: false });
-  const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-    const r = await p;
-    assert.equal(r.status, status, JSON.stringify(r.body));
-    return r.body;
-  };
   const start = async () => {
     cloud = await startCloud({ stateDir: dir, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
     call = client(cloud.servers.api.url);

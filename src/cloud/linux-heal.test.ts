@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { diff } from '../host/diff.js';
 import type { HostState } from '../host/state.js';
 import { run } from '../dataplane/linux/exec.js';
+import type { Cloud } from './cloud.js';
 import { linuxDataplaneUnavailable, type LinuxDataplane } from './linux-dataplane.js';
 import { processesMentioning, scenarioNamespaces, startLinuxScenario, type LinuxScenario } from './linux-testing.js';
 
@@ -145,6 +146,17 @@ describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet do
     for (const nic of nics) assert.ok(seen[nic] <= 40, `network1's ${nic} saw ${seen[nic]} packets during 2 x 100 pings (${JSON.stringify(seen)})`);
   });
 
+  /** The host is as before (flows and whole state) and the east-west and floating-IP pings pass again. */
+  async function healedAsBefore(node: NonNullable<ReturnType<Cloud['nodes']['get']>>, stateBefore: HostState) {
+    const { vm1, vm2, ids, pingOk } = s!;
+    const stateAfter = await node.composer.current();
+    assert.deepEqual(flowsOf(stateAfter), flowsOf(stateBefore), 'the same flows on every bridge');
+    assert.deepEqual(diff(canonical(stateAfter), canonical(stateBefore)), [], 'the same host state');
+    await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
+    await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
+    await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+  }
+
   it('a killed ovs-vswitchd and restarted agents heal compute1: the same flows, traffic restored', async () => {
     const { cloud, vm1, vm2, ids, pingOk } = s!;
     const node = cloud.nodes.get('compute1')!;
@@ -164,12 +176,7 @@ describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet do
     node.composer.forget();
     await cloud.restartAgents('compute1');
     await cloud.settle();
-    const stateAfter = await node.composer.current();
-    assert.deepEqual(flowsOf(stateAfter), flowsOf(stateBefore), 'the same flows on every bridge');
-    assert.deepEqual(diff(canonical(stateAfter), canonical(stateBefore)), [], 'the same host state');
-    await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
-    await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
-    await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+    await healedAsBefore(node, stateBefore);
   });
 
   /** SIGKILLs the daemon whose pid file is `<host's rundir>/<pidFile>` and waits until it is gone. */
@@ -204,12 +211,7 @@ describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet do
     } finally {
       await restartHost('compute1'); // the same database file: ovs-vswitchd reconnects to it
     }
-    const stateAfter = await node.composer.current();
-    assert.deepEqual(flowsOf(stateAfter), flowsOf(stateBefore), 'the same flows on every bridge');
-    assert.deepEqual(diff(canonical(stateAfter), canonical(stateBefore)), [], 'the same host state');
-    await pingOk({ host: 'compute1', ns: 'vm1' }, vm2.fixed_ip);
-    await pingOk({ host: 'compute2', ns: 'vm2' }, vm1.fixed_ip);
-    await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
+    await healedAsBefore(node, stateBefore);
   });
 
   it("a killed ovs-vswitchd on network1 heals: the same flows, SNAT to the outside host works again", async () => {

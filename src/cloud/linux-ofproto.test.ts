@@ -13,7 +13,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client } from '../api/testing.js';
+import { client, ok } from '../api/testing.js';
 import type { Instance } from '../compute/compute.js';
 import { fipGatewayDevice, hybridVethOvsEnd, routerGatewayDevice, routerInterfaceDevice, snatDevice, tunnelPortName } from '../host/names.js';
 import { ROOT_NS, type IptablesTable } from '../host/state.js';
@@ -112,11 +112,6 @@ function emulatedLeg(rec: TraceRecord, host: string, inPort: string, ip: { src: 
   return { passes: emulatedPasses(legSteps), outputs: outputs.sort(), text: legSteps.map((s) => `${s.bridge} ${s.table} ${s.rule} ${s.action}`).join('\n'), steps: legSteps };
 }
 
-const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-  const r = await p;
-  assert.equal(r.status, status, JSON.stringify(r.body));
-  return r.body;
-};
 
 /** The emulated cloud, made through the API as the linux one (src/cloud/testing.ts). */
 async function startEmulated(dir: string) {

@@ -4,17 +4,11 @@
 // compute1 and compute2, a floating IP on vm1 when asked).
 
 import assert from 'node:assert/strict';
-import { client, type As } from '../api/testing.js';
+import { client, type As, ok } from '../api/testing.js';
 import type { Instance } from '../compute/compute.js';
 import type { Cloud } from './cloud.js';
 
 const demo: As = { project: 'demo' };
-
-const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-  const r = await p;
-  assert.equal(r.status, status, JSON.stringify(r.body));
-  return r.body;
-};
 
 export interface Scenario {
   ids: Record<string, any>;
@@ -22,7 +16,8 @@ export interface Scenario {
   vm2: Instance;
 }
 
-export async function makeScenario(cloud: Cloud, opts: { floatingIp: boolean }): Promise<Scenario> {
+/** `distributed: false` makes the router centralized (admin-only while router_distributed = True). */
+export async function makeScenario(cloud: Cloud, opts: { floatingIp: boolean; distributed?: boolean }): Promise<Scenario> {
   const call = client(cloud.servers.api.url);
   const ids: Record<string, any> = {};
   ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
@@ -31,7 +26,10 @@ export async function makeScenario(cloud: Cloud, opts: { floatingIp: boolean }):
   ids.sub1 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net1.id, ip_version: 4, cidr: '192.168.1.0/24', gateway_ip: '192.168.1.1' } }, demo), 201)).subnet;
   ids.net2 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net2', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
   ids.sub2 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net2.id, ip_version: 4, cidr: '192.168.2.0/24', gateway_ip: '192.168.2.1' } }, demo), 201)).subnet;
-  ids.router = (await ok(call('POST', '/v2.0/routers', { router: { name: 'demo-router' } }, demo), 201)).router;
+  ids.router =
+    opts.distributed === false
+      ? (await ok(call('POST', '/v2.0/routers', { router: { name: 'demo-router', tenant_id: 'demo', distributed: false } }), 201)).router
+      : (await ok(call('POST', '/v2.0/routers', { router: { name: 'demo-router' } }, demo), 201)).router;
   await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub1.id }, demo));
   await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub2.id }, demo));
   await ok(call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: { network_id: ids.ext.id } } }, demo));

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { admin, client, demo, startTestServer, type TestServer } from '../api/testing.js';
+import { admin, client, demo, startTestServer, type TestServer, ok } from '../api/testing.js';
 import type { Transport } from '../rpc/transport.js';
 import { DEVICE_OWNER } from '../common/constants.js';
 import { scenarioAgents } from './fake_agents.js';
@@ -38,11 +38,6 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       await transports?.close();
     });
 
-    const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-      const r = await p;
-      assert.equal(r.status, status, JSON.stringify(r.body));
-      return r.body;
-    };
 
     it('step 1: agent-list shows the ten agents alive and up', async () => {
       const list = (await ok(call('GET', '/v2.0/agents'))).agents;

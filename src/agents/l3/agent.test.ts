@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { demo } from '../../api/testing.js';
+import { demo, ok } from '../../api/testing.js';
 import { DEVICE_OWNER } from '../../common/constants.js';
 import { diff } from '../../host/diff.js';
 import {
@@ -27,11 +27,6 @@ import { renderTrace } from '../../trace/render.js';
 import { httpRequest } from '../../dataplane/emulated/apps/metadata.js';
 import { EG, startLab, type Lab } from './testing.js';
 
-const ok = async (p: Promise<{ status: number; body: any }>, status = 200) => {
-  const r = await p;
-  assert.equal(r.status, status, JSON.stringify(r.body));
-  return r.body;
-};
 
 /** Namespaces of a state whose names start with one of the L3 prefixes. */
 const l3Namespaces = (s: HostState) => Object.keys(s.namespaces).filter((n) => /^(qrouter|snat|fip)-/.test(n)).sort();
