@@ -232,6 +232,18 @@ describe('OVS agent on DVR compute hosts', () => {
     for (const h of ['compute1', 'compute2']) assert.match(lab.node(h).host.readState().namespaces[''].iptables.filter!, /--dport 2222/, h);
   });
 
+  it("a member's new allowed address reaches the other hosts' ipsets of its group", async () => {
+    const members = (h: string) => Object.values(lab.node(h).host.readState().namespaces[''].ipsets).flatMap((x) => x.members);
+    assert.ok(members('compute1').includes(vm2.ip), "compute1's ipset has vm2");
+    assert.ok(!members('compute1').includes('10.9.9.9'));
+    await lab.ok('PUT', `/v2.0/ports/${vm2.id}`, { port: { allowed_address_pairs: [{ ip_address: '10.9.9.9' }] } });
+    await lab.settle();
+    assert.ok(members('compute1').includes('10.9.9.9'), "compute1's ipset has vm2's pair");
+    await lab.ok('PUT', `/v2.0/ports/${vm2.id}`, { port: { allowed_address_pairs: [] } });
+    await lab.settle();
+    assert.ok(!members('compute1').includes('10.9.9.9'), 'and loses it with the pair');
+  });
+
   it('a wrong or missed l2population cast heals at the next resync (get_fdb_entries)', async () => {
     const n = lab.node('compute1');
     const fdb = await n.agent.call('get_fdb_entries', { host: 'compute1' });

@@ -172,24 +172,7 @@ export function serverEndpoints(p: CorePlugin, views: HostViews, notifier: Agent
           remote_group_id: r.remote_group_id,
         });
       const remotes = [...new Set(rules.map((r) => r.remote_group_id).filter((x): x is string => !!x))];
-      for (const g of remotes) info.sg_member_ips[g] = { IPv4: [], IPv6: [] };
-      if (remotes.length) {
-        const members = await k
-          .selectFrom('securitygroupportbindings as g')
-          .innerJoin('ipallocations as a', 'a.port_id', 'g.port_id')
-          .select(['g.security_group_id', 'a.ip_address'])
-          .where('g.security_group_id', 'in', remotes)
-          .execute();
-        for (const m of members) info.sg_member_ips[m.security_group_id][m.ip_address.includes(':') ? 'IPv6' : 'IPv4'].push(m.ip_address);
-        const pairs = await k
-          .selectFrom('securitygroupportbindings as g')
-          .innerJoin('allowedaddresspairs as aap', 'aap.port_id', 'g.port_id')
-          .select(['g.security_group_id', 'aap.ip_address'])
-          .where('g.security_group_id', 'in', remotes)
-          .execute();
-        for (const m of pairs) info.sg_member_ips[m.security_group_id][m.ip_address.includes(':') ? 'IPv6' : 'IPv4'].push(m.ip_address);
-        for (const g of remotes) for (const fam of ['IPv4', 'IPv6'] as const) info.sg_member_ips[g][fam] = [...new Set(info.sg_member_ips[g][fam])].sort();
-      }
+      for (const g of remotes) info.sg_member_ips[g] = await views.memberIps(g);
       return info;
     },
 

@@ -167,6 +167,7 @@ export class AgentNotifier {
     const oldHost = before?.binding_host_id ?? '';
     const newHost = after?.binding_host_id ?? '';
     if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged();
+    if (!statusOnly(before, after)) this.views.membersChanged();
     // The OVS agents of the hosts involved.
     if (after && newHost) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });
     if (oldHost && oldHost !== newHost) await this.cast(AGENT_TOPICS.ovs, oldHost, 'port_delete', { port_id: port.id });
@@ -195,8 +196,9 @@ export class AgentNotifier {
           await this.fanout(AGENT_TOPICS.l3, after ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
     }
     // Security groups whose members changed: only a bound port's address matters to the
-    // hosts' ipsets (an unbound port is announced when it binds).
-    if ((!before || !after || oldHost !== newHost) && (oldHost || newHost)) {
+    // hosts' ipsets (an unbound port is announced when it binds), and a bound port's
+    // addresses or pairs may change in place (anything but a status report).
+    if ((!before || !after || oldHost !== newHost || !statusOnly(before, after)) && (oldHost || newHost)) {
       const groups = after
         ? (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id)
         : deletedGroups;
@@ -293,6 +295,20 @@ export class AgentNotifier {
     const withdraw: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: entries } } };
     for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'remove_fdb_entries', { fdb_entries: withdraw });
   }
+}
+
+/**
+ * Whether a port update changed its status and nothing else a row shows (the agents' reports):
+ * anything else (addresses, groups and pairs bump the revision without showing in the row)
+ * may change what a security group's members are.
+ */
+function statusOnly(before: PortRow | undefined, after: PortRow | undefined): boolean {
+  if (!before || !after || before.status === after.status) return false;
+  for (const k of Object.keys(after) as Array<keyof PortRow>) {
+    if (k === 'status' || k === 'revision_number' || k === 'updated_at') continue;
+    if (before[k] !== after[k]) return false;
+  }
+  return true;
 }
 
 /** Casts whose only effect is that the agent looks again (identical copies in one burst are redundant). */

@@ -120,6 +120,47 @@ export class HostViews {
     this.bindingAnswers.clear();
   }
 
+  /**
+   * The addresses of a security group's members (fixed IPs and allowed address pairs), per
+   * family, sorted: what every host with a port in a group that names it as remote asks for
+   * after each member change. Kept until a port changes in anything but its status (the
+   * notifier says so first): one query per change, not one per host.
+   */
+  private readonly members = new Map<string, Promise<{ IPv4: string[]; IPv6: string[] }>>();
+  async memberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
+    let p = this.members.get(group);
+    if (!p) {
+      p = this.queryMemberIps(group);
+      this.members.set(group, p);
+      p.catch(() => this.members.delete(group));
+    }
+    const m = await p;
+    return { IPv4: [...m.IPv4], IPv6: [...m.IPv6] };
+  }
+
+  /** A port's addresses, groups or pairs may have changed. */
+  membersChanged(): void {
+    this.members.clear();
+  }
+
+  private async queryMemberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
+    const fixed = await this.k
+      .selectFrom('securitygroupportbindings as g')
+      .innerJoin('ipallocations as a', 'a.port_id', 'g.port_id')
+      .select('a.ip_address')
+      .where('g.security_group_id', '=', group)
+      .execute();
+    const pairs = await this.k
+      .selectFrom('securitygroupportbindings as g')
+      .innerJoin('allowedaddresspairs as aap', 'aap.port_id', 'g.port_id')
+      .select('aap.ip_address')
+      .where('g.security_group_id', '=', group)
+      .execute();
+    const all = [...fixed, ...pairs].map((r) => r.ip_address);
+    const family = (v6: boolean) => [...new Set(all.filter((ip) => ip.includes(':') === v6))].sort();
+    return { IPv4: family(false), IPv6: family(true) };
+  }
+
   private async queryHostsOnNetwork(networkId: string): Promise<string[]> {
     const rows = await this.k.selectFrom('ports').select('binding_host_id').distinct().where('network_id', '=', networkId).where('binding_host_id', '!=', '').execute();
     const hosts = new Set(rows.map((r) => r.binding_host_id));
