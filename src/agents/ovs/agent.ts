@@ -17,7 +17,7 @@ import type { HostState, IpSet, OvsPort } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethods, type DeviceDetails, type FdbEntries, type SecurityGroupInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
-import { hybridFirewall, zonesFromRaw } from './firewall.js';
+import { firewallIpsets, hybridFirewall, zonesFromRaw, type HybridFirewall } from './firewall.js';
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
 
@@ -303,6 +303,8 @@ export class OvsAgent extends Agent {
 
   /** The security group view the firewall fragment was last built from. */
   private firewallFrom?: { info: SecurityGroupInfo | undefined };
+  /** The last firewall built, with the ports and rules it was built for. */
+  private lastFirewall?: { shape: string; fw: Omit<HybridFirewall, 'zones'> };
 
   /** Conntrack zone per port, kept from pass to pass (recovered from the raw table after a restart). */
   private zones?: Map<string, number>;
@@ -315,8 +317,19 @@ export class OvsAgent extends Agent {
       this.zones = raw ? zonesFromRaw(raw) : new Map();
     }
     const devices = Object.values(info?.devices ?? {});
-    const fw = hybridFirewall(devices, info ?? { devices: {}, security_groups: {}, sg_member_ips: {} }, { enableIpset: this.config.securitygroup.enable_ipset, zones: this.zones });
-    this.zones = fw.zones;
+    const view = info ?? { devices: {}, security_groups: {}, sg_member_ips: {} };
+    const enableIpset = this.config.securitygroup.enable_ipset;
+    // With ipsets, the same ports and rules give the same chains: a member change (the
+    // common refresh: a port came or went elsewhere) only makes the sets again.
+    const shape = enableIpset ? JSON.stringify([view.devices, view.security_groups]) : undefined;
+    let fw: Omit<HybridFirewall, 'zones'>;
+    if (shape !== undefined && this.lastFirewall?.shape === shape) fw = { ...this.lastFirewall.fw, ipsets: firewallIpsets(devices, view) };
+    else {
+      const built = hybridFirewall(devices, view, { enableIpset, zones: this.zones });
+      this.zones = built.zones;
+      fw = built;
+    }
+    this.lastFirewall = shape === undefined ? undefined : { shape, fw };
     const root = st.namespaces[''];
     const ipsets: Record<string, IpSet> = Object.fromEntries(fw.ipsets.map((x) => [x.name, x]));
     st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables: { filter: fw.filter, raw: fw.raw }, ipsets } } };

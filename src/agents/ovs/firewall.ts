@@ -89,6 +89,17 @@ export const COMMENTS = {
 /** `IPTABLES_DIRECTION`: ingress (to the instance) leaves the bridge on tap, egress enters from it. */
 const PHYSDEV = { ingress: 'physdev-out', egress: 'physdev-in' } as const;
 
+/**
+ * Only the sets `hybridFirewall` would make: with ipsets on, what a member change alters while
+ * the ports and rules stay the same (the chains name the sets, never their members).
+ */
+export function firewallIpsets(ports: readonly FirewallPort[], info: SecurityGroupInfo): IpSet[] {
+  const byId = new Map<string, FirewallPort>();
+  for (const p of ports) byId.set(p.id, p);
+  const filtered = [...byId.values()].sort((a, b) => cmp(a.id, b.id)).filter((p) => !isTrustedPort(p) && p.port_security_enabled);
+  return new SecurityGroups(info).ipsets(filtered);
+}
+
 /** `neutron_lib.utils.net.is_port_trusted`: the server hands such ports no security groups. */
 export function isTrustedPort(p: { device_owner: string }): boolean {
   return p.device_owner.startsWith('network:');
