@@ -1,6 +1,7 @@
 // The server's side of the agents' RPC: serve the endpoints on the server's topics and
 // push changes to the agents.
 
+import { InProcessTransport } from '../../rpc/inproc.js';
 import { SERVER_TOPICS } from '../../rpc/messages.js';
 import type { Transport } from '../../rpc/transport.js';
 import type { CorePlugin } from '../plugin.js';
@@ -11,7 +12,8 @@ export { AgentNotifier, HostViews, serverEndpoints };
 
 /** Serve the server's endpoints on its topics and push changes to agents. */
 export async function startServerRpc(p: CorePlugin, transport: Transport): Promise<() => Promise<void>> {
-  const views = new HostViews(p);
+  // Answers are remembered between changes only when this server hears every change.
+  const views = new HostViews(p, { remember: transport instanceof InProcessTransport });
   const notifier = new AgentNotifier(p, views, transport);
   const endpoints = serverEndpoints(p, views, notifier);
   const handlers = endpoints as unknown as Record<string, (args: any) => unknown>;

@@ -12,8 +12,20 @@ import { b, chunks } from '../util.js';
 export const TUNNEL_TYPES = new Set(['vxlan', 'gre']);
 
 /** Read-side queries shared by the endpoints and the notifier. */
+export interface HostViewsOptions {
+  /**
+   * Remember answers about bindings and group members between the changes the notifier
+   * reports (see memo()). Only where this process hears every change: the in-process bus,
+   * one server. Several servers on one database and broker each hear only their own commits.
+   */
+  remember?: boolean;
+}
+
 export class HostViews {
-  constructor(private readonly p: CorePlugin) {}
+  constructor(
+    private readonly p: CorePlugin,
+    private readonly opts: HostViewsOptions = {},
+  ) {}
 
   private get k() {
     return this.p.db.kysely;
@@ -106,6 +118,7 @@ export class HostViews {
    */
   private readonly bindingAnswers = new Map<string, Promise<string[]>>();
   private memo(key: string, get: () => Promise<string[]>): Promise<string[]> {
+    if (!this.opts.remember) return get();
     let p = this.bindingAnswers.get(key);
     if (!p) {
       p = get();
@@ -128,6 +141,7 @@ export class HostViews {
    */
   private readonly members = new Map<string, Promise<{ IPv4: string[]; IPv6: string[] }>>();
   async memberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
+    if (!this.opts.remember) return this.queryMemberIps(group);
     let p = this.members.get(group);
     if (!p) {
       p = this.queryMemberIps(group);
