@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { L3AgentConfig } from '../../config/agents.js';
 import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
 import { isIpv4 } from '../../host/ip.js';
-import { ChunkedTable } from '../../host/chunks.js';
+import { ChunkedTable, joinChunks } from '../../host/chunks.js';
 import type { HostState, Neighbour } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type ArpEntry, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
@@ -180,6 +180,18 @@ export class L3Agent extends Agent {
       throw err;
     }
     if (full) this.lastFull = Date.now();
+    const last = this.last;
+    if (!full && pending.arp && !pending.routers.size && !pending.removed.size && last?.neighbourSources) {
+      // Only neighbour tables changed (ARP casts): join the routers' chunks again from the
+      // tables the casts updated, and build nothing else.
+      const namespaces = { ...last.state.namespaces };
+      for (const { ns, base, sources } of last.neighbourSources)
+        namespaces[ns] = { ...namespaces[ns], neighbours: joinChunks([base, ...sources.flatMap((x) => this.neighbourChunks(x.subnet, x.dev))]) };
+      this.last = { ...last, state: { ...last.state, namespaces } };
+      this.composer.setFragment('l3', this.last.state);
+      await this.composer.reconcile();
+      return;
+    }
     await this.apply();
   }
 

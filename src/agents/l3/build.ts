@@ -24,7 +24,7 @@ import {
 import type { HostState, Neighbour } from '../../host/state.js';
 import type { FloatingIpInfo, PortInfo, RouterInfo } from '../../rpc/messages.js';
 import { pairEnds } from './allocator.js';
-import { Fragment } from './fragment.js';
+import { Fragment, type NamespaceNeighbours } from './fragment.js';
 import { IptablesManager } from './iptables.js';
 import { buildLegacyRouter } from './legacy.js';
 
@@ -66,6 +66,8 @@ export interface L3BuildOutput {
   /** Floating IPs that got an `ip rule` (their priority stays allocated). */
   ruledFips: Set<string>;
   counts: { routers: number; interfaces: number; ex_gw_ports: number; floating_ips: number };
+  /** With `neighbours`: where the routers' neighbour chunks came from (an ARP-only pass rejoins them). */
+  neighbourSources?: NamespaceNeighbours[];
 }
 
 export const cidrOf = (ip: { ip_address: string; prefixlen: number }) => `${ip.ip_address}/${ip.prefixlen}`;
@@ -171,7 +173,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
       out.counts.interfaces++;
       // One subnet's table holds each address once, and a port's subnets are distinct.
       for (const s of new Set(p.subnets.map((x) => x.id))) {
-        if (input.neighbours) f.neighbourChunks(qrouter, input.neighbours(s, dev));
+        if (input.neighbours) f.neighbourChunks(qrouter, input.neighbours(s, dev), { subnet: s, dev });
         else f.neighboursOfDevice(qrouter, dev, input.arp(s));
       }
       // Fixed-IP-only traffic goes to the subnet's central SNAT port (neutron-reference 1.4).
@@ -241,6 +243,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
   }
   for (const ext of fipNs.values()) f.iptables(ext.ns, ext.tables.texts());
   out.state = f.state();
+  if (input.neighbours) out.neighbourSources = f.neighbourSources();
   return out;
 }
 

@@ -18,6 +18,19 @@ export interface InternalPortSpec {
   portId: string;
 }
 
+/** A subnet's neighbour table on one qr- device. */
+export interface NeighbourSource {
+  subnet: string;
+  dev: string;
+}
+
+/** A namespace's neighbours: its own entries, then the sources' chunks. */
+export interface NamespaceNeighbours {
+  ns: string;
+  base: Neighbour[];
+  sources: NeighbourSource[];
+}
+
 export class Fragment {
   private readonly namespaces = new Map<string, Namespace>();
   private readonly routeKeys = new Map<string, Set<string>>();
@@ -26,6 +39,7 @@ export class Fragment {
   private readonly bridges = new Map<string, OvsBridge>();
   private readonly metadata: Record<string, MetadataProxy> = {};
   private readonly chunked = new Map<string, Array<readonly Neighbour[]>>();
+  private readonly sources = new Map<string, Array<NeighbourSource | null>>();
 
   has(ns: string): boolean {
     return this.namespaces.has(ns);
@@ -124,11 +138,27 @@ export class Fragment {
   }
 
   /** Neighbour entries kept by the caller as chunks (host/chunks.ts): joined, not copied, so unchanged chunks stay shared with the last pass. */
-  neighbourChunks(ns: string, chunks: ReadonlyArray<readonly Neighbour[]>): void {
+  neighbourChunks(ns: string, chunks: ReadonlyArray<readonly Neighbour[]>, source?: NeighbourSource): void {
     this.ns(ns);
     let list = this.chunked.get(ns);
     if (!list) this.chunked.set(ns, (list = []));
     list.push(...chunks);
+    let sources = this.sources.get(ns);
+    if (!sources) this.sources.set(ns, (sources = []));
+    sources.push(source ?? null);
+  }
+
+  /**
+   * Where each namespace's chunked neighbours came from, when every chunk named its source:
+   * enough to join them again from fresher tables without building anything else.
+   */
+  neighbourSources(): NamespaceNeighbours[] | undefined {
+    const out: NamespaceNeighbours[] = [];
+    for (const [ns, sources] of this.sources) {
+      if (sources.some((x) => x === null)) return undefined;
+      out.push({ ns, base: this.namespaces.get(ns)!.neighbours, sources: sources as NeighbourSource[] });
+    }
+    return out;
   }
 
   sysctl(ns: string, key: string, value: string | number): void {

@@ -172,10 +172,12 @@ test('casts cost only what they name: routers_updated refetches that router, ARP
   assert.deepEqual(server.calls.map((c) => [c.method, c.args.router_ids]), [['sync_routers', [r1.id]]]);
   server.take();
 
-  // add_arp_entry for a router of this host: patched locally.
+  // add_arp_entry for a router of this host: patched locally, the rest of the fragment kept as it was.
+  const linksBefore = agent.last!.state.namespaces[qrouter].links;
   await server.castToAgent('add_arp_entry', { router_id: r1.id, arp_table: { ip_address: '10.2.0.5', mac_address: 'fa:16:3e:00:02:05', subnet_id: s2.id } });
   await settle(agent);
   assert.deepEqual(server.take(), []);
+  assert.equal(agent.last!.state.namespaces[qrouter].links, linksBefore, 'nothing but the neighbours rebuilt');
   assert.ok(host.readState().namespaces[qrouter].neighbours.some((n) => n.ip === '10.2.0.5' && n.lladdr === 'fa:16:3e:00:02:05'));
   await server.castToAgent('del_arp_entry', { router_id: r1.id, arp_table: { ip_address: '10.2.0.5', mac_address: 'fa:16:3e:00:02:05', subnet_id: s2.id } });
   await settle(agent);
