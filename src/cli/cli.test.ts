@@ -9,26 +9,15 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startKeystoneTestServer, type KeystoneTestServer } from '../api/testing.js';
 import { runClient } from './core/run.js';
+import { openrcEnv, runDvrnet } from './testing.js';
 
 const run = promisify(execFile);
 
 describe('dvrnet command line', () => {
   let s: KeystoneTestServer;
-  const env = (cloud: 'admin' | 'demo'): NodeJS.ProcessEnv => ({
-    OS_AUTH_URL: s.authUrl,
-    OS_USERNAME: cloud,
-    OS_PASSWORD: s.passwords[cloud],
-    OS_PROJECT_NAME: cloud,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-  });
+  const env = (cloud: 'admin' | 'demo') => openrcEnv(s.authUrl, cloud, s.passwords[cloud]);
   /** `dvrnet ARGS` in this process: { code, out, err }. */
-  const dvrnet = async (cloud: 'admin' | 'demo', ...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runClient(argv, { env: env(cloud), out: (t) => out.push(t), err: (t) => err.push(t) });
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const dvrnet = (cloud: 'admin' | 'demo', ...argv: string[]) => runDvrnet(env(cloud), argv);
   /** The Value column of a Field/Value table. */
   const field = (table: string, name: string) => {
     const row = table.split('\n').find((l) => l.startsWith(`| ${name} `));

@@ -11,7 +11,7 @@ import { startKeystoneTestServer, type KeystoneTestServer } from '../api/testing
 import { transportFromUrl } from '../rpc/index.js';
 import type { Transport } from '../rpc/transport.js';
 import { scenarioAgents } from '../server/fake_agents.js';
-import { runClient } from './core/run.js';
+import { openrcEnv, runDvrnet } from './testing.js';
 
 const exec = promisify(execFile);
 const haveNeutron = await exec('neutron', ['--version']).then(
@@ -23,20 +23,8 @@ describe('dvrnet router, floating IP and agent commands', () => {
   let s: KeystoneTestServer;
   let transport: Transport;
   let agents: Awaited<ReturnType<typeof scenarioAgents>>;
-  const env = (cloud: 'admin' | 'demo'): NodeJS.ProcessEnv => ({
-    OS_AUTH_URL: s.authUrl,
-    OS_USERNAME: cloud,
-    OS_PASSWORD: s.passwords[cloud],
-    OS_PROJECT_NAME: cloud,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-  });
-  const dvrnet = async (cloud: 'admin' | 'demo', ...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runClient(argv, { env: env(cloud), out: (t) => out.push(t), err: (t) => err.push(t) });
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const env = (cloud: 'admin' | 'demo') => openrcEnv(s.authUrl, cloud, s.passwords[cloud]);
+  const dvrnet = (cloud: 'admin' | 'demo', ...argv: string[]) => runDvrnet(env(cloud), argv);
   const ok = async (cloud: 'admin' | 'demo', ...argv: string[]) => {
     const r = await dvrnet(cloud, ...argv);
     assert.equal(r.code, 0, `dvrnet ${argv.join(' ')}: ${r.err}`);

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startCloud, type Cloud } from '../cloud/cloud.js';
 import { parsePing } from './commands/dataplane.js';
-import { runClient } from './core/run.js';
+import { openrcEnv, runDvrnet } from './testing.js';
 
 const exec = promisify(execFile);
 const haveNova = await exec('nova', ['--version']).then(
@@ -24,20 +24,9 @@ const haveNova = await exec('nova', ['--version']).then(
 describe('dvrnet nova-style and dataplane commands on an all-in-one cloud', () => {
   let cloud: Cloud;
   let dir: string;
-  const env = (who: 'admin' | 'demo'): NodeJS.ProcessEnv => ({
-    OS_AUTH_URL: cloud.servers.identity!.authUrl,
-    OS_USERNAME: who,
-    OS_PASSWORD: who === 'admin' ? cloud.conf.identity!.admin_password : cloud.conf.identity!.demo_password,
-    OS_PROJECT_NAME: who,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-  });
-  const dvrnet = async (who: 'admin' | 'demo', ...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runClient(argv, { env: env(who), out: (t) => out.push(t), err: (t) => err.push(t) });
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const env = (who: 'admin' | 'demo') =>
+    openrcEnv(cloud.servers.identity!.authUrl, who, who === 'admin' ? cloud.conf.identity!.admin_password! : cloud.conf.identity!.demo_password!);
+  const dvrnet = (who: 'admin' | 'demo', ...argv: string[]) => runDvrnet(env(who), argv);
   const ok = async (who: 'admin' | 'demo', ...argv: string[]) => {
     const r = await dvrnet(who, ...argv);
     assert.equal(r.code, 0, `dvrnet ${argv.join(' ')}: ${r.err}`);

@@ -12,7 +12,7 @@ import { startKeystoneTestServer, type KeystoneTestServer } from '../api/testing
 import { transportFromUrl } from '../rpc/index.js';
 import type { Transport } from '../rpc/transport.js';
 import { scenarioAgents } from '../server/fake_agents.js';
-import { runClient } from './core/run.js';
+import { openrcEnv, runDvrnet } from './testing.js';
 
 const exec = promisify(execFile);
 const haveOpenstack = await exec('openstack', ['--version']).then(
@@ -24,23 +24,13 @@ describe('real openstack CLI: routers and floating IPs', { skip: haveOpenstack ?
   let s: KeystoneTestServer;
   let transport: Transport;
   let agents: Awaited<ReturnType<typeof scenarioAgents>>;
-  const env = (cloud: 'admin' | 'demo'): NodeJS.ProcessEnv => ({
-    OS_AUTH_URL: s.authUrl,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: cloud,
-    OS_PASSWORD: s.passwords[cloud],
-    OS_PROJECT_NAME: cloud,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-  });
+  const env = (cloud: 'admin' | 'demo') => openrcEnv(s.authUrl, cloud, s.passwords[cloud]);
   const os = async (cloud: 'admin' | 'demo', ...args: string[]) => (await exec('openstack', args, { env: { ...process.env, OS_CLOUD: '', ...env(cloud) } })).stdout;
   const osJson = async (cloud: 'admin' | 'demo', ...args: string[]) => JSON.parse(await os(cloud, ...args, '-f', 'json'));
   const dvrnet = async (cloud: 'admin' | 'demo', ...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runClient(argv, { env: env(cloud), out: (t) => out.push(t), err: (t) => err.push(t) });
-    assert.equal(code, 0, err.join('\n'));
-    return out.join('\n');
+    const r = await runDvrnet(env(cloud), argv);
+    assert.equal(r.code, 0, r.err);
+    return r.out;
   };
 
   before(async () => {

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startKeystoneTestServer, type KeystoneTestServer } from '../api/testing.js';
+import { openrcEnv } from './testing.js';
 
 const run = promisify(execFile);
 const have = async (cmd: string) => run(cmd, ['--version']).then(() => true, () => false);
@@ -15,17 +16,7 @@ const haveNeutron = await have('neutron');
 
 describe('real OpenStack clients with password auth', { skip: haveOpenstack ? undefined : 'openstack CLI not installed (apt-get install python3-openstackclient)' }, () => {
   let s: KeystoneTestServer;
-  const env = (cloud: 'admin' | 'demo') => ({
-    ...process.env,
-    OS_CLOUD: '',
-    OS_AUTH_URL: s.authUrl,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: cloud,
-    OS_PASSWORD: s.passwords[cloud],
-    OS_PROJECT_NAME: cloud,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-  });
+  const env = (cloud: 'admin' | 'demo') => ({ ...process.env, OS_CLOUD: '', ...openrcEnv(s.authUrl, cloud, s.passwords[cloud]) });
   const os = async (cloud: 'admin' | 'demo', ...args: string[]) => JSON.parse((await run('openstack', [...args, '-f', 'json'], { env: env(cloud) })).stdout);
   const neutron = async (cloud: 'admin' | 'demo', ...args: string[]) => (await run('neutron', args, { env: env(cloud) })).stdout;
 

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { client, type As, ok } from '../api/testing.js';
 import type { TraceRecord, TraceStep } from '../trace/record.js';
 import { startCloud, type Cloud } from './cloud.js';
+import { makeScenario } from './testing.js';
 import { echoReplied, ping } from '../dataplane/emulated/ping.js';
 import type { Instance } from '../compute/compute.js';
 
@@ -29,19 +30,10 @@ describe("the scenario's packet flows in the all-in-one cloud", () => {
     dir = mkdtempSync(join(tmpdir(), 'dvrnet-flows-'));
     cloud = await startCloud({ stateDir: dir, apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
     call = client(cloud.servers.api.url);
-    ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
-    await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.ext.id, ip_version: 4, cidr: '203.0.113.0/24', allocation_pools: [{ start: '203.0.113.101', end: '203.0.113.200' }], enable_dhcp: false, gateway_ip: '203.0.113.1' } }), 201);
-    ids.net1 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
-    ids.sub1 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net1.id, ip_version: 4, cidr: '192.168.1.0/24', gateway_ip: '192.168.1.1' } }, demo), 201)).subnet;
-    ids.net2 = (await ok(call('POST', '/v2.0/networks', { network: { name: 'demo-net2', tenant_id: 'demo', 'provider:network_type': 'vxlan' } }), 201)).network;
-    ids.sub2 = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: ids.net2.id, ip_version: 4, cidr: '192.168.2.0/24', gateway_ip: '192.168.2.1' } }, demo), 201)).subnet;
-    ids.router = (await ok(call('POST', '/v2.0/routers', { router: { name: 'demo-router' } }, demo), 201)).router;
-    await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub1.id }, demo));
-    await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub2.id }, demo));
-    await ok(call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: { network_id: ids.ext.id } } }, demo));
-    const ctx = { projectId: 'demo', userId: 'demo', roles: ['member'], isAdmin: false };
-    vm1 = await cloud.compute.boot(ctx, { name: 'vm1', network_id: ids.net1.id });
-    vm2 = await cloud.compute.boot(ctx, { name: 'vm2', network_id: ids.net2.id });
+    // The scenario's resources; the ICMP rule comes later (a test shows the floating IP blocked before it).
+    const made = await makeScenario(cloud, { floatingIp: false, allowIcmp: false });
+    Object.assign(ids, made.ids);
+    ({ vm1, vm2 } = made);
     await cloud.settle();
     for (const vm of [vm1, vm2]) assert.ok(cloud.compute.dhcp(vm), `${vm.name} gets a DHCP lease`);
     await cloud.settle();

@@ -16,8 +16,11 @@ export interface Scenario {
   vm2: Instance;
 }
 
-/** `distributed: false` makes the router centralized (admin-only while router_distributed = True). */
-export async function makeScenario(cloud: Cloud, opts: { floatingIp: boolean; distributed?: boolean }): Promise<Scenario> {
+/**
+ * `distributed: false` makes the router centralized (admin-only while router_distributed =
+ * True); `allowIcmp: false` leaves the default group without the ICMP rule (default: added).
+ */
+export async function makeScenario(cloud: Cloud, opts: { floatingIp: boolean; distributed?: boolean; allowIcmp?: boolean }): Promise<Scenario> {
   const call = client(cloud.servers.api.url);
   const ids: Record<string, any> = {};
   ids.ext = (await ok(call('POST', '/v2.0/networks', { network: { name: 'ext-net', 'router:external': true, 'provider:physical_network': 'external', 'provider:network_type': 'flat' } }), 201)).network;
@@ -33,8 +36,10 @@ export async function makeScenario(cloud: Cloud, opts: { floatingIp: boolean; di
   await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub1.id }, demo));
   await ok(call('PUT', `/v2.0/routers/${ids.router.id}/add_router_interface`, { subnet_id: ids.sub2.id }, demo));
   await ok(call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: { network_id: ids.ext.id } } }, demo));
-  const sg = (await ok(call('GET', '/v2.0/security-groups?name=default', undefined, demo))).security_groups[0];
-  await ok(call('POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'icmp', remote_ip_prefix: '0.0.0.0/0' } }, demo), 201);
+  if (opts.allowIcmp !== false) {
+    const sg = (await ok(call('GET', '/v2.0/security-groups?name=default', undefined, demo))).security_groups[0];
+    await ok(call('POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', protocol: 'icmp', remote_ip_prefix: '0.0.0.0/0' } }, demo), 201);
+  }
   const ctx = { projectId: 'demo', userId: 'demo', roles: ['member'], isAdmin: false };
   const vm1 = await cloud.compute.boot(ctx, { name: 'vm1', network_id: ids.net1.id });
   const vm2 = await cloud.compute.boot(ctx, { name: 'vm2', network_id: ids.net2.id });

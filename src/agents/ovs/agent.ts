@@ -250,10 +250,8 @@ export class OvsAgent extends Agent {
     };
     this.composer.setFragment('ovs', ovsFragment(plan));
     // The firewall depends on the security group view only: an l2population pass keeps it.
-    if (this.firewallEnabled() && (!this.firewallFrom || this.firewallFrom.info !== snap.sgInfo)) {
-      this.firewallFrom = { info: snap.sgInfo };
+    if (this.firewallEnabled() && (!this.lastFirewall || this.lastFirewall.info !== snap.sgInfo))
       this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
-    }
     await this.composer.reconcile();
     this.devices = ports.filter((p) => p.details).length;
     if (full) await this.reportDevices(ports);
@@ -301,10 +299,8 @@ export class OvsAgent extends Agent {
     for (const dev of down) this.reportedUp.delete(dev);
   }
 
-  /** The security group view the firewall fragment was last built from. */
-  private firewallFrom?: { info: SecurityGroupInfo | undefined };
-  /** The last firewall built, with the ports and rules it was built for. */
-  private lastFirewall?: { shape: string; fw: Omit<HybridFirewall, 'zones'> };
+  /** The last firewall built: the security group view it came from, and (with ipsets) the ports and rules it was for. */
+  private lastFirewall?: { info: SecurityGroupInfo | undefined; shape?: string; fw: Omit<HybridFirewall, 'zones'> };
 
   /** Conntrack zone per port, kept from pass to pass (recovered from the raw table after a restart). */
   private zones?: Map<string, number>;
@@ -329,7 +325,7 @@ export class OvsAgent extends Agent {
       this.zones = built.zones;
       fw = built;
     }
-    this.lastFirewall = shape === undefined ? undefined : { shape, fw };
+    this.lastFirewall = { info, shape, fw };
     const root = st.namespaces[''];
     const ipsets: Record<string, IpSet> = Object.fromEntries(fw.ipsets.map((x) => [x.name, x]));
     st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables: { filter: fw.filter, raw: fw.raw }, ipsets } } };

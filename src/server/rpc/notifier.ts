@@ -167,7 +167,9 @@ export class AgentNotifier {
     const oldHost = before?.binding_host_id ?? '';
     const newHost = after?.binding_host_id ?? '';
     if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged();
-    if (!statusOnly(before, after)) this.views.membersChanged();
+    // Addresses, groups and pairs bump a port's revision without showing in its row.
+    const membersMayChange = !statusOnly(before, after);
+    if (membersMayChange) this.views.membersChanged();
     // The OVS agents of the hosts involved.
     if (after && newHost) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });
     if (oldHost && oldHost !== newHost) await this.cast(AGENT_TOPICS.ovs, oldHost, 'port_delete', { port_id: port.id });
@@ -198,7 +200,7 @@ export class AgentNotifier {
     // Security groups whose members changed: only a bound port's address matters to the
     // hosts' ipsets (an unbound port is announced when it binds), and a bound port's
     // addresses or pairs may change in place (anything but a status report).
-    if ((!before || !after || oldHost !== newHost || !statusOnly(before, after)) && (oldHost || newHost)) {
+    if ((oldHost !== newHost || membersMayChange) && (oldHost || newHost)) {
       const groups = after
         ? (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id)
         : deletedGroups;
@@ -216,17 +218,7 @@ export class AgentNotifier {
     for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'add_fdb_entries', { fdb_entries: announce });
     // The host learns the whole network with its first active port there (as Neutron's
     // l2pop does); later ports add nothing it was not told already.
-    const others = await this.p.db.kysely
-      .selectFrom('ports')
-      .select('id')
-      .where('network_id', '=', port.network_id)
-      .where('binding_host_id', '=', host)
-      .where('status', '=', 'ACTIVE')
-      .where('device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed)
-      .where('id', '!=', port.id)
-      .limit(1)
-      .executeTakeFirst();
-    if (others) return;
+    if (await this.views.hasActivePort(port.network_id, host, port.id)) return;
     const full = await this.views.fdbFor(port.network_id, host);
     if (Object.keys(full).length) await this.cast(AGENT_TOPICS.ovs, host, 'add_fdb_entries', { fdb_entries: full });
   }
