@@ -70,4 +70,24 @@ describe('HostComposer passes', () => {
     await untrusting.reconcile();
     assert.equal(stats.reads, 5, 'trustMs 0 reads on every pass');
   });
+
+  it('gives back the same merged namespace and bridge while their fragments are the same objects', () => {
+    const c = new HostComposer('h1', counting().driver);
+    const setup = addNamespace(addBridge(emptyHost(), 'br-int'), 'qrouter-1');
+    c.setFragment('setup', setup);
+    c.setFragment('ovs', addBridge(emptyHost(), 'br-int'));
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-1'));
+    const a = c.desired();
+    c.setFragment('dhcp', addNamespace(emptyHost(), 'qdhcp-2'));
+    const b = c.desired();
+    assert.equal(b.ovs.bridges['br-int'], a.ovs.bridges['br-int'], 'merged from the same two bridges: the same object');
+    assert.equal(b.namespaces['qrouter-1'], a.namespaces['qrouter-1']);
+    assert.notEqual(b.namespaces['qrouter-1'], setup.namespaces['qrouter-1'], 'two owners: a merged copy');
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-1'));
+    const d = c.desired();
+    assert.notEqual(d.namespaces['qrouter-1'], b.namespaces['qrouter-1'], 'a new input: merged again');
+    assert.deepEqual(d.namespaces['qrouter-1'], b.namespaces['qrouter-1']);
+    assert.equal(d.namespaces['qdhcp-2'], b.namespaces['qdhcp-2']);
+    assert.deepEqual(Object.keys(d.namespaces), Object.keys(b.namespaces), 'first-seen order kept');
+  });
 });

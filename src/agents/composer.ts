@@ -53,6 +53,7 @@ export type FragmentListener = (owner: Owner, state: HostState) => void;
 export class HostComposer {
   private readonly fragments = new Map<Owner, HostState>();
   private readonly listeners = new Set<FragmentListener>();
+  private readonly merger = new FragmentMerger();
   private pending?: Promise<HostOp[]>;
   private again = false;
   private held = false;
@@ -93,7 +94,7 @@ export class HostComposer {
   /** The merged desired state of every owner, or of every owner but `except`. */
   desired(except?: Owner): HostState {
     const entries = [...this.fragments].filter(([o]) => o !== except);
-    const merged = mergeStates(entries.map(([, s]) => s));
+    const merged = (except === undefined ? this.merger : new FragmentMerger()).merge(entries.map(([, s]) => s));
     return dropOrphanAmendments(merged, entries);
   }
 
@@ -247,13 +248,53 @@ function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostStat
 }
 
 export function mergeStates(states: HostState[]): HostState {
-  let out = emptyHost();
-  for (const s of states)
-    out = {
-      ovs: { bridges: mergeRecord(out.ovs.bridges, s.ovs.bridges, mergeBridge) },
-      namespaces: mergeRecord(out.namespaces, s.namespaces, mergeNamespace),
-      dhcp: { ...out.dhcp, ...s.dhcp },
-      metadata: { ...out.metadata, ...s.metadata },
-    };
-  return out;
+  return new FragmentMerger().merge(states);
+}
+
+/**
+ * Merges fragments, giving back last pass's merged bridge or namespace when every fragment
+ * contributed the same objects to it as then: an agent pass that changed one namespace
+ * leaves the others the same objects, which `validate` and `diff` skip without looking inside.
+ */
+class FragmentMerger {
+  private bridges = new Map<string, Merged<OvsBridge>>();
+  private namespaces = new Map<string, Merged<Namespace>>();
+
+  merge(states: HostState[]): HostState {
+    const bridgeInputs = new Map<string, OvsBridge[]>();
+    const nsInputs = new Map<string, Namespace[]>();
+    const out = emptyHost();
+    for (const s of states) {
+      for (const [name, b] of Object.entries(s.ovs.bridges)) push(bridgeInputs, name, b);
+      for (const [name, ns] of Object.entries(s.namespaces)) push(nsInputs, name, ns);
+      Object.assign(out.dhcp, s.dhcp);
+      Object.assign(out.metadata, s.metadata);
+    }
+    this.bridges = mergeEach(bridgeInputs, this.bridges, mergeBridge, out.ovs.bridges);
+    this.namespaces = mergeEach(nsInputs, this.namespaces, mergeNamespace, out.namespaces);
+    return out;
+  }
+}
+
+interface Merged<T> {
+  inputs: T[];
+  out: T;
+}
+
+function push<T>(m: Map<string, T[]>, key: string, v: T) {
+  const list = m.get(key);
+  if (list) list.push(v);
+  else m.set(key, [v]);
+}
+
+/** Merges each key's inputs into `into` (in first-seen order), reusing `before`'s result for the same inputs; returns the memo for the next pass. */
+function mergeEach<T>(inputs: Map<string, T[]>, before: Map<string, Merged<T>>, merge: (a: T, b: T) => T, into: Record<string, T>): Map<string, Merged<T>> {
+  const memo = new Map<string, Merged<T>>();
+  for (const [key, list] of inputs) {
+    const was = before.get(key);
+    const out = was && was.inputs.length === list.length && was.inputs.every((x, i) => x === list[i]) ? was.out : list.reduce(merge);
+    into[key] = out;
+    memo.set(key, { inputs: list, out });
+  }
+  return memo;
 }

@@ -190,3 +190,21 @@ test('assertValidHost throws every problem at once', () => {
     (e: unknown) => e instanceof InvalidHostStateError && e.problems.length === 2 && /nonsense/.test(e.message) && /tap-with-a-very-long-name/.test(e.message),
   );
 });
+
+test('a namespace that passed before is still checked against the rest of the host', () => {
+  let prev = addVethPair(addNamespace(addNamespace(emptyHost(), 'qrouter-r'), 'fip-x'), 'qrouter-r', 'rfp-r', 'fip-x', 'fpr-r');
+  prev = addNeighbour(prev, 'qrouter-r', { ip: '10.0.0.5', lladdr: 'fa:16:3e:00:00:05', dev: 'rfp-r', nud: 'permanent' });
+  assert.deepEqual(validateHost(prev), []);
+  // qrouter-r is the very same object; its veth peer's namespace is gone.
+  const { ['fip-x']: _gone, ...namespaces } = prev.namespaces;
+  const s: HostState = { ...prev, namespaces };
+  assert.equal(s.namespaces['qrouter-r'], prev.namespaces['qrouter-r']);
+  assert.match(validateHost(s, prev).join('\n'), /^Link "rfp-r" in namespace "qrouter-r": veth peer namespace "fip-x" does not exist$/);
+  // And an internal port's device placed in two namespaces, one of them unchanged.
+  let t = addInternalPort(addBridge(addNamespace(emptyHost(), 'qdhcp-n'), 'br-int'), 'br-int', 'tap1', { namespace: 'qdhcp-n' });
+  assert.deepEqual(validateHost(t), []);
+  const before = t;
+  t = addLink(addNamespace(t, 'qdhcp-m'), 'qdhcp-m', { kind: 'ovs-internal', name: 'tap1', up: true, addresses: [] });
+  assert.equal(t.namespaces['qdhcp-n'], before.namespaces['qdhcp-n']);
+  assert.match(validateHost(t, before).join('\n'), /the same OVS device is also in namespace "qdhcp-n"/);
+});

@@ -96,7 +96,11 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
   for (const [nsKey, ns] of Object.entries(s.namespaces)) {
     if (ns.name !== nsKey) bad(`Namespace recorded under "${nsKey}" is named "${ns.name}"`);
     if (nsKey !== ROOT_NS && (!NS_NAME.test(nsKey) || nsKey.length > 255)) bad(`Namespace name "${nsKey}" is not letters, digits, "_", "." and "-" (at most 255)`);
-    checkNamespace(bad, s, ns, ovsDevices, ovsDevicePlaced, prev?.namespaces[nsKey]);
+    const was = prev?.namespaces[nsKey];
+    // The same object passed in `prev`: what it holds is fine; only how its links relate
+    // to the rest of the host (veth peers, OVS devices) can have changed.
+    if (was === ns) for (const l of Object.values(ns.links)) checkLinkKind(bad, s, ns, l, ovsDevices, ovsDevicePlaced);
+    else checkNamespace(bad, s, ns, ovsDevices, ovsDevicePlaced, was);
   }
   for (const [name, what] of ovsDevices) {
     if (!ovsDevicePlaced.has(name)) bad(`OVS ${what} has no "ovs-internal" link for its device in any namespace`);

@@ -171,7 +171,7 @@ export const agentNotFound = (id: string) => new NeutronError('AgentNotFound', 4
  * same text again; the RPC side reads tunnel addresses and modes per port event). Frozen:
  * one parsed value is shared by every caller.
  */
-export function configOf(a: AgentRow): Readonly<Record<string, any>> {
+export function configOf(a: Pick<AgentRow, 'configurations'>): Readonly<Record<string, any>> {
   let c = parsedConfigs.get(a.configurations);
   if (!c) {
     c = Object.freeze(JSON.parse(a.configurations) as Record<string, any>);

@@ -6,9 +6,11 @@ import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../comm
 import type { IpAllocationRow, NetworkRow, PortRow, RouterRow, SubnetRow } from '../../db/schema.js';
 import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInfo, type NetworkInfo, type PortInfo, type RouterInfo, type SubnetInfo } from '../../rpc/messages.js';
 import { AGENT_TYPES, configOf } from '../agents.js';
-import { v4Range } from '../ipam.js';
 import type { CorePlugin } from '../plugin.js';
 import { b, chunks } from '../util.js';
+/** A CIDR's prefix length (the server stored it canonical). */
+const prefixOf = (cidr: string) => Number(cidr.slice(cidr.indexOf('/') + 1));
+
 export const TUNNEL_TYPES = new Set(['vxlan', 'gre']);
 
 /** Read-side queries shared by the endpoints and the notifier. */
@@ -64,13 +66,19 @@ export class HostViews {
     const nets = await this.k.selectFrom('networks').select(['id', 'mtu']).where('id', 'in', [...new Set(ports.map((p) => p.network_id))]).execute();
     const mtu = new Map(nets.map((n) => [n.id, n.mtu]));
     const byId = new Map(subnets.map((s) => [s.id, s]));
+    const byPort = new Map<string, IpAllocationRow[]>();
+    for (const a of allocs) {
+      const list = byPort.get(a.port_id);
+      if (list) list.push(a);
+      else byPort.set(a.port_id, [a]);
+    }
     return ports.map((p) => {
-      const mine = allocs.filter((a) => a.port_id === p.id);
+      const mine = byPort.get(p.id) ?? [];
       return {
         id: p.id,
         network_id: p.network_id,
         mac_address: p.mac_address,
-        fixed_ips: mine.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address, prefixlen: v4Range(byId.get(a.subnet_id)!.cidr).prefix })),
+        fixed_ips: mine.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address, prefixlen: prefixOf(byId.get(a.subnet_id)!.cidr) })),
         subnets: [...new Set(mine.map((a) => a.subnet_id))].map((id) => this.subnetInfo(byId.get(id)!)),
         device_owner: p.device_owner,
         device_id: p.device_id,
@@ -92,7 +100,7 @@ export class HostViews {
     const out = new Map<string, string>();
     for (const part of chunks([...new Set(hosts)], 500)) {
       if (!part.length) continue;
-      const rows = await this.k.selectFrom('agents').selectAll().where('agent_type', '=', AGENT_TYPES.ovs).where('host', 'in', part).execute();
+      const rows = await this.k.selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', AGENT_TYPES.ovs).where('host', 'in', part).execute();
       for (const a of rows) {
         const ip = configOf(a).tunneling_ip as string | undefined;
         if (ip) out.set(a.host, ip);
