@@ -126,6 +126,18 @@ interface Xlate {
   now: number;
 }
 
+/**
+ * Parsed flows by text, shared across the bridges of a process. An emulated cloud of N hosts
+ * writes most flows (unicast to a peer, ARP responder entries) on many hosts with the same
+ * text; a parse (match and actions, immutable once built; counters live in each bridge's
+ * Rule) then costs its time and memory once. A hit is reused only where the port names it
+ * resolved to numbers resolve the same way on the asking bridge.
+ */
+const PARSED = new Map<string, Array<{ flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }>>();
+const PARSED_MAX = 1_000_000;
+/** Numberings remembered per text (hosts that plugged the same ports in another order). */
+const VARIANTS_MAX = 4;
+
 export class OvsBridge {
   readonly name: string;
   readonly flows = new Classifier();
@@ -210,9 +222,27 @@ export class OvsBridge {
 
   // ---- flows ----
 
-  /** Parses a flow against this bridge's port names without installing it. */
+  /**
+   * Parses a flow against this bridge's port names without installing it. A parse is shared
+   * with every bridge that gives the port names it resolved the same numbers (see PARSED).
+   */
   parseFlow(text: string): ParsedFlow {
-    return parseFlow(text, this.resolve, 'add');
+    let variants = PARSED.get(text);
+    for (const v of variants ?? []) if (v.ports.every(([name, n]) => this.portNumber(name) === n)) return v.flow;
+    const ports: Array<[string, number | undefined]> = [];
+    const portNumber = (name: string) => {
+      const n = this.portNumber(name);
+      ports.push([name, n]);
+      return n;
+    };
+    const flow = parseFlow(text, { portNumber }, 'add');
+    if (!variants) {
+      if (PARSED.size >= PARSED_MAX) PARSED.clear();
+      PARSED.set(text, (variants = []));
+    }
+    if (variants.length >= VARIANTS_MAX) variants.shift();
+    variants.push({ flow, ports });
+    return flow;
   }
 
   addFlow(text: string): Rule {
