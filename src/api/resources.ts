@@ -292,7 +292,7 @@ export function resources(p: CorePlugin): ResourceDef[] {
       },
       update: (c, id, b) => p.agents.update(c, id, b),
       delete: async (c, id) => {
-        await p.agents.delete(c, id);
+        await p.deleteAgent(c, id);
       },
     },
   ];

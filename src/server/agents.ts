@@ -79,7 +79,7 @@ export class AgentService {
   }
 
   /** Register or refresh an agent. `created` is true for a new row, `revived` when it was dead. */
-  async reportState(state: AgentState): Promise<{ agent: AgentRow; created: boolean; revived: boolean }> {
+  async reportState(state: AgentState): Promise<{ agent: AgentRow; created: boolean; revived: boolean; reconfigured: boolean }> {
     if (!state.agent_type || !state.host) throw Faults.badRequest('agent_state needs agent_type and host');
     return inTransaction(this.db, async (tx) => {
       const now = agentTime(this.now());
@@ -95,12 +95,12 @@ export class AgentService {
       if (!cur) {
         const row: AgentRow = { id: newId(), agent_type: state.agent_type, host: state.host, admin_state_up: 1, created_at: now, started_at: now, description: '', ...fields };
         await tx.insertInto('agents').values(row).execute();
-        return { agent: row, created: true, revived: false };
+        return { agent: row, created: true, revived: false, reconfigured: false };
       }
       const revived = !this.isAlive(cur);
       const upd = { ...fields, ...(state.start_flag ? { started_at: now } : {}) };
       await tx.updateTable('agents').set(upd).where('id', '=', cur.id).execute();
-      return { agent: { ...cur, ...upd }, created: false, revived };
+      return { agent: { ...cur, ...upd }, created: false, revived, reconfigured: cur.configurations !== fields.configurations };
     });
   }
 
@@ -153,6 +153,12 @@ export class AgentService {
     let qb = (tx ?? this.db.kysely).selectFrom('agents').selectAll().where('agent_type', '=', type).where('admin_state_up', '=', 1);
     if (host !== undefined) qb = qb.where('host', '=', host);
     return (await qb.execute()).filter((a) => this.isAlive(a));
+  }
+
+  /** Hosts with an alive, admin-up agent of a type (reads two columns, not the configurations). */
+  async usableHosts(type: string): Promise<Set<string>> {
+    const rows = await this.db.kysely.selectFrom('agents').select(['host', 'heartbeat_timestamp']).where('agent_type', '=', type).where('admin_state_up', '=', 1).execute();
+    return new Set(rows.filter((a) => this.isAlive(a)).map((a) => a.host));
   }
 
   async byId(tx: Tx | undefined, id: string): Promise<AgentRow | undefined> {

@@ -224,6 +224,22 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       await eventually(() => agents.compute1.l3.got('add_arp_entry', (a) => a.arp_table.mac_address === vm2.mac_address).length > 0, 'ARP entry fanned out');
     });
 
+    it('an OVS agent that reports a new tunnel address is announced with it from then on', async () => {
+      const net2 = Object.keys(await agents.compute1.ovs.call('get_fdb_entries', { host: 'compute1' })).find((n) => n !== ids.net.id)!;
+      const endpoints = async () => Object.keys((await agents.compute1.ovs.call('get_fdb_entries', { host: 'compute1' }))[net2].ports).sort();
+      assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.32']);
+      const conf = agents.compute2.ovs.configurations;
+      conf.tunneling_ip = '10.0.1.42';
+      try {
+        await agents.compute2.ovs.report();
+        assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.42']);
+      } finally {
+        conf.tunneling_ip = '10.0.1.32';
+        await agents.compute2.ovs.report();
+      }
+      assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.32']);
+    });
+
     it('refuses what Neutron refuses around routers and floating IPs', async () => {
       err(await call('DELETE', `/v2.0/routers/${ids.router.id}`, undefined, demo), 409, 'RouterInUse');
       err(await call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: {} } }, demo), 409, 'RouterExternalGatewayInUseByFloatingIp');

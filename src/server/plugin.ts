@@ -7,6 +7,7 @@ import type { Db } from '../db/connect.js';
 import { OpenvswitchMechanismDriver } from '../ml2/mech_openvswitch.js';
 import { TypeManager } from '../ml2/type_drivers.js';
 import { AGENT_TYPES, AgentService, configOf, type AgentState } from './agents.js';
+import type { RequestContext } from './context.js';
 import { Events } from './events.js';
 import { DvrService } from './l3/dvr.js';
 import { FloatingIpService } from './l3/floatingips.js';
@@ -66,12 +67,20 @@ export class CorePlugin {
    * MAC, and hand a new or revived agent what waited for one of its kind.
    */
   async reportState(state: AgentState) {
-    const { agent, created, revived } = await this.agents.reportState(state);
+    const { agent, created, revived, reconfigured } = await this.agents.reportState(state);
+    if (reconfigured && !created && !revived) await this.events.emit({ kind: 'agent', op: 'update', id: agent.id, agentType: agent.agent_type, host: agent.host });
     if (created || revived) {
       await this.events.emit({ kind: 'agent', op: created ? 'create' : 'revive', id: agent.id, agentType: agent.agent_type, host: agent.host });
       const got = await this.scheduler.autoSchedule(agent);
       for (const id of got.routers) await this.events.emit({ kind: 'router', op: 'update', id, hosts: await this.dvr.routerHosts(undefined, id) });
     }
     return agent;
+  }
+
+  /** An admin deletes an agent (its bindings and perhaps the host's DVR MAC go with it). */
+  async deleteAgent(ctx: RequestContext, id: string) {
+    const a = await this.agents.delete(ctx, id);
+    await this.events.emit({ kind: 'agent', op: 'delete', id: a.id, agentType: a.agent_type, host: a.host });
+    return a;
   }
 }

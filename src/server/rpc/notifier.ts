@@ -94,8 +94,8 @@ export class AgentNotifier {
   }
 
   private async l3Hosts(hosts: string[]) {
-    const l3 = await this.p.agents.usable(undefined, AGENT_TYPES.l3);
-    return hosts.filter((h) => l3.some((a) => a.host === h));
+    const l3 = await this.p.agents.usableHosts(AGENT_TYPES.l3);
+    return hosts.filter((h) => l3.has(h));
   }
 
   async routersUpdated(routerIds: string[], hosts?: string[]) {
@@ -121,6 +121,10 @@ export class AgentNotifier {
   async handle(e: ChangeEvent): Promise<void> {
     // Networks and routers going away take ports with them, not always one event each.
     if ((e.kind === 'network' || e.kind === 'router') && e.op === 'delete') this.views.bindingsChanged();
+    // What the views remember (see views.ts) is forgotten before anything asks again.
+    if (e.kind === 'port') this.views.portsChanged((e.after ?? e.before)!.network_id);
+    if (e.kind === 'network' || e.kind === 'subnet' || e.kind === 'router') this.views.networksChanged();
+    if (e.kind === 'agent') this.views.agentsChanged();
     switch (e.kind) {
       case 'port':
         return this.portChanged(e.before, e.after, e.fixedIps, e.securityGroups);

@@ -23,6 +23,13 @@ export interface HostViewsOptions {
   remember?: boolean;
 }
 
+interface FdbPortRow {
+  id: string;
+  mac_address: string;
+  binding_host_id: string;
+  ip_address: string | null;
+}
+
 export class HostViews {
   constructor(
     private readonly p: CorePlugin,
@@ -96,7 +103,34 @@ export class HostViews {
   }
 
   /** Tunnel endpoints of the hosts' OVS agents, in one query. */
+  /**
+   * Tunnel endpoints of OVS agents, by host. Remembered per host until an agent is created,
+   * revived, reconfigured or deleted (the notifier says so through `agentsChanged`).
+   */
   async ovsAgentIps(hosts: string[]): Promise<Map<string, string>> {
+    if (!this.opts.remember) return this.queryOvsAgentIps(hosts);
+    const wanted = [...new Set(hosts)];
+    const missing = wanted.filter((h) => !this.tunnelIps.has(h));
+    if (missing.length) {
+      const got = await this.queryOvsAgentIps(missing);
+      for (const h of missing) this.tunnelIps.set(h, got.get(h));
+    }
+    const out = new Map<string, string>();
+    for (const h of wanted) {
+      const ip = this.tunnelIps.get(h);
+      if (ip) out.set(h, ip);
+    }
+    return out;
+  }
+
+  private readonly tunnelIps = new Map<string, string | undefined>();
+
+  /** An agent appeared, came back, changed its configuration or was deleted. */
+  agentsChanged(): void {
+    this.tunnelIps.clear();
+  }
+
+  private async queryOvsAgentIps(hosts: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (const part of chunks([...new Set(hosts)], 500)) {
       if (!part.length) continue;
@@ -258,8 +292,35 @@ export class HostViews {
     return [...nets];
   }
 
-  /** Ports l2population announces: bound, ACTIVE, and not a distributed router interface. */
-  private async fdbPorts(networkId: string) {
+  /**
+   * Ports l2population announces: bound, ACTIVE, and not a distributed router interface.
+   * Remembered per network until one of its ports changes (`portsChanged`) or a network or
+   * subnet does (`networksChanged`): every host that joins a network asks for all of it.
+   */
+  private fdbPorts(networkId: string): Promise<FdbPortRow[]> {
+    if (!this.opts.remember) return this.queryFdbPorts(networkId);
+    let p = this.fdbRows.get(networkId);
+    if (!p) {
+      p = this.queryFdbPorts(networkId);
+      this.fdbRows.set(networkId, p);
+      p.catch(() => this.fdbRows.delete(networkId));
+    }
+    return p;
+  }
+
+  private readonly fdbRows = new Map<string, Promise<FdbPortRow[]>>();
+
+  /** A port of this network was created, changed or deleted. */
+  portsChanged(networkId: string): void {
+    this.fdbRows.delete(networkId);
+  }
+
+  /** A network, subnet or router changed (segments, allocations, which ports are distributed router interfaces). */
+  networksChanged(): void {
+    this.fdbRows.clear();
+  }
+
+  private async queryFdbPorts(networkId: string): Promise<FdbPortRow[]> {
     return this.k
       .selectFrom('ports as p')
       .leftJoin('ipallocations as a', 'a.port_id', 'p.id')
