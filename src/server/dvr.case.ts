@@ -240,6 +240,16 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.32']);
     });
 
+    it("a subnet's ports for the routers' neighbour tables follow ports coming and going", async () => {
+      const sub2 = (await ok(call('GET', '/v2.0/subnets?cidr=192.168.2.0/24'))).subnets[0];
+      const macs = async () => (await agents.compute1.l3.call('get_ports_by_subnet', { subnet_id: sub2.id })).map((p) => p.mac_address);
+      const before = await macs();
+      const port = (await ok(call('POST', '/v2.0/ports', { port: { network_id: sub2.network_id, device_owner: 'compute:nova', device_id: 'instance-3', tenant_id: 'demo', 'binding:host_id': 'compute1' } }), 201)).port;
+      assert.deepEqual((await macs()).sort(), [...before, port.mac_address].sort());
+      await ok(call('DELETE', `/v2.0/ports/${port.id}`), 204);
+      assert.deepEqual((await macs()).sort(), [...before].sort());
+    });
+
     it('refuses what Neutron refuses around routers and floating IPs', async () => {
       err(await call('DELETE', `/v2.0/routers/${ids.router.id}`, undefined, demo), 409, 'RouterInUse');
       err(await call('PUT', `/v2.0/routers/${ids.router.id}`, { router: { external_gateway_info: {} } }, demo), 409, 'RouterExternalGatewayInUseByFloatingIp');

@@ -188,15 +188,7 @@ export function serverEndpoints(p: CorePlugin, views: HostViews, notifier: Agent
     },
 
     async get_ports_by_subnet({ subnet_id }) {
-      const rows = await k
-        .selectFrom('ports as p')
-        .innerJoin('ipallocations as a', 'a.port_id', 'p.id')
-        .selectAll('p')
-        .where('a.subnet_id', '=', subnet_id)
-        .execute();
-      // What a DVR router's neighbour table needs: bound ports and the SNAT port, never the
-      // router's own interfaces.
-      return views.portInfos(rows.filter((r) => !ROUTER_INTERFACE_OWNERS.includes(r.device_owner) && (r.binding_host_id || r.device_owner === DEVICE_OWNER.routerSnat)));
+      return views.portsBySubnet(subnet_id);
     },
 
     async update_floatingip_statuses({ fip_statuses }) {

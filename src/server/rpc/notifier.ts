@@ -125,6 +125,7 @@ export class AgentNotifier {
     if (e.kind === 'port') this.views.portsChanged((e.after ?? e.before)!.network_id);
     if (e.kind === 'network' || e.kind === 'subnet' || e.kind === 'router') this.views.networksChanged();
     if (e.kind === 'agent') this.views.agentsChanged();
+    if (e.kind === 'security_group') this.views.groupsChanged();
     switch (e.kind) {
       case 'port':
         return this.portChanged(e.before, e.after, e.fixedIps, e.securityGroups);

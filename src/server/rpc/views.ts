@@ -23,6 +23,11 @@ export interface HostViewsOptions {
   remember?: boolean;
 }
 
+interface SubnetPorts {
+  networkId: string | undefined;
+  ports: Promise<PortInfo[]>;
+}
+
 interface FdbPortRow {
   id: string;
   mac_address: string;
@@ -173,6 +178,7 @@ export class HostViews {
   /** A port was bound, unbound, moved, created or deleted: what memo() kept may be wrong now. */
   bindingsChanged(): void {
     this.bindingAnswers.clear();
+    this.groupHosts.clear();
   }
 
   /**
@@ -197,6 +203,7 @@ export class HostViews {
   /** A port's addresses, groups or pairs may have changed. */
   membersChanged(): void {
     this.members.clear();
+    this.groupHosts.clear();
   }
 
   private async queryMemberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
@@ -313,11 +320,41 @@ export class HostViews {
   /** A port of this network was created, changed or deleted. */
   portsChanged(networkId: string): void {
     this.fdbRows.delete(networkId);
+    // A subnet whose network is not known yet (its query is under way) is forgotten too.
+    for (const [subnet, m] of this.subnetPorts) if (m.networkId === networkId || m.networkId === undefined) this.subnetPorts.delete(subnet);
   }
 
   /** A network, subnet or router changed (segments, allocations, which ports are distributed router interfaces). */
   networksChanged(): void {
     this.fdbRows.clear();
+    this.subnetPorts.clear();
+  }
+
+  /**
+   * What a DVR router's neighbour table of a subnet needs (`get_ports_by_subnet`): its bound
+   * ports and the SNAT port, never the router's own interfaces. Remembered like `fdbPorts`:
+   * every host the router comes to asks for each of its subnets.
+   */
+  portsBySubnet(subnetId: string): Promise<PortInfo[]> {
+    if (!this.opts.remember) return this.queryPortsBySubnet(subnetId);
+    let m = this.subnetPorts.get(subnetId);
+    if (!m) {
+      const memo: SubnetPorts = { networkId: undefined, ports: this.queryPortsBySubnet(subnetId) };
+      this.subnetPorts.set(subnetId, memo);
+      memo.ports.catch(() => this.subnetPorts.get(subnetId) === memo && this.subnetPorts.delete(subnetId));
+      m = memo;
+    }
+    return m.ports;
+  }
+
+  private readonly subnetPorts = new Map<string, SubnetPorts>();
+
+  private async queryPortsBySubnet(subnetId: string): Promise<PortInfo[]> {
+    const subnet = await this.k.selectFrom('subnets').select('network_id').where('id', '=', subnetId).executeTakeFirst();
+    const memo = this.subnetPorts.get(subnetId);
+    if (memo) memo.networkId = subnet?.network_id;
+    const rows = await this.k.selectFrom('ports as p').innerJoin('ipallocations as a', 'a.port_id', 'p.id').selectAll('p').where('a.subnet_id', '=', subnetId).execute();
+    return this.portInfos(rows.filter((r) => !ROUTER_INTERFACE_OWNERS.includes(r.device_owner) && (r.binding_host_id || r.device_owner === DEVICE_OWNER.routerSnat)));
   }
 
   private async queryFdbPorts(networkId: string): Promise<FdbPortRow[]> {
@@ -448,9 +485,32 @@ export class HostViews {
     return rows.map((r) => r.host);
   }
 
-  /** Hosts with ports in any of these groups, or whose ports' rules refer to them as remote. */
+  /**
+   * Hosts with ports in any of these groups, or whose ports' rules refer to them as remote.
+   * Remembered until a port changes in anything but its status, is bound elsewhere, or a
+   * group's rules change (`bindingsChanged`, `membersChanged`, `groupsChanged`).
+   */
   async hostsForGroups(groups: string[]): Promise<string[]> {
     if (!groups.length) return [];
+    if (!this.opts.remember) return this.queryHostsForGroups(groups);
+    const key = [...groups].sort().join(',');
+    let p = this.groupHosts.get(key);
+    if (!p) {
+      p = this.queryHostsForGroups(groups);
+      this.groupHosts.set(key, p);
+      p.catch(() => this.groupHosts.delete(key));
+    }
+    return [...(await p)];
+  }
+
+  private readonly groupHosts = new Map<string, Promise<string[]>>();
+
+  /** A security group's rules changed or it was deleted. */
+  groupsChanged(): void {
+    this.groupHosts.clear();
+  }
+
+  private async queryHostsForGroups(groups: string[]): Promise<string[]> {
     const referencing = await this.k.selectFrom('securitygrouprules').select('security_group_id').where('remote_group_id', 'in', groups).execute();
     const all = [...new Set([...groups, ...referencing.map((r) => r.security_group_id)])];
     const rows = await this.k
