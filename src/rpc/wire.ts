@@ -30,40 +30,55 @@ export type ReplyEnvelope = { result?: unknown } | { error: RemoteErrorBody };
  */
 export function assertJson(value: unknown, path: string): void {
   const stack = new Set<object>();
-  const walk = (v: unknown, p: string): void => {
+  // The path is spelled out only for an offender: building it for every element cost more
+  // than the check (a member list of thousands of addresses travels on every refresh).
+  const keys: Array<string | number> = [];
+  const at = () => path + keys.map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`)).join('');
+  const walk = (v: unknown): void => {
     switch (typeof v) {
       case 'string':
       case 'boolean':
         return;
       case 'number':
-        if (!Number.isFinite(v)) throw new RpcPayloadError(`${p} is ${v}, which JSON cannot carry`);
+        if (!Number.isFinite(v)) throw new RpcPayloadError(`${at()} is ${v}, which JSON cannot carry`);
         return;
       case 'undefined':
-        throw new RpcPayloadError(`${p} is undefined, which JSON would turn into null`);
+        throw new RpcPayloadError(`${at()} is undefined, which JSON would turn into null`);
       case 'bigint':
       case 'symbol':
       case 'function':
-        throw new RpcPayloadError(`${p} is a ${typeof v}, which JSON cannot carry`);
+        throw new RpcPayloadError(`${at()} is a ${typeof v}, which JSON cannot carry`);
     }
     if (v === null) return;
     const o = v as object;
-    if (stack.has(o)) throw new RpcPayloadError(`${p} refers back to one of its parents (a cycle)`);
+    if (stack.has(o)) throw new RpcPayloadError(`${at()} refers back to one of its parents (a cycle)`);
     stack.add(o);
     if (Array.isArray(o)) {
-      for (let i = 0; i < o.length; i++) walk(o[i], `${p}[${i}]`);
+      for (let i = 0; i < o.length; i++) {
+        const x = o[i];
+        if (typeof x === 'string') continue;
+        keys.push(i);
+        walk(x);
+        keys.pop();
+      }
     } else {
       const proto = Object.getPrototypeOf(o);
       if (proto !== Object.prototype && proto !== null) {
         const kind = (proto?.constructor?.name as string | undefined) || 'object';
-        throw new RpcPayloadError(`${p} is a ${kind}, not a plain object; convert it to JSON values first`);
+        throw new RpcPayloadError(`${at()} is a ${kind}, not a plain object; convert it to JSON values first`);
       }
-      for (const [k, x] of Object.entries(o)) {
-        if (x !== undefined) walk(x, /^[A-Za-z_$][\w$]*$/.test(k) ? `${p}.${k}` : `${p}[${JSON.stringify(k)}]`);
+      for (const k in o) {
+        if (!Object.hasOwn(o, k)) continue;
+        const x = (o as Record<string, unknown>)[k];
+        if (x === undefined || typeof x === 'string') continue;
+        keys.push(k);
+        walk(x);
+        keys.pop();
       }
     }
     stack.delete(o);
   };
-  walk(value, path);
+  walk(value);
 }
 
 export function encodeRequest(method: string, args: unknown): string {
