@@ -44,3 +44,26 @@ describe('RPC envelope', () => {
     assert.throws(() => nth(0), /positive integer/);
   });
 });
+
+describe('what JSON cannot carry', () => {
+  const refused = (args: unknown) => {
+    try {
+      encodeRequest('m', args);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+  it('is refused with the path of the offender', () => {
+    assert.equal(refused({ ports: { '10.0.1.2': [['fa:16:3e:00:00:01', '10.0.0.5']], x: [1, 2, NaN] } }), 'args.ports.x[2] is NaN, which JSON cannot carry');
+    assert.equal(refused({ 'a-b': [{ when: new Date(0) }] }), 'args["a-b"][0].when is a Date, not a plain object; convert it to JSON values first');
+    assert.equal(refused([['ok'], [undefined]]), 'args[1][0] is undefined, which JSON would turn into null');
+    assert.equal(refused({ n: 1n }), 'args.n is a bigint, which JSON cannot carry');
+    const loop: Record<string, unknown> = { a: 'x' };
+    loop.self = { again: loop };
+    assert.equal(refused(loop), 'args.self.again refers back to one of its parents (a cycle)');
+    assert.equal(refused({ skipped: undefined, fine: ['a', 'b'], shared: [loop.a, loop.a] }), 'accepted');
+    const body = JSON.parse(encodeResult({ list: ['a', () => 1] }));
+    assert.deepEqual(body.error, { type: 'RpcPayloadError', message: 'result.list[1] is a function, which JSON cannot carry' });
+  });
+});
