@@ -24,6 +24,16 @@ describe('chunks', () => {
     assert.equal(joinChunks([[], a]), a, 'a single chunk is returned as it is');
   });
 
+  it('gives back the last joined array when it was made of the very same chunks', () => {
+    const a = [1, 2];
+    const b = [3];
+    const first = joinChunks([a, b]);
+    assert.equal(joinChunks([a, b], first), first);
+    assert.notEqual(joinChunks([a, [3]], first), first, 'an equal but new chunk: a new array');
+    assert.notEqual(joinChunks([a], first), first);
+    assert.deepEqual(joinChunks([b, a], first), [3, 1, 2]);
+  });
+
   it('changedParts leaves out the chunks both sides share', () => {
     const shared = [flow(1), flow(2)];
     const old = [flow(3)];

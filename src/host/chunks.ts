@@ -18,9 +18,11 @@ export function chunksOf<T>(arr: readonly T[]): ReadonlyArray<readonly T[]> {
 
 /**
  * One array of every chunk's elements, in order. Chunks that were themselves joined count as
- * their own chunks; empty ones are dropped; a single chunk is returned as it is.
+ * their own chunks; empty ones are dropped; a single chunk is returned as it is. `last`, an
+ * array joined before, is returned itself when it was joined from the very same chunks (a
+ * builder's previous result: the whole array then stays the same object).
  */
-export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>): T[] {
+export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>, last?: readonly T[]): T[] {
   const chunks: Array<readonly T[]> = [];
   let total = 0;
   for (const p of parts) {
@@ -32,6 +34,10 @@ export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>): T[] {
   }
   if (chunks.length === 0) return [];
   if (chunks.length === 1) return chunks[0] as T[];
+  if (last) {
+    const was = registry.get(last);
+    if (was && was.length === chunks.length && was.every((c, i) => c === chunks[i])) return last as T[];
+  }
   const out = new Array<T>(total);
   let i = 0;
   for (const c of chunks) for (let k = 0; k < c.length; k++) out[i++] = c[k];

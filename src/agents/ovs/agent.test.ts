@@ -250,9 +250,14 @@ describe('OVS agent on DVR compute hosts', () => {
     const net1 = fdb[ids.n1.net.id];
     assert.ok(net1, 'compute1 has peers on net1');
     // A stray remove_fdb_entries (as if the add had been missed): the entries go.
+    const before = n.composer.fragment('ovs')!;
     await (n.agent as any).handlers().remove_fdb_entries({ fdb_entries: { [ids.n1.net.id]: net1 } });
     await n.agent.idle();
     assert.ok(!flowsOf(lab, 'compute1', 'br-tun').some((f) => f.includes(vm3.mac)), 'entry removed by the cast');
+    // Only br-tun changed: the other bridges of the fragment are last pass's objects.
+    const after = n.composer.fragment('ovs')!;
+    assert.notEqual(after.ovs.bridges['br-tun'], before.ovs.bridges['br-tun']);
+    for (const b of Object.keys(before.ovs.bridges).filter((x) => x !== 'br-tun')) assert.equal(after.ovs.bridges[b], before.ovs.bridges[b], b);
     n.agent.requestSync();
     await lab.settle();
     has(flowsOf(lab, 'compute1', 'br-tun'), new RegExp(`dl_dst=${vm3.mac}`), 'entry back after the resync');

@@ -339,11 +339,16 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
 
   // The memoized chunks are unique by construction (and keyed apart from everything else by
   // table/priority); the rest is small and made unique here.
-  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([stable(s, 'int', unique(int)), dvrChunks?.int ?? []]) };
-  if (tunnelling) bridges[s.tunnelBridge] = joinChunks([stable(s, 'tun', unique(tun)), ...tunChunks, dvrChunks?.tun ?? []]);
-  for (const [name, fl] of phys) bridges[name] = joinChunks([stable(s, `phys:${name}`, unique(fl)), dvrChunks?.phys.get(name) ?? []]);
+  const last = lastJoined.get(s);
+  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([stable(s, 'int', unique(int)), dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
+  if (tunnelling) bridges[s.tunnelBridge] = joinChunks([stable(s, 'tun', unique(tun)), ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
+  for (const [name, fl] of phys) bridges[name] = joinChunks([stable(s, `phys:${name}`, unique(fl)), dvrChunks?.phys.get(name) ?? []], last?.[name]);
+  lastJoined.set(s, bridges);
   return { bridges, tunnels: [...tunnels.values()] };
 }
+
+/** Each bridge's flows as the last pass joined them: the same array again when no chunk changed. */
+const lastJoined = new WeakMap<OvsSettings, Record<string, Flow[]>>();
 
 /** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk, kept while the tunnels are the same. */
 const tunnelInMemo = new WeakMap<object, { sig: string; flows: Flow[] }>();

@@ -42,7 +42,33 @@ export function ovsFragment(plan: OvsPlan): HostState {
     const tunPorts = tunnelPorts(plan, bridges[s.tunnelBridge].ports, tunnels);
     bridges[s.tunnelBridge] = { ...bridges[s.tunnelBridge], ports: tunPorts, flows: flows[s.tunnelBridge] ?? [] };
   }
-  return { ...st, ovs: { bridges } };
+  return { ...st, ovs: { bridges: keepUnchanged(s, bridges) } };
+}
+
+/**
+ * Last pass's bridge objects where nothing in them changed (flows keep their arrays already,
+ * see flows.ts): a pass for one FDB entry then changes br-tun only, and the composer, validate
+ * and diff skip the other bridges by identity.
+ */
+const lastBridges = new WeakMap<OvsPlan['settings'], Record<string, OvsBridge>>();
+function keepUnchanged(s: OvsPlan['settings'], bridges: Record<string, OvsBridge>): Record<string, OvsBridge> {
+  const last = lastBridges.get(s);
+  const out: Record<string, OvsBridge> = {};
+  for (const [name, b] of Object.entries(bridges)) {
+    const was = last?.[name];
+    out[name] = was && sameBridge(was, b) ? was : b;
+  }
+  lastBridges.set(s, out);
+  return out;
+}
+
+function sameBridge(a: OvsBridge, b: OvsBridge): boolean {
+  if (a.flows !== b.flows || JSON.stringify({ ...a, ports: 0, flows: 0 }) !== JSON.stringify({ ...b, ports: 0, flows: 0 })) return false;
+  if (a.ports === b.ports) return true;
+  const names = Object.keys(b.ports);
+  if (names.length !== Object.keys(a.ports).length) return false;
+  // Ports are small flat records built in the same key order every pass.
+  return names.every((n) => a.ports[n] === b.ports[n] || (a.ports[n] !== undefined && JSON.stringify(a.ports[n]) === JSON.stringify(b.ports[n])));
 }
 
 /** br-int and br-tun with their patch pair: the same value every pass. */
