@@ -208,3 +208,22 @@ test('a namespace that passed before is still checked against the rest of the ho
   assert.equal(t.namespaces['qdhcp-n'], before.namespaces['qdhcp-n']);
   assert.match(validateHost(t, before).join('\n'), /the same OVS device is also in namespace "qdhcp-n"/);
 });
+
+test('what changed in a namespace is checked even where the rest is the same object as before', () => {
+  let prev = addPhysical(addNamespace(emptyHost(), 'qrouter-r'), 'eth0');
+  prev = addTap(prev, 'qrouter-r', 'qr-1');
+  prev = setIptables(prev, 'qrouter-r', 'filter', '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
+  assert.deepEqual(validateHost(prev), []);
+  // Same links record, a new route through a device that does not exist.
+  const routed = addRoute(prev, 'qrouter-r', { dst: '10.1.0.0/16', dev: 'qr-9' });
+  assert.equal(routed.namespaces['qrouter-r'].links, prev.namespaces['qrouter-r'].links);
+  assert.match(validateHost(routed, prev).join('\n'), /dev "qr-9" does not exist in namespace "qrouter-r"/);
+  // Same iptables text, but a set it names went away.
+  const withSet: HostState = structuredClone(prev);
+  withSet.namespaces['qrouter-r'].ipsets = { NIPv4a: { name: 'NIPv4a', type: 'hash:ip', family: 'inet', members: [] } };
+  withSet.namespaces['qrouter-r'].iptables.filter = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set NIPv4a src -j ACCEPT\nCOMMIT\n';
+  assert.deepEqual(validateHost(withSet), []);
+  const ns = withSet.namespaces['qrouter-r'];
+  const noSet: HostState = { ...withSet, namespaces: { ...withSet.namespaces, 'qrouter-r': { ...ns, ipsets: {} } } };
+  assert.match(validateHost(noSet, withSet).join('\n'), /uses ipset "NIPv4a" that does not exist/);
+});

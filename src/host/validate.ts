@@ -272,8 +272,15 @@ function checkNamespace(
 ): void {
   const at = where(ns.name);
   const localIps = new Set<string>();
+  // Parts that are the same objects as in `prev` (which passed) need only their cross-checks.
+  const sameLinkRecord = prev?.links === ns.links;
 
   for (const [key, l] of Object.entries(ns.links)) {
+    if (sameLinkRecord) {
+      for (const a of l.addresses) localIps.add(cidrIp(a));
+      checkLinkKind(bad, s, ns, l, ovsDevices, ovsDevicePlaced);
+      continue;
+    }
     const what = `Link "${l.name}" in ${at}`;
     if (l.name !== key) bad(`Link recorded under "${key}" in ${at} is named "${l.name}"`);
     const np = deviceNameProblem(l.name);
@@ -299,7 +306,7 @@ function checkNamespace(
 
   const devExists = (dev: string) => !!ns.links[dev];
   const routes = new Set<string>();
-  for (const r of ns.routes) {
+  for (const r of sameLinkRecord && prev!.routes === ns.routes ? [] : ns.routes) {
     const what = `Route "${r.dst}${r.via ? ' via ' + r.via : ''}${r.dev ? ' dev ' + r.dev : ''} table ${r.table}" in ${at}`;
     if (r.dst !== 'default' && !isNetworkCidr(r.dst)) bad(`${what}: destination "${r.dst}" is not "default" or a CIDR with host bits clear`);
     if (r.via !== undefined && !isIp(r.via)) bad(`${what}: via "${r.via}" is not an IP address`);
@@ -319,7 +326,7 @@ function checkNamespace(
   }
 
   const rules = new Set<string>();
-  for (const r of ns.rules) {
+  for (const r of sameLinkRecord && prev!.rules === ns.rules ? [] : ns.rules) {
     const what = `Rule "priority ${r.priority}${r.from ? ' from ' + r.from : ''}${r.to ? ' to ' + r.to : ''}${r.iif ? ' iif ' + r.iif : ''} lookup ${r.table}" in ${at}`;
     if (!isUint(r.priority, 0xffffffff)) bad(`${what}: priority ${r.priority} is not a 32-bit number`);
     if (!isUint(r.table, 0xffffffff) || r.table === 0) bad(`${what}: table ${r.table} is not 1-4294967295`);
@@ -344,7 +351,7 @@ function checkNamespace(
     if (n.nud !== 'permanent' && n.nud !== 'reachable') flag(`nud "${n.nud}" is not permanent or reachable`);
   }, (n) => bad(`${neighWhat(n)}: listed twice`));
 
-  for (const [key, value] of Object.entries(ns.sysctls)) {
+  for (const [key, value] of Object.entries(sameLinkRecord && prev!.sysctls === ns.sysctls ? {} : ns.sysctls)) {
     if (!/^(net|kernel)\.[A-Za-z0-9_./-]+$/.test(key)) bad(`Sysctl "${key}" in ${at} is not a net.* key in dotted form`);
     if (typeof value !== 'string' || value === '' || /[\r\n]/.test(value)) bad(`Sysctl "${key}" in ${at} has value "${value}" (non-empty text on one line)`);
     const dev = sysctlDevice(key);
@@ -374,7 +381,10 @@ function checkNamespace(
     if (problemsSeen === before && set.name === key) checkedIpsets.add(set);
   }
 
+  // The same text as before, with every ipset it could name still there, passes again.
+  const setsKept = !!prev && Object.keys(prev.ipsets).every((name) => ns.ipsets[name]);
   for (const [table, text] of Object.entries(ns.iptables) as [IptablesTable, string][]) {
+    if (setsKept && prev!.iptables[table] === text) continue;
     checkIptables(bad, ns, at, table, text);
   }
 }
