@@ -226,7 +226,12 @@ export interface AgentMethods {
   remove_fdb_entries: { fdb_entries: FdbEntries };
   dvr_mac_address_update: { dvr_macs: Array<{ host: string; mac_address: string }> };
   security_groups_rule_updated: { security_groups: string[] };
-  security_groups_member_updated: { security_groups: string[] };
+  /**
+   * dvrnet: `member_ips`, the groups' member addresses as the server sent the cast, lets the
+   * agent remake its ipsets without calling back (Neutron's agents call
+   * security_group_info_for_devices; one without it here still does).
+   */
+  security_groups_member_updated: { security_groups: string[]; member_ips?: Record<string, { IPv4: string[]; IPv6: string[] }> };
   // L3 agent
   routers_updated: { routers: string[] };
   router_removed_from_agent: { router_id: string };

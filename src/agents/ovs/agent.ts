@@ -88,6 +88,8 @@ export class OvsAgent extends Agent {
   private fullPending = true;
   /** A security group cast arrived: the next pass fetches the firewall's view again. */
   private firewallPending = false;
+  /** Groups' member addresses from member updates since the last pass, latest per group. */
+  private memberIps = new Map<string, { IPv4: string[]; IPv6: string[] }>();
   /** Ports reported up (so a pass reports only news, and down what left br-int). */
   private readonly reportedUp = new Set<string>();
   private pluggedSignatures = new Map<string, string>();
@@ -161,8 +163,9 @@ export class OvsAgent extends Agent {
       },
       // Security groups (as Neutron's firewall refresh): only the firewall's view is fetched
       // again, not the devices and the FDB.
-      security_groups_member_updated: () => {
-        this.firewallPending = true;
+      security_groups_member_updated: (a: AgentMethods['security_groups_member_updated']) => {
+        if (a.member_ips) for (const [g, ips] of Object.entries(a.member_ips)) this.memberIps.set(g, ips);
+        else this.firewallPending = true;
         super.requestSync(FDB_GATHER_MS);
       },
       security_groups_rule_updated: () => {
@@ -179,6 +182,18 @@ export class OvsAgent extends Agent {
   }
 
   protected async sync(): Promise<void> {
+    const members = this.memberIps;
+    this.memberIps = new Map();
+    try {
+      await this.pass(members);
+    } catch (err) {
+      // Nothing was applied: keep the addresses for the next pass (newer ones win).
+      for (const [g, ips] of members) if (!this.memberIps.has(g)) this.memberIps.set(g, ips);
+      throw err;
+    }
+  }
+
+  private async pass(members: Map<string, { IPv4: string[]; IPv6: string[] }>): Promise<void> {
     const s = this.settings;
     const full = this.fullPending || !this.snapshot;
     this.fullPending = false;
@@ -212,6 +227,21 @@ export class OvsAgent extends Agent {
     } else if (firewallRefresh && this.firewallEnabled() && snap.details.size) {
       snap = { ...snap, sgInfo: await this.call('security_group_info_for_devices', { devices: [...snap.details.keys()] }) };
       this.snapshot = snap;
+    } else if (members.size && snap.sgInfo) {
+      // Member updates with the addresses: the groups this host's rules name get them.
+      const was = snap.sgInfo.sg_member_ips;
+      let next: typeof was | undefined;
+      for (const [g, ips] of members) if (was[g] && !sameMembers(was[g], ips)) (next ??= { ...was })[g] = ips;
+      if (next) {
+        snap = { ...snap, sgInfo: { ...snap.sgInfo, sg_member_ips: next } };
+        this.snapshot = snap;
+      }
+    }
+    // What a fetch above raced with is older or newer than it: fetch again to be sure.
+    if ((full || firewallRefresh) && this.memberIps.size) {
+      this.memberIps.clear();
+      this.firewallPending = true;
+      super.requestSync(FDB_GATHER_MS);
     }
 
     // Local VLANs: one per network with a port here, stable across restarts.
@@ -404,3 +434,6 @@ function sameEntry(a: FdbEntries[string], b: FdbEntries[string]): boolean {
   }
   return true;
 }
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameMembers = (a: { IPv4: string[]; IPv6: string[] }, b: { IPv4: string[]; IPv6: string[] }) => sameList(a.IPv4, b.IPv4) && sameList(a.IPv6, b.IPv6);

@@ -85,6 +85,19 @@ export class AgentNotifier {
     this.epochs = new Map();
     this.lastFdb = new Map();
     this.flushing = undefined;
+    // Member updates carry their groups' addresses as they are now, read once per group for
+    // the whole batch (and after the burst, so a thousand new ports send one list, not a
+    // thousand growing ones).
+    const members = new Map<string, Promise<{ IPv4: string[]; IPv6: string[] }>>();
+    for (const m of batch) {
+      if (m.method !== 'security_groups_member_updated') continue;
+      const member_ips: Record<string, { IPv4: string[]; IPv6: string[] }> = {};
+      for (const g of m.args.security_groups as string[]) {
+        if (!members.has(g)) members.set(g, this.views.memberIps(g));
+        member_ips[g] = await members.get(g)!;
+      }
+      m.args = { ...m.args, member_ips };
+    }
     const sent: Promise<void>[] = [];
     for (const m of batch) {
       const p = m.kind === 'cast' ? this.transport.cast(m.topic, m.method, m.args) : this.transport.fanout(m.topic, m.method, m.args);
