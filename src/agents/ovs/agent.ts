@@ -88,6 +88,10 @@ export class OvsAgent extends Agent {
   private fullPending = true;
   /** A security group cast arrived: the next pass fetches the firewall's view again. */
   private firewallPending = false;
+  /** An FDB or DVR MAC cast changed what the flows are built from (a full pass rebuilds them anyway). */
+  private flowsPending = true;
+  /** The mapped physical bridges that existed at the last full pass (others' fragments change only with one). */
+  private physicalBridges: OvsPlan['physicalBridges'] = [];
   /** Groups' member addresses from member updates since the last pass, latest per group. */
   private memberIps = new Map<string, { IPv4: string[]; IPv6: string[] }>();
   /** Ports reported up (so a pass reports only news, and down what left br-int). */
@@ -155,10 +159,12 @@ export class OvsAgent extends Agent {
       // a burst (hundreds of ports coming up elsewhere) make one pass, not one each.
       add_fdb_entries: (a: AgentMethods['add_fdb_entries']) => {
         applyFdb(this.fdb, a.fdb_entries, true);
+        this.flowsPending = true;
         super.requestSync(FDB_GATHER_MS);
       },
       remove_fdb_entries: (a: AgentMethods['remove_fdb_entries']) => {
         applyFdb(this.fdb, a.fdb_entries, false);
+        this.flowsPending = true;
         super.requestSync(FDB_GATHER_MS);
       },
       // Security groups (as Neutron's firewall refresh): only the firewall's view is fetched
@@ -176,6 +182,7 @@ export class OvsAgent extends Agent {
       dvr_mac_address_update: (a: AgentMethods['dvr_mac_address_update']) => {
         this.dvrMacs = a.dvr_macs;
         this.dvrMacsAt = Date.now();
+        this.flowsPending = true;
         super.requestSync(FDB_GATHER_MS);
       },
     };
@@ -184,16 +191,20 @@ export class OvsAgent extends Agent {
   protected async sync(): Promise<void> {
     const members = this.memberIps;
     this.memberIps = new Map();
+    const flows = this.flowsPending;
+    this.flowsPending = false;
     try {
-      await this.pass(members);
+      await this.pass(members, flows);
     } catch (err) {
       // Nothing was applied: keep the addresses for the next pass (newer ones win).
       for (const [g, ips] of members) if (!this.memberIps.has(g)) this.memberIps.set(g, ips);
+      this.flowsPending ||= flows;
       throw err;
     }
   }
 
-  private async pass(members: Map<string, { IPv4: string[]; IPv6: string[] }>): Promise<void> {
+  /** One pass; `flowsPending`: the FDB or DVR MACs changed since the last one. */
+  private async pass(members: Map<string, { IPv4: string[]; IPv6: string[] }>, flowsPending: boolean): Promise<void> {
     const s = this.settings;
     const full = this.fullPending || !this.snapshot;
     this.fullPending = false;
@@ -207,14 +218,16 @@ export class OvsAgent extends Agent {
       this.dvrMacsAt = Date.now();
     }
 
-    // What others plugged on br-int (as OVSDB would list it), and the VLANs already in use.
-    const others = this.composer.desired('ovs');
+    // The VLANs already in use on the host.
     if (!this.restored) {
       this.vlans.restore(await this.composer.current(), s.integrationBridge);
       this.restored = true;
     }
     let snap = this.snapshot;
     if (full || !snap) {
+      // What others plugged on br-int (as OVSDB would list it) and which mapped bridges exist.
+      const others = this.composer.desired('ovs');
+      this.physicalBridges = this.mappedBridges(others);
       const plugged = pluggedPorts(others, s.integrationBridge);
       const ids = [...new Set(plugged.map((p) => p.ifaceId))];
       const details = new Map<string, DeviceDetails>();
@@ -244,7 +257,17 @@ export class OvsAgent extends Agent {
       super.requestSync(FDB_GATHER_MS);
     }
 
-    // Local VLANs: one per network with a port here, stable across restarts.
+    // The flows and ports: a pass for security group members only keeps them as they are.
+    if (full || flowsPending) this.composer.setFragment('ovs', ovsFragment(this.plan(snap)));
+    // The firewall depends on the security group view only: an l2population pass keeps it.
+    if (this.firewallEnabled() && (!this.lastFirewall || this.lastFirewall.info !== snap.sgInfo))
+      this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
+    await this.composer.reconcile();
+    if (full) await this.reportDevices(this.lastPorts);
+  }
+
+  /** Local VLANs, wired ports, FDB and DVR MACs: what the OVS fragment is built from. */
+  private plan(snap: Snapshot): OvsPlan {
     const nets = new Map<string, LocalNetwork>();
     for (const d of snap.details.values()) {
       if (nets.has(d.network_id)) continue;
@@ -259,32 +282,36 @@ export class OvsAgent extends Agent {
       const details = snap!.details.get(p.ifaceId);
       return { name: p.name, type: p.type, ifaceId: p.ifaceId, details, network: details && nets.get(details.network_id) };
     });
-    const physicalBridges: OvsPlan['physicalBridges'] = [];
-    for (const m of s.bridgeMappings) {
+    const plan: OvsPlan = {
+      settings: this.settings,
+      ports,
+      networks: [...nets.values()],
+      fdb: this.fdb,
+      dvrMac: this.dvrMac,
+      remoteDvrMacs: this.remoteDvrMacs(),
+      physicalBridges: this.physicalBridges,
+    };
+    this.devices = ports.filter((p) => p.details).length;
+    this.lastPorts = ports;
+    return plan;
+  }
+
+  /** The ports wired by the last plan (a full pass reports them). */
+  private lastPorts: WiredPort[] = [];
+
+  /** The bridge_mappings bridges that exist on the host (the operator makes them). */
+  private mappedBridges(others: HostState): OvsPlan['physicalBridges'] {
+    const out: OvsPlan['physicalBridges'] = [];
+    for (const m of this.settings.bridgeMappings) {
       if (!others.ovs.bridges[m.bridge]) {
         if (!this.missingBridges.has(m.bridge))
           console.error(`${this.binary} on ${this.host}: bridge ${m.bridge} for physical network ${m.physnet} does not exist (bridge_mappings); its networks are not wired`);
         this.missingBridges.add(m.bridge);
         continue;
       }
-      physicalBridges.push({ physnet: m.physnet, bridge: m.bridge, intPatch: intToPhysPatch(m.bridge), phyPatch: physToIntPatch(m.bridge) });
+      out.push({ physnet: m.physnet, bridge: m.bridge, intPatch: intToPhysPatch(m.bridge), phyPatch: physToIntPatch(m.bridge) });
     }
-    const plan: OvsPlan = {
-      settings: s,
-      ports,
-      networks: [...nets.values()],
-      fdb: this.fdb,
-      dvrMac: this.dvrMac,
-      remoteDvrMacs: this.remoteDvrMacs(),
-      physicalBridges,
-    };
-    this.composer.setFragment('ovs', ovsFragment(plan));
-    // The firewall depends on the security group view only: an l2population pass keeps it.
-    if (this.firewallEnabled() && (!this.lastFirewall || this.lastFirewall.info !== snap.sgInfo))
-      this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
-    await this.composer.reconcile();
-    this.devices = ports.filter((p) => p.details).length;
-    if (full) await this.reportDevices(ports);
+    return out;
   }
 
   private remoteMacs: { from?: unknown; own?: string; list: string[] } = { list: [] };
