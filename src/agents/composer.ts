@@ -68,7 +68,15 @@ export class HostComposer {
     readonly host: string,
     private readonly driver: HostDriver,
     private readonly opts: ComposerOptions = {},
-  ) {}
+  ) {
+    this.trustMs = Math.round((opts.trustMs ?? 60_000) * (0.75 + (hash32(host) % 1000) / 2000));
+  }
+
+  /**
+   * The trust interval, spread by +-25% per host (a hash of its name): hosts started together
+   * would otherwise all read themselves back in the same moment, once a minute.
+   */
+  private readonly trustMs: number;
 
   /** Read the host back in full on the next pass (something may have changed it). */
   forget(): void {
@@ -157,7 +165,7 @@ export class HostComposer {
    * back tens of thousands of flows per pass dominated), else let the driver read the host.
    */
   private async applyDesired(desired: HostState): Promise<HostOp[]> {
-    const trusted = this.last && this.driver.apply && Date.now() - this.lastReadAt < (this.opts.trustMs ?? 60_000);
+    const trusted = this.last && this.driver.apply && Date.now() - this.lastReadAt < this.trustMs;
     try {
       if (trusted) {
         assertValidHost(desired, this.last);
@@ -300,4 +308,11 @@ function mergeEach<T>(inputs: Map<string, T[]>, before: Map<string, Merged<T>>, 
     memo.set(key, { inputs: list, out });
   }
   return memo;
+}
+
+/** FNV-1a of a string: a stable spread per host name. */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }

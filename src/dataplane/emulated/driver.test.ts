@@ -227,3 +227,18 @@ test('compute states for both nodes validate and differ only where the hosts do'
   assert.ok(diff(a, b).length > 0);
   assert.deepEqual(diff(a, computeState(COMPUTE1)), []);
 });
+
+test('a read-back gives the flow objects that were written, and parses what someone else wrote', () => {
+  const { world, states } = buildTestbed();
+  const h = world.host('compute1');
+  const s = addFlows(states.compute1, 'br-tun', [{ table: 22, priority: 5, cookie: 0x99, match: 'dl_vlan=7', actions: 'drop' }]);
+  h.applyState(s);
+  const written = s.ovs.bridges['br-tun'].flows.find((f) => f.match === 'dl_vlan=7')!;
+  const read = h.readState().ovs.bridges['br-tun'].flows.find((f) => f.match === 'dl_vlan=7')!;
+  assert.equal(read, written, 'the same object');
+  // An operator's flow, written as ovs-ofctl would take it.
+  h.vswitch.bridge('br-tun').model.addFlows(['table=22, priority=6, dl_vlan=8, actions=drop']);
+  const theirs = h.readState().ovs.bridges['br-tun'].flows.find((f) => f.match === 'dl_vlan=8');
+  assert.deepEqual(theirs, { table: 22, priority: 6, cookie: '0x0', match: 'dl_vlan=8', actions: 'drop' });
+  assert.deepEqual(diff(h.readState(), s).map((o) => o.op), ['flows.update'], 'and it is not in the state: it goes');
+});

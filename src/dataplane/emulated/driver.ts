@@ -158,7 +158,11 @@ export class EmulatedDriver {
     'flows.update': (o) => {
       const model = this.host.vswitch.bridge(o.bridge).model;
       for (const k of o.delete) model.delFlows(`--strict ${renderFlowKey(k)}`);
-      model.addFlows([...o.modify, ...o.add].map(renderFlow));
+      const flows = [...o.modify, ...o.add];
+      const texts = flows.map(renderFlow);
+      model.addFlows(texts);
+      if (WRITTEN.size + texts.length > WRITTEN_MAX) WRITTEN.clear();
+      for (let i = 0; i < texts.length; i++) WRITTEN.set(texts[i], flows[i]);
     },
     'dhcp.start': (o) => this.dhcpStart(o.server),
     'dhcp.reload': (o) => {
@@ -266,7 +270,7 @@ export class EmulatedDriver {
       const ports: Record<string, OvsPort> = {};
       for (const [pn, p] of b.ports) if (pn !== name) ports[pn] = p.state ? structuredClone(p.state) : portState(p);
       const flows: Flow[] = [];
-      for (const text of b.model.writtenFlows()) flows.push(parseFlow(text));
+      for (const text of b.model.writtenFlows()) flows.push(WRITTEN.get(text) ?? parseFlow(text));
       bridges[name] = { ...structuredClone(b.spec), ports, flows };
     }
     const dhcp: HostState['dhcp'] = {};
@@ -276,6 +280,15 @@ export class EmulatedDriver {
     return { ovs: { bridges }, namespaces, dhcp, metadata };
   }
 }
+
+/**
+ * The flow each text was written from (flows are immutable values): a read-back of a big host
+ * gives the objects it was built from instead of parsing every line again, which also makes
+ * the diff after it compare objects that are mostly the same. A text not written here (an
+ * operator's ovs-ofctl) is parsed.
+ */
+const WRITTEN = new Map<string, Flow>();
+const WRITTEN_MAX = 2_000_000;
 
 function readNamespace(ns: Namespace): NsState {
   const links: Record<string, Link> = {};
