@@ -28,6 +28,10 @@ export interface AgentOptions {
   debounceMs?: number;
 }
 
+/** A pass that ended less than this ago means the agent is busy (see gatherMs). */
+const BUSY_WITHIN_MS = 250;
+const BUSY_GATHER_MS = 150;
+
 export abstract class Agent {
   abstract readonly agentType: string;
   abstract readonly binary: string;
@@ -126,6 +130,17 @@ export abstract class Agent {
     );
   }
 
+  /**
+   * How long an incremental request waits to gather more: `ms` when the agent has been idle a
+   * while (one change: answered quickly), longer while passes follow each other (a cloud
+   * coming up casts to every host again and again; each pass then takes in more of them).
+   */
+  protected gatherMs(ms: number): number {
+    return performance.now() - this.lastPassEnd < BUSY_WITHIN_MS ? Math.max(ms, BUSY_GATHER_MS) : ms;
+  }
+
+  private lastPassEnd = -Infinity;
+
   /** A full resync now (serialised: one at a time; requests during one make one more). */
   async resync(): Promise<void> {
     while (this.syncing) await this.syncing;
@@ -145,6 +160,7 @@ export abstract class Agent {
       await this.syncing;
     } finally {
       this.syncing = undefined;
+      this.lastPassEnd = performance.now();
     }
   }
 

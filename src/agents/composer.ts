@@ -141,9 +141,6 @@ export class HostComposer {
       return this.pending;
     }
     this.pending = (async () => {
-      // Agents whose timers fired together (the casts of one change reach a host's agents in
-      // the same batch) make one pass: the requests of this turn of the event loop gather first.
-      await new Promise((r) => setImmediate(r));
       let ops: HostOp[] = [];
       do {
         this.again = false;

@@ -128,7 +128,7 @@ export class L3Agent extends Agent {
         table.set(arp_table.ip_address, arp_table.mac_address);
         for (const [dev, t] of this.neighbourTables.get(arp_table.subnet_id) ?? []) t.set(permanent(dev, arp_table.ip_address, arp_table.mac_address));
         this.pending.arp = true;
-        this.requestSync(ARP_GATHER_MS);
+        this.requestSync(this.gatherMs(ARP_GATHER_MS));
       },
       del_arp_entry: ({ router_id, arp_table }) => {
         if (!this.routers.get(router_id)?.distributed) return;
@@ -138,7 +138,7 @@ export class L3Agent extends Agent {
         table.delete(arp_table.ip_address);
         for (const t of this.neighbourTables.get(arp_table.subnet_id)?.values() ?? []) t.delete(arp_table.ip_address);
         this.pending.arp = true;
-        this.requestSync(ARP_GATHER_MS);
+        this.requestSync(this.gatherMs(ARP_GATHER_MS));
       },
     };
   }

@@ -160,19 +160,19 @@ export class OvsAgent extends Agent {
       add_fdb_entries: (a: AgentMethods['add_fdb_entries']) => {
         applyFdb(this.fdb, a.fdb_entries, true);
         this.flowsPending = true;
-        super.requestSync(FDB_GATHER_MS);
+        super.requestSync(this.gatherMs(FDB_GATHER_MS));
       },
       remove_fdb_entries: (a: AgentMethods['remove_fdb_entries']) => {
         applyFdb(this.fdb, a.fdb_entries, false);
         this.flowsPending = true;
-        super.requestSync(FDB_GATHER_MS);
+        super.requestSync(this.gatherMs(FDB_GATHER_MS));
       },
       // Security groups (as Neutron's firewall refresh): only the firewall's view is fetched
       // again, not the devices and the FDB.
       security_groups_member_updated: (a: AgentMethods['security_groups_member_updated']) => {
         if (a.member_ips) for (const [g, ips] of Object.entries(a.member_ips)) this.memberIps.set(g, ips);
         else this.firewallPending = true;
-        super.requestSync(FDB_GATHER_MS);
+        super.requestSync(this.gatherMs(FDB_GATHER_MS));
       },
       security_groups_rule_updated: () => {
         this.firewallPending = true;
@@ -183,7 +183,7 @@ export class OvsAgent extends Agent {
         this.dvrMacs = a.dvr_macs;
         this.dvrMacsAt = Date.now();
         this.flowsPending = true;
-        super.requestSync(FDB_GATHER_MS);
+        super.requestSync(this.gatherMs(FDB_GATHER_MS));
       },
     };
   }
@@ -254,7 +254,7 @@ export class OvsAgent extends Agent {
     if ((full || firewallRefresh) && this.memberIps.size) {
       this.memberIps.clear();
       this.firewallPending = true;
-      super.requestSync(FDB_GATHER_MS);
+      super.requestSync(this.gatherMs(FDB_GATHER_MS));
     }
 
     // The flows and ports: a pass for security group members only keeps them as they are.

@@ -1,0 +1,40 @@
+// The base agent: requests gather into one pass, longer while passes follow each other.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Agent } from './agent.js';
+import { HostComposer } from './composer.js';
+import { World } from '../dataplane/emulated/world.js';
+import { InProcessTransport } from '../rpc/inproc.js';
+
+class Counting extends Agent {
+  readonly agentType = 'Test agent';
+  readonly binary = 'test-agent';
+  readonly topic = 'N/A';
+  protected readonly serveBase = undefined;
+  passes = 0;
+  protected configurations() {
+    return {};
+  }
+  protected async sync() {
+    this.passes++;
+  }
+  gather(ms: number) {
+    return this.gatherMs(ms);
+  }
+}
+
+describe('Agent passes', () => {
+  it('requests made together make one pass; a busy agent gathers longer than an idle one', async () => {
+    const host = new World().addHost('h1');
+    const a = new Counting({ transport: new InProcessTransport(), host: 'h1', composer: new HostComposer('h1', host.driver) });
+    assert.equal(a.gather(20), 20, 'idle: the requested delay');
+    for (let i = 0; i < 5; i++) a.requestSync(20);
+    await a.idle();
+    assert.equal(a.passes, 1);
+    assert.ok(a.gather(20) > 20, 'right after a pass: longer');
+    assert.equal(a.gather(500), 500, 'never shorter than asked');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(a.gather(20), 20, 'idle again');
+  });
+});
