@@ -25,7 +25,8 @@ import type { HostState, Namespace, OvsBridge } from '../host/state.js';
 
 /** What realises a host state: the emulated driver, or the real Linux one. */
 export interface HostDriver {
-  applyState(desired: HostState): HostOp[] | Promise<HostOp[]>;
+  /** `validated`: a state that passed validation before (the one last applied), so `desired` is checked for what changed. */
+  applyState(desired: HostState, validated?: HostState): HostOp[] | Promise<HostOp[]>;
   readState(): HostState | Promise<HostState>;
   /**
    * Carry out operations computed elsewhere (optional): with it the composer diffs against
@@ -171,8 +172,9 @@ export class HostComposer {
         this.last = desired;
         return ops;
       }
+      const validated = this.last;
       this.last = undefined;
-      const ops = await this.driver.applyState(desired);
+      const ops = await this.driver.applyState(desired, validated);
       this.last = desired;
       this.lastReadAt = Date.now();
       return ops;

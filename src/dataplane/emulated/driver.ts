@@ -42,8 +42,8 @@ export class EmulatedDriver {
   constructor(private host: EmulatedHost) {}
 
   /** Makes the host match `desired`; returns the operations carried out. */
-  applyState(desired: HostState): HostOp[] {
-    assertValidHost(desired);
+  applyState(desired: HostState, validated?: HostState): HostOp[] {
+    assertValidHost(desired, validated);
     const ops = diff(this.readState(), desired);
     this.apply(ops);
     return ops;

@@ -178,14 +178,14 @@ export class LinuxDriver {
 
   // ---------------------------------------------------------------------------- apply
 
-  applyState(desired: HostState): Promise<HostOp[]> {
-    const next = this.queue.then(() => this.applyNow(desired));
+  applyState(desired: HostState, validated?: HostState): Promise<HostOp[]> {
+    const next = this.queue.then(() => this.applyNow(desired, validated));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async applyNow(desired: HostState): Promise<HostOp[]> {
-    assertValidHost(desired);
+  private async applyNow(desired: HostState, validated?: HostState): Promise<HostOp[]> {
+    assertValidHost(desired, validated);
     assertSafeForCommands(desired);
     const current = await this.read(desired);
     const ops = diff(current, desired);
