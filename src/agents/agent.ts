@@ -28,8 +28,9 @@ export interface AgentOptions {
   debounceMs?: number;
 }
 
-/** A pass that ended less than this ago means the agent is busy (see gatherMs). */
-const BUSY_WITHIN_MS = 250;
+/** Busy (see gatherMs): this many passes ended within this time; a lone change makes one or two. */
+const BUSY_PASSES = 3;
+const BUSY_WITHIN_MS = 1000;
 const BUSY_GATHER_MS = 150;
 
 export abstract class Agent {
@@ -136,10 +137,12 @@ export abstract class Agent {
    * coming up casts to every host again and again; each pass then takes in more of them).
    */
   protected gatherMs(ms: number): number {
-    return performance.now() - this.lastPassEnd < BUSY_WITHIN_MS ? Math.max(ms, BUSY_GATHER_MS) : ms;
+    const busy = this.passEnds.length === BUSY_PASSES && performance.now() - this.passEnds[0] < BUSY_WITHIN_MS;
+    return busy ? Math.max(ms, BUSY_GATHER_MS) : ms;
   }
 
-  private lastPassEnd = -Infinity;
+  /** When the last few passes ended (oldest first). */
+  private passEnds: number[] = [];
 
   /** A full resync now (serialised: one at a time; requests during one make one more). */
   async resync(): Promise<void> {
@@ -160,7 +163,8 @@ export abstract class Agent {
       await this.syncing;
     } finally {
       this.syncing = undefined;
-      this.lastPassEnd = performance.now();
+      this.passEnds.push(performance.now());
+      if (this.passEnds.length > BUSY_PASSES) this.passEnds.shift();
     }
   }
 
