@@ -257,10 +257,6 @@ function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostStat
   return out;
 }
 
-export function mergeStates(states: HostState[]): HostState {
-  return new FragmentMerger().merge(states);
-}
-
 /**
  * Merges fragments, giving back last pass's merged bridge or namespace when every fragment
  * contributed the same objects to it as then: an agent pass that changed one namespace

@@ -8,6 +8,7 @@ import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInf
 import { AGENT_TYPES, configOf } from '../agents.js';
 import type { CorePlugin } from '../plugin.js';
 import { b, chunks } from '../util.js';
+
 /** A CIDR's prefix length (the server stored it canonical). */
 const prefixOf = (cidr: string) => Number(cidr.slice(cidr.indexOf('/') + 1));
 
@@ -107,32 +108,35 @@ export class HostViews {
     return a ? (configOf(a).tunneling_ip as string | undefined) : undefined;
   }
 
-  /** Tunnel endpoints of the hosts' OVS agents, in one query. */
   /**
-   * Tunnel endpoints of OVS agents, by host. Remembered per host until an agent is created,
-   * revived, reconfigured or deleted (the notifier says so through `agentsChanged`).
+   * Tunnel endpoints of the hosts' OVS agents, in one query. Remembered per host until an
+   * agent is created, revived, reconfigured or deleted (the notifier says so through
+   * `agentsChanged`).
    */
   async ovsAgentIps(hosts: string[]): Promise<Map<string, string>> {
     if (!this.opts.remember) return this.queryOvsAgentIps(hosts);
     const wanted = [...new Set(hosts)];
+    const known = new Map(wanted.map((h) => [h, this.tunnelIps.get(h)]));
     const missing = wanted.filter((h) => !this.tunnelIps.has(h));
     if (missing.length) {
+      const epoch = this.agentEpoch;
       const got = await this.queryOvsAgentIps(missing);
-      for (const h of missing) this.tunnelIps.set(h, got.get(h));
+      for (const h of missing) known.set(h, got.get(h));
+      // Remembered only if no agent changed while the query was under way (it may predate that).
+      if (epoch === this.agentEpoch) for (const h of missing) this.tunnelIps.set(h, got.get(h));
     }
     const out = new Map<string, string>();
-    for (const h of wanted) {
-      const ip = this.tunnelIps.get(h);
-      if (ip) out.set(h, ip);
-    }
+    for (const [h, ip] of known) if (ip) out.set(h, ip);
     return out;
   }
 
   private readonly tunnelIps = new Map<string, string | undefined>();
+  private agentEpoch = 0;
 
   /** An agent appeared, came back, changed its configuration or was deleted. */
   agentsChanged(): void {
     this.tunnelIps.clear();
+    this.agentEpoch++;
   }
 
   private async queryOvsAgentIps(hosts: string[]): Promise<Map<string, string>> {
