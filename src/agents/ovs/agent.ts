@@ -6,9 +6,10 @@
 // the host has and what the server says now. A pass asks the server only about this host's
 // ports and networks (get_devices_details_list, get_fdb_entries,
 // security_group_info_for_devices). l2population casts between passes update the cached FDB
-// and trigger a cheap pass without any call; every other cast, a port plugged or unplugged on
-// br-int, and the periodic resync trigger a full pass, which rebuilds the FDB from
-// get_fdb_entries (a missed cast heals there).
+// and trigger a cheap pass without any call, as do member updates that carry their groups'
+// addresses (only the ipsets are made again); a rule change fetches the firewall's view; every
+// other cast, a port plugged or unplugged on br-int, and the periodic resync trigger a full
+// pass, which rebuilds the FDB from get_fdb_entries (a missed cast heals there).
 
 import type { OvsAgentConfig } from '../../config/agents.js';
 import { emptyHost, setSysctl } from '../../host/build.js';
