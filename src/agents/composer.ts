@@ -22,12 +22,15 @@ import { joinChunks } from '../host/chunks.js';
 import { diff } from '../host/diff.js';
 import { assertValidHost } from '../host/validate.js';
 import type { HostState, Namespace, OvsBridge } from '../host/state.js';
+import { DEAD_VLAN_TAG } from './ovs/constants.js';
 
 /** What realises a host state: the emulated driver, or the real Linux one. */
 export interface HostDriver {
   /** `validated`: a state that passed validation before (the one last applied), so `desired` is checked for what changed. */
   applyState(desired: HostState, validated?: HostState): HostOp[] | Promise<HostOp[]>;
   readState(): HostState | Promise<HostState>;
+  /** A gratuitous ARP for `ip` from a device (optional: a driver without it announces nothing). */
+  announce?(namespace: string, dev: string, ip: string): void | Promise<void>;
   /**
    * Carry out operations computed elsewhere (optional): with it the composer diffs against
    * the state it last applied instead of reading the whole host back on every pass.
@@ -107,6 +110,32 @@ export class HostComposer {
     return dropOrphanAmendments(merged, entries);
   }
 
+  /**
+   * Announce `ip` from a device with a gratuitous ARP (what neighbours cached may be stale),
+   * once the device is wired: an OVS port the agent has not given its VLAN yet would drop it.
+   */
+  async announce(namespace: string, dev: string, ip: string): Promise<void> {
+    this.announcements.set(`${namespace}|${dev}|${ip}`, { namespace, dev, ip });
+    await this.flushAnnouncements();
+  }
+
+  private readonly announcements = new Map<string, { namespace: string; dev: string; ip: string }>();
+
+  private async flushAnnouncements(): Promise<void> {
+    const s = this.last;
+    if (!s || !this.announcements.size) return;
+    for (const [key, a] of [...this.announcements]) {
+      const ns = s.namespaces[a.namespace];
+      if (!ns?.links[a.dev]) {
+        this.announcements.delete(key); // the device is gone: nothing to announce
+        continue;
+      }
+      if (!wired(s, a.dev)) continue;
+      this.announcements.delete(key);
+      await Promise.resolve(this.driver.announce?.(a.namespace, a.dev, a.ip)).catch((err) => console.error(`${this.host}: gratuitous ARP for ${a.ip} on ${a.dev} failed:`, err));
+    }
+  }
+
   current(): HostState | Promise<HostState> {
     return this.driver.readState();
   }
@@ -148,6 +177,7 @@ export class HostComposer {
         const done = await this.applyDesired(this.desired());
         this.applied += done.length;
         ops = ops.concat(done);
+        await this.flushAnnouncements();
       } while (this.again);
       return ops;
     })();
@@ -303,6 +333,15 @@ function mergeEach<T>(inputs: Map<string, T[]>, before: Map<string, Merged<T>>, 
     memo.set(key, { inputs: list, out });
   }
   return memo;
+}
+
+/** An OVS port carries traffic once the agent gave it a VLAN; any other device at once. */
+function wired(s: HostState, dev: string): boolean {
+  for (const b of Object.values(s.ovs.bridges)) {
+    const p = b.ports[dev];
+    if (p) return p.tag !== undefined && p.tag !== DEAD_VLAN_TAG;
+  }
+  return true;
 }
 
 /** FNV-1a of a string: a stable spread per host name. */

@@ -397,8 +397,9 @@ describe('the emulator and real Open vSwitch and iptables agree on the three flo
     // frame from it. The real sg- sends IPv6 router solicitations once it is up (multicast,
     // flooded to every host of the network), and nothing else from TN crosses compute2's
     // NORMAL (frames to vm2 take table 60's direct DVR output). The emulator sends no such
-    // frames: replay one announcement there, a gratuitous ARP (what Neutron's L3 agent sends
-    // from a new sg- port), so that both sides' MAC tables agree before the traces.
+    // frames, and the L3 agent's gratuitous ARP from the new sg- went out before compute2 had
+    // a port on that network: replay that announcement, so that both sides' MAC tables agree
+    // before the traces.
     const emuSnatNs = `snat-${emu!.ids.router.id}`;
     const sgIp = emf.sg2.fixed_ips[0].ip_address as string;
     emu!.cloud.world.inject({ host: 'network1', ns: emuSnatNs, dev: emf.dev('sg- of network 2') }, { eth: { src: emf.sg2.mac_address, dst: 'ff:ff:ff:ff:ff:ff', type: ETH_TYPE_ARP }, arp: { op: 1, sha: emf.sg2.mac_address, spa: sgIp, tha: '00:00:00:00:00:00', tpa: sgIp } });

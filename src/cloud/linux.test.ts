@@ -16,6 +16,7 @@ import { LinuxDataplane, linuxDataplaneUnavailable } from './linux-dataplane.js'
 import { makeScenario } from './testing.js';
 import { scenarioTopology } from './topology.js';
 import { run } from '../dataplane/linux/exec.js';
+import { client, ok } from '../api/testing.js';
 
 const skip = linuxDataplaneUnavailable() ?? false;
 
@@ -99,6 +100,24 @@ describe('the cloud on the linux dataplane (real namespaces, OVS, dnsmasq, ping)
     const before = await natPackets(qrouter, 'DNAT');
     await pingOk({ host: 'internet' }, ids.fip.floating_ip_address);
     assert.ok((await natPackets(qrouter, 'DNAT')) > before, "the DNAT rule in compute1's qrouter- namespace counted the flow");
+  });
+
+  it("a floating IP moved to an instance on the other host answers at once: its new host's fg- announces it (arping -U)", async () => {
+    const call = client(cloud!.servers.api.url);
+    const fip = ids.fip.floating_ip_address;
+    const egMac = async () => /lladdr (\S+)/.exec((await run(['ip', '-n', `${tag}extrouter`, 'neigh', 'show', fip])).stdout)?.[1];
+    const fgMac = async (host: string) => / fg-\S*:.* link\/ether (\S+)/.exec((await run(['ip', '-o', '-n', `${tag}${host}-fip-${ids.ext.id}`, 'link', 'show'])).stdout)?.[1];
+    try {
+      for (const [vm, host] of [[vm2, 'compute2'], [vm1, 'compute1']] as const) {
+        await ok(call('PUT', `/v2.0/floatingips/${ids.fip.id}`, { floatingip: { port_id: vm.port_id } }, { project: 'demo' }));
+        await cloud!.settle();
+        assert.equal(await egMac(), await fgMac(host), `the outside router learnt ${host}'s fg- MAC from its announcement`);
+        await pingOk({ host: 'internet' }, fip);
+      }
+    } finally {
+      await ok(call('PUT', `/v2.0/floatingips/${ids.fip.id}`, { floatingip: { port_id: vm1.port_id } }, { project: 'demo' })).catch(() => undefined);
+      await cloud!.settle();
+    }
   });
 
   it('instance 1 <-> instance 2 across compute1 and compute2 (distributed router, VXLAN)', async () => {

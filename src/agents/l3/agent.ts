@@ -18,7 +18,7 @@ import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type ArpEntry, type 
 import { Agent, type AgentOptions } from '../agent.js';
 import { metadataProxySocket } from '../metadata/socket.js';
 import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
-import { buildL3, type FipStatus, type L3BuildOutput } from './build.js';
+import { buildL3, type Announcement, type FipStatus, type L3BuildOutput } from './build.js';
 
 function* arpEntries(table: Map<string, string> | undefined): Iterable<{ ip: string; mac: string }> {
   if (table) for (const [ip, mac] of table) yield { ip, mac };
@@ -344,7 +344,23 @@ export class L3Agent extends Agent {
       await this.reportStatuses(routers, out.fipStatuses).catch(() => {});
       throw err;
     }
+    await this.announce(out.announce);
     await this.reportStatuses(routers, out.fipStatuses);
+  }
+
+  /** What was announced (ns|dev|ip): an address is announced when it first appears here. */
+  private announced = new Set<string>();
+
+  /** Gratuitous ARP for addresses new on this host (a floating IP that moved here, a SNAT gateway that failed over). */
+  private async announce(list: Announcement[]) {
+    const now = new Set<string>();
+    for (const a of list) {
+      const key = `${a.ns}|${a.dev}|${a.ip}`;
+      now.add(key);
+      if (this.announced.has(key)) continue;
+      await this.composer.announce(a.ns, a.dev, a.ip);
+    }
+    this.announced = now;
   }
 
   /** Tell the server what changed: only statuses that differ from what it has. */

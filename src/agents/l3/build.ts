@@ -68,6 +68,17 @@ export interface L3BuildOutput {
   counts: { routers: number; interfaces: number; ex_gw_ports: number; floating_ips: number };
   /** With `neighbours`: where the routers' neighbour chunks came from (an ARP-only pass rejoins them). */
   neighbourSources?: NamespaceNeighbours[];
+  /**
+   * Addresses others may have cached with another MAC: floating IPs proxied on fg-, qg-'s
+   * addresses (Neutron sends a gratuitous ARP for each when it adds it: send_ip_addr_adv_notif).
+   */
+  announce: Announcement[];
+}
+
+export interface Announcement {
+  ns: string;
+  dev: string;
+  ip: string;
 }
 
 export const cidrOf = (ip: { ip_address: string; prefixlen: number }) => `${ip.ip_address}/${ip.prefixlen}`;
@@ -138,6 +149,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
     fipStatuses: new Map(),
     linkedRouters: new Set(),
     ruledFips: new Set(),
+    announce: [],
     counts: { routers: 0, interfaces: 0, ex_gw_ports: 0, floating_ips: 0 },
   };
   const br = input.integrationBridge;
@@ -150,6 +162,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
       // A centralized router lives whole on the host it is scheduled to (legacy.ts).
       if (input.mode !== 'dvr_snat' || r.gw_port_host !== input.host) continue;
       const lr = buildLegacyRouter(f, r, { integrationBridge: br, metadata: input.metadata });
+      out.announce.push(...lr.announce);
       out.counts.routers++;
       out.counts.interfaces += lr.interfaces;
       out.counts.ex_gw_ports += lr.exGwPorts;
@@ -222,6 +235,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
       for (const x of fips) {
         const prio = input.fipPriority(x);
         out.ruledFips.add(x.floating_ip_address);
+        out.announce.push({ ns: ext.ns, dev: ext.fg, ip: x.floating_ip_address });
         f.rule(qrouter, { priority: prio, from: x.fixed_ip_address, table: FIP_RT_TBL });
         f.route(ext.ns, { dst: `${x.floating_ip_address}/32`, via: ends.rfp, dev: fpr });
         ipt.nat.addRule('PREROUTING', `-d ${x.floating_ip_address}/32 -i ${rfp} -j DNAT --to-destination ${x.fixed_ip_address}`);
@@ -238,7 +252,7 @@ export function buildL3(input: L3BuildInput): L3BuildOutput {
     // The central SNAT of this router, if this host is its dvr_snat host.
     if (gw && input.mode === 'dvr_snat' && r.gw_port_host === input.host) {
       out.counts.ex_gw_ports++;
-      buildSnat(f, br, r, gw);
+      out.announce.push(...buildSnat(f, br, r, gw));
     }
   }
   for (const ext of fipNs.values()) f.iptables(ext.ns, ext.tables.texts());
@@ -271,8 +285,8 @@ function ensureFipNamespace(
   return entry;
 }
 
-/** snat-<router>: sg- per interface subnet, qg- on the external network, SNAT to the gateway IP. */
-function buildSnat(f: Fragment, br: string, r: RouterInfo, gw: PortInfo) {
+/** snat-<router>: sg- per interface subnet, qg- on the external network, SNAT to the gateway IP; returns the sg- and qg- addresses to announce. */
+function buildSnat(f: Fragment, br: string, r: RouterInfo, gw: PortInfo): Announcement[] {
   const ns = snatNamespace(r.id);
   f.namespace(ns);
   baseSysctls(f, ns);
@@ -292,6 +306,8 @@ function buildSnat(f: Fragment, br: string, r: RouterInfo, gw: PortInfo) {
   ipt.mangle.addChain('mark').addRule('PREROUTING', '-j $mark');
   gatewayNatRules(ipt, qg, gw, r.enable_snat);
   f.iptables(ns, ipt.texts());
+  // RouterInfo._internal_network_added and external_gateway_added announce each address.
+  return [...sgs.flatMap(({ dev, port }) => v4(port).map((a) => ({ ns, dev, ip: a.ip_address }))), ...v4(gw).map((a) => ({ ns, dev: qg, ip: a.ip_address }))];
 }
 
 /** qg- on the integration bridge with the gateway port's addresses (and `extra` ones), default via each subnet's gateway. */

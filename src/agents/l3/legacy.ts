@@ -9,19 +9,21 @@
 import { isIpv4 } from '../../host/ip.js';
 import { routerInterfaceDevice, routerNamespace } from '../../host/names.js';
 import type { PortInfo, RouterInfo } from '../../rpc/messages.js';
-import { baseSysctls, cidrOf, extraRoutes, gatewayNatRules, plugGateway, routerMetadata, type FipStatus, type L3BuildInput } from './build.js';
+import { baseSysctls, cidrOf, extraRoutes, gatewayNatRules, plugGateway, routerMetadata, v4, type FipStatus, type L3BuildInput } from './build.js';
 import type { Fragment } from './fragment.js';
 import { IptablesManager } from './iptables.js';
 
 export interface LegacyRouterOutput {
   fipStatuses: Record<string, FipStatus>;
+  /** qg-'s gateway and floating IP addresses (gratuitous ARP when they appear). */
+  announce: Array<{ ns: string; dev: string; ip: string }>;
   interfaces: number;
   exGwPorts: number;
   floatingIps: number;
 }
 
 export function buildLegacyRouter(f: Fragment, r: RouterInfo, opts: { integrationBridge: string; metadata: L3BuildInput['metadata'] }): LegacyRouterOutput {
-  const out: LegacyRouterOutput = { fipStatuses: {}, interfaces: 0, exGwPorts: 0, floatingIps: 0 };
+  const out: LegacyRouterOutput = { fipStatuses: {}, announce: [], interfaces: 0, exGwPorts: 0, floatingIps: 0 };
   const br = opts.integrationBridge;
   const ns = routerNamespace(r.id);
   f.namespace(ns);
@@ -48,6 +50,7 @@ export function buildLegacyRouter(f: Fragment, r: RouterInfo, opts: { integratio
     // process_floating_ip_addresses: each floating IP is a /32 on qg-, so qg- answers ARP for it.
     const qg = plugGateway(f, br, ns, gw, fips.map((x) => `${x.floating_ip_address}/32`));
     devices.push({ dev: qg, port: gw });
+    for (const ip of [...v4(gw).map((a) => a.ip_address), ...fips.map((x) => x.floating_ip_address)]) out.announce.push({ ns, dev: qg, ip });
     // _handle_router_snat_rules, then process_floating_ip_nat_rules.
     ipt.nat.addRule('snat', '-j $float-snat');
     gatewayNatRules(ipt, qg, gw, r.enable_snat);

@@ -22,6 +22,9 @@ import { assertValidHost } from '../../host/validate.js';
 import type { Flow, HostState, Link, Namespace as NsState, OvsBridge, OvsPort, Route, Rule } from '../../host/state.js';
 import { ROOT_NS } from '../../host/state.js';
 import { IPSET_SWAP_SUFFIX } from '../../host/names.js';
+import { BROADCAST_MAC, ETH_TYPE_ARP, type Frame } from './packet.js';
+
+const ZERO_MAC = '00:00:00:00:00:00';
 
 export class EmulatedDriverError extends Error {
   constructor(
@@ -47,6 +50,17 @@ export class EmulatedDriver {
     const ops = diff(this.readState(), desired);
     this.apply(ops);
     return ops;
+  }
+
+  /**
+   * A gratuitous ARP for `ip` from `dev` (Neutron's send_ip_addr_adv_notif: `arping -U`), so
+   * neighbours that cached another MAC for it (a floating IP moved to this host) learn this one.
+   */
+  announce(namespace: string, devName: string, ip: string): void {
+    const dev = this.host.ns(namespace === ROOT_NS ? undefined : namespace).device(devName);
+    const frame: Frame = { eth: { src: dev.mac, dst: BROADCAST_MAC, type: ETH_TYPE_ARP }, arp: { op: 1, sha: dev.mac, spa: ip, tha: ZERO_MAC, tpa: ip } };
+    this.host.xmit(dev, frame, this.host.engine.tracer.newPacket(`ARP announce ${ip} from ${devName} (gratuitous)`));
+    this.host.engine.run();
   }
 
   apply(ops: readonly HostOp[]): void {

@@ -12,4 +12,6 @@ export interface Engine {
   schedule(fn: () => void): void;
   /** Called when a neighbour entry starts waiting for an ARP reply; checked when the queue drains. */
   watchUnresolved(check: () => void): void;
+  /** Processes what was scheduled until the network is quiet (a frame a host sends on its own). */
+  run(): void;
 }

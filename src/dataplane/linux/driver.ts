@@ -178,6 +178,16 @@ export class LinuxDriver {
 
   // ---------------------------------------------------------------------------- apply
 
+  /** A gratuitous ARP for `ip` from `dev` (as Neutron: `arping -U`), after what is being applied. */
+  announce(namespace: string, dev: string, ip: string): Promise<void> {
+    const next = this.queue.then(async () => {
+      // iputils arping exits 1 when nothing answers, which unsolicited mode never expects.
+      await run(inNetns(this.realNs(namespace), ['arping', '-U', '-c', '1', '-w', '1', '-I', dev, ip]), { okCodes: [0, 1], timeoutMs: 5000 });
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
   applyState(desired: HostState, validated?: HostState): Promise<HostOp[]> {
     const next = this.queue.then(() => this.applyNow(desired, validated));
     this.queue = next.catch(() => undefined);
