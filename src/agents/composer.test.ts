@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addBridge, addNamespace, emptyHost } from '../host/build.js';
+import { addBridge, addInternalPort, addNamespace, emptyHost, setPort } from '../host/build.js';
 import type { HostOp } from '../host/ops.js';
 import type { HostState } from '../host/state.js';
 import { World } from '../dataplane/emulated/world.js';
@@ -89,5 +89,30 @@ describe('HostComposer passes', () => {
     assert.deepEqual(d.namespaces['qrouter-1'], b.namespaces['qrouter-1']);
     assert.equal(d.namespaces['qdhcp-2'], b.namespaces['qdhcp-2']);
     assert.deepEqual(Object.keys(d.namespaces), Object.keys(b.namespaces), 'first-seen order kept');
+  });
+
+  it('sends an announcement once the device is wired, and drops it when the device goes', async () => {
+    const { driver } = counting();
+    const sent: string[] = [];
+    driver.announce = (ns, dev, ip) => void sent.push(`${ns} ${dev} ${ip}`);
+    const c = new HostComposer('h1', driver);
+    const plugged = addInternalPort(addNamespace(addBridge(emptyHost(), 'br-int'), 'fip-x'), 'br-int', 'fg-1', { namespace: 'fip-x', tag: 4095 });
+    c.setFragment('l3', plugged);
+    await c.reconcile();
+    await c.announce('fip-x', 'fg-1', '203.0.113.7');
+    assert.deepEqual(sent, [], 'on the dead VLAN: held');
+    c.setFragment('l3', setPort(plugged, 'br-int', 'fg-1', { tag: 3 }));
+    await c.reconcile();
+    assert.deepEqual(sent, ['fip-x fg-1 203.0.113.7']);
+    await c.reconcile();
+    assert.equal(sent.length, 1, 'once');
+    c.setFragment('l3', plugged);
+    await c.reconcile();
+    await c.announce('fip-x', 'fg-1', '203.0.113.8');
+    c.setFragment('l3', addBridge(emptyHost(), 'br-int'));
+    await c.reconcile();
+    c.setFragment('l3', setPort(plugged, 'br-int', 'fg-1', { tag: 3 }));
+    await c.reconcile();
+    assert.equal(sent.length, 1, 'the device went before it was wired: nothing left to send');
   });
 });
