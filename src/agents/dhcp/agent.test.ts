@@ -104,9 +104,16 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     const ports = (await ok(call('GET', `/v2.0/ports?network_id=${net.id}&device_owner=network:dhcp`))).ports;
     assert.deepEqual(ports.map((p: any) => [p.id, p.device_id, p['binding:host_id']]), [[dhcpPort.id, dhcpDeviceId(net.id, 'network1'), 'network1']]);
 
+    // A new port of a network served here: that network alone is fetched again.
+    const asked: string[] = [];
+    const spied = agent as unknown as { call: (m: string, a: unknown) => Promise<unknown> };
+    const realCall = spied.call;
+    spied.call = (m, a) => (asked.push(m), realCall.call(agent, m, a));
     const vm = (await ok(call('POST', '/v2.0/ports', { port: { network_id: net.id, device_owner: 'compute:nova', device_id: 'vm-1', 'binding:host_id': 'network1', tenant_id: net.tenant_id } }))).port;
     await eventually(() => agent.networks.get(net.id)!.network.ports.some((p) => p.id === vm.id), 'port_update_end resynced the agent');
     await agent.idle();
+    spied.call = realCall;
+    assert.ok(asked.includes('get_network_info') && !asked.includes('get_active_networks_info'), asked.join());
     await standIns(composer, agentT, 'network1', [tapDevice(vm.id)]);
     assert.equal((await ok(call('GET', `/v2.0/ports/${dhcpPort.id}`))).port.status, 'ACTIVE', 'up once wired');
 

@@ -2,9 +2,11 @@
 // for every network the server scheduled to this host, a DHCP port of its own (created on
 // the server with Neutron's device_id), `qdhcp-<network id>` with that port plugged into
 // br-int, dnsmasq configured from the network's subnets and ports, and a metadata proxy for
-// isolated networks. Level-triggered: every resync recomputes the whole fragment from
-// `get_active_networks_info`; casts (network/port/subnet changes) only request a resync.
-// A network that is no longer hosted here loses its namespace and its DHCP port.
+// isolated networks. Level-triggered: a full pass recomputes the whole fragment from
+// `get_active_networks_info`; a port or network update of a network served here fetches that
+// network alone (`get_network_info`, as Neutron's agent refreshes one network), anything
+// else (a network deleted or new here, the periodic resync) makes a full pass. A network
+// that is no longer hosted here loses its namespace and its DHCP port.
 
 import type { DhcpAgentConfig } from '../../config/agents.js';
 import { emptyHost } from '../../host/build.js';
@@ -41,6 +43,9 @@ export class DhcpAgent extends Agent {
   /** Networks whose qdhcp namespace may exist on the host (served now, or found at start). */
   private known = new Set<string>();
   private firstSync = true;
+  private fullPending = true;
+  /** Served networks a cast said changed since the last pass. */
+  private changed = new Set<string>();
 
   constructor(opts: DhcpAgentOptions) {
     // Neutron's resync_interval is a retry delay after a failure; the base class's periodic
@@ -77,12 +82,50 @@ export class DhcpAgent extends Agent {
     };
   }
 
+  /** Any request but a served network's update is a full pass. */
+  override requestSync(): void {
+    this.fullPending = true;
+    super.requestSync();
+  }
+
   protected override handlers() {
-    const resync = () => this.requestSync();
-    return { network_update_end: resync, network_delete_end: resync, port_update_end: resync, port_delete_end: resync };
+    const one = ({ network_id }: { network_id: string }) => {
+      if (!this.networks.has(network_id)) return this.requestSync();
+      this.changed.add(network_id);
+      super.requestSync(this.gatherMs(0));
+    };
+    return { network_update_end: one, network_delete_end: () => this.requestSync(), port_update_end: one, port_delete_end: one };
   }
 
   protected async sync(): Promise<void> {
+    const full = this.fullPending || this.firstSync;
+    const changed = this.changed;
+    this.fullPending = false;
+    this.changed = new Set();
+    try {
+      if (full) await this.fullPass();
+      else if (!(await this.refresh(changed))) await this.fullPass();
+    } catch (err) {
+      for (const id of changed) this.changed.add(id);
+      this.fullPending ||= full;
+      throw err;
+    }
+  }
+
+  /** The networks a cast named, fetched alone; false when one is no longer ours to serve as it was (a full pass decides). */
+  private async refresh(ids: Set<string>): Promise<boolean> {
+    const served = new Map(this.networks);
+    for (const id of ids) {
+      const net = await this.call('get_network_info', { network_id: id });
+      if (!net || !net.admin_state_up || !dhcpSubnets(net).length || !served.has(id)) return false;
+      served.set(id, { network: net, port: await this.dhcpPort(net) });
+    }
+    await this.apply(served);
+    this.networks = served;
+    return true;
+  }
+
+  private async fullPass(): Promise<void> {
     if (this.firstSync) {
       // Namespaces left by an earlier run: released below if the server no longer gives us their network.
       const current = await this.composer.current();
@@ -94,15 +137,7 @@ export class DhcpAgent extends Agent {
       if (!net.admin_state_up || !dhcpSubnets(net).length) continue;
       served.set(net.id, { network: net, port: await this.dhcpPort(net) });
     }
-
-    let s = emptyHost();
-    const bridge = this.settings.integration_bridge ?? INTEGRATION_BRIDGE;
-    const others = this.composer.desired('dhcp').ovs.bridges[bridge];
-    if (others) s = { ...s, ovs: { bridges: { [bridge]: portsOnly(others) } } };
-    for (const { network, port } of served.values()) s = addDhcpNetwork(s, network, port, this.settings);
-    if (!served.size) s = emptyHost();
-    this.composer.setFragment('dhcp', s);
-    await this.composer.reconcile();
+    await this.apply(served);
 
     // Gone from here (unscheduled, deleted, DHCP disabled): the port goes too.
     for (const id of this.known) {
@@ -113,6 +148,18 @@ export class DhcpAgent extends Agent {
     for (const id of served.keys()) this.known.add(id);
     this.networks = served;
     this.firstSync = false;
+  }
+
+  /** The 'dhcp' fragment for the served networks, applied. */
+  private async apply(served: Map<string, { network: NetworkInfo; port: PortInfo }>): Promise<void> {
+    let s = emptyHost();
+    const bridge = this.settings.integration_bridge ?? INTEGRATION_BRIDGE;
+    const others = this.composer.desired('dhcp').ovs.bridges[bridge];
+    if (others) s = { ...s, ovs: { bridges: { [bridge]: portsOnly(others) } } };
+    for (const { network, port } of served.values()) s = addDhcpNetwork(s, network, port, this.settings);
+    if (!served.size) s = emptyHost();
+    this.composer.setFragment('dhcp', s);
+    await this.composer.reconcile();
   }
 
   /** The network's DHCP port for this host: the existing one, or a new one on every DHCP subnet. */
