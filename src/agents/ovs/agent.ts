@@ -277,7 +277,7 @@ export class OvsAgent extends Agent {
     // Not on the first pass: VLANs restored from the host belong to ports that the other
     // agents of a restarting host may not have declared yet.
     if (this.syncs > 0) this.vlans.retain(new Set(nets.keys()));
-    for (const n of nets.values()) n.lvid = this.vlans.allocate(n.id);
+    for (const n of nets.values()) n.lvid = this.vlans.allocate(n.id, n.segmentation_id ?? undefined);
 
     const ports: WiredPort[] = snap.plugged.map((p) => {
       const details = snap!.details.get(p.ifaceId);

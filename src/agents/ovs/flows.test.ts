@@ -215,4 +215,15 @@ describe('local VLANs', () => {
     assert.equal(m.allocate('net-e'), 1);
     assert.equal(m.get('net-b'), undefined);
   });
+
+  it('takes the offered segmentation id when it is free, so hosts agree on a network\'s VLAN', () => {
+    const a = new LocalVlanMap();
+    const b = new LocalVlanMap();
+    assert.equal(b.allocate('net-y'), 1, 'another network first on host b');
+    for (const m of [a, b]) assert.equal(m.allocate('net-x', 7), 7);
+    assert.equal(a.allocate('net-z', 7), 1, 'taken: the lowest free one');
+    assert.equal(a.allocate('net-w', 5000), 2, 'a VNI beyond 4094: the lowest free one');
+    assert.equal(a.allocate('net-v', DEAD_VLAN_TAG), 3, 'never the dead VLAN');
+    assert.equal(a.allocate('net-x', 9), 7, 'a network keeps its VLAN');
+  });
 });

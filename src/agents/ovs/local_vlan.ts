@@ -2,7 +2,10 @@
 // and meaningful only here. A restarted agent must give every network the VLAN it already
 // has (the ports are tagged with it and other hosts' flows do not care, but this host's
 // flows and tags would all change): like Neutron's `_restore_local_vlan_map`, the map is
-// recovered from the ports' `other_config` (net_uuid, tag) as OVSDB holds them.
+// recovered from the ports' `other_config` (net_uuid, tag) as OVSDB holds them. A new
+// network takes its segmentation id when that is free (Neutron takes any free id): hosts
+// then agree on it, which an operator reading flows across hosts appreciates, and the
+// emulated cloud shares one parse of a flow text among all of them.
 import type { HostState } from '../../host/state.js';
 import { DEAD_VLAN_TAG, MAX_VLAN_TAG, MIN_VLAN_TAG } from './constants.js';
 
@@ -37,10 +40,19 @@ export class LocalVlanMap {
     }
   }
 
-  /** The network's VLAN, allocating the lowest free one. */
-  allocate(netId: string): number {
+  /**
+   * The network's VLAN: `preferred` when it is free (the agent offers the segmentation id,
+   * so hosts agree on a network's local VLAN: one flow text on every host, and a number an
+   * operator recognises), else the lowest free one.
+   */
+  allocate(netId: string, preferred?: number): number {
     const have = this.byNet.get(netId);
     if (have !== undefined) return have;
+    if (preferred !== undefined && Number.isInteger(preferred) && preferred >= MIN_VLAN_TAG && preferred <= MAX_VLAN_TAG && preferred !== DEAD_VLAN_TAG && !this.used.has(preferred)) {
+      this.byNet.set(netId, preferred);
+      this.used.add(preferred);
+      return preferred;
+    }
     while (this.used.has(this.next)) this.next++;
     if (this.next > MAX_VLAN_TAG) throw new Error(`No free local VLAN for network ${netId}: all ${MAX_VLAN_TAG} are in use on this host`);
     const v = this.next++;
