@@ -79,6 +79,9 @@ describe('linux driver on two emulated hosts', { skip }, () => {
   });
 
   test('instance 1 pings instance 2 east-west (qrouter on each host, VXLAN between them), and back', async () => {
+    // The userspace datapath drops the first packet to a tunnel endpoint whose MAC it has not
+    // resolved yet (it sends the ARP instead): one echo first, then every echo must pass.
+    await pingFrom(vmNs(VM1), VM2.ip, 1).catch(() => '');
     const out = await pingFrom(vmNs(VM1), VM2.ip);
     assert.match(out, /3 received/);
     assert.match(await pingFrom(vmNs(VM2), VM1.ip), /3 received/);
