@@ -66,12 +66,13 @@ export function schedulerRoutes(app: FastifyInstance, p: CorePlugin) {
   });
   app.post<P>('/v2.0/agents/:id/dhcp-networks', async (req, reply) => {
     admin(req, 'create_dhcp-network');
-    await agentOf(req.params.id, AGENT_TYPES.dhcp);
+    const agent = await agentOf(req.params.id, AGENT_TYPES.dhcp);
     const networkId = v.uuid((req.body as { network_id?: unknown })?.network_id, 'network_id');
     await p.networks.get(req.ctx, networkId);
     const have = await k.selectFrom('networkdhcpagentbindings').select('network_id').where('network_id', '=', networkId).where('dhcp_agent_id', '=', req.params.id).executeTakeFirst();
     if (have) throw new NeutronError('NetworkHostedByDHCPAgent', 409, `The network ${networkId} has been already hosted by the DHCP Agent ${req.params.id}.`);
     await k.insertInto('networkdhcpagentbindings').values({ network_id: networkId, dhcp_agent_id: req.params.id }).execute();
+    await p.events.emit({ kind: 'dhcp_binding', op: 'add', networkId, host: agent.host });
     reply.code(201);
     return null;
   });
@@ -79,6 +80,8 @@ export function schedulerRoutes(app: FastifyInstance, p: CorePlugin) {
     admin(req, 'delete_dhcp-network');
     const r = await k.deleteFrom('networkdhcpagentbindings').where('dhcp_agent_id', '=', req.params.id).where('network_id', '=', req.params.sub!).executeTakeFirst();
     if (!r.numDeletedRows) throw new NeutronError('NetworkNotHostedByDhcpAgent', 409, `The network ${req.params.sub} is not hosted by the DHCP agent ${req.params.id}.`);
+    const agent = await p.agents.byId(undefined, req.params.id);
+    if (agent) await p.events.emit({ kind: 'dhcp_binding', op: 'remove', networkId: req.params.sub!, host: agent.host });
     reply.code(204).send();
   });
   app.get<P>('/v2.0/networks/:id/dhcp-agents', async (req) => {

@@ -13,7 +13,9 @@ export type ChangeEvent =
   | { kind: 'security_group'; op: 'rules' | 'delete'; id: string }
   | { kind: 'router'; op: 'create' | 'update' | 'delete'; id: string; hosts: string[] }
   | { kind: 'floatingip'; op: 'create' | 'update' | 'delete'; id: string; routerIds: string[] }
-  | { kind: 'agent'; op: 'create' | 'revive' | 'update' | 'delete'; id: string; agentType: string; host: string };
+  | { kind: 'agent'; op: 'create' | 'revive' | 'update' | 'delete'; id: string; agentType: string; host: string }
+  /** An admin added a network to a DHCP agent or removed it (the scheduler's own bindings come with their network's events). */
+  | { kind: 'dhcp_binding'; op: 'add' | 'remove'; networkId: string; host: string };
 
 export type Listener = (e: ChangeEvent) => void | Promise<void>;
 

@@ -181,6 +181,18 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     await eventually(() => agent.networks.has(net.id), 'served again');
     await agent.idle();
     assert.ok(h.readState().namespaces[ns]);
+
+    // An admin takes the network off the agent, then gives it back: the agent hears of each
+    // (no resync requested here).
+    const dhcpAgentId = (await ok(call('GET', '/v2.0/agents?agent_type=DHCP%20agent'))).agents[0].id;
+    await ok(call('DELETE', `/v2.0/agents/${dhcpAgentId}/dhcp-networks/${net.id}`));
+    await eventually(() => !agent.networks.has(net.id), 'network_delete_end: the agent drops demo-net');
+    await agent.idle();
+    assert.equal(h.readState().namespaces[ns], undefined);
+    await ok(call('POST', `/v2.0/agents/${dhcpAgentId}/dhcp-networks`, { network_id: net.id }));
+    await eventually(() => agent.networks.has(net.id), 'network_update_end: served again');
+    await agent.idle();
+    assert.ok(h.readState().namespaces[ns]);
     await ok(call('DELETE', `/v2.0/ports/${vm.id}`));
     await ok(call('DELETE', `/v2.0/networks/${net.id}`));
     // The server looks the network's DHCP agents up after the bindings went with the network,

@@ -168,6 +168,9 @@ export class AgentNotifier {
         return this.routersUpdated(e.routerIds);
       case 'agent':
         return;
+      case 'dhcp_binding':
+        // As Neutron's DhcpAgentNotifyAPI: the agent that got the network creates it, the one that lost it deletes it.
+        return this.cast(AGENT_TOPICS.dhcp, e.host, e.op === 'add' ? 'network_update_end' : 'network_delete_end', { network_id: e.networkId });
     }
   }
 
