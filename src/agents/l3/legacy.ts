@@ -9,14 +9,14 @@
 import { isIpv4 } from '../../host/ip.js';
 import { routerInterfaceDevice, routerNamespace } from '../../host/names.js';
 import type { PortInfo, RouterInfo } from '../../rpc/messages.js';
-import { baseSysctls, cidrOf, extraRoutes, gatewayNatRules, plugGateway, routerMetadata, v4, type FipStatus, type L3BuildInput } from './build.js';
+import { baseSysctls, cidrOf, extraRoutes, gatewayNatRules, plugGateway, routerMetadata, v4, type Announcement, type FipStatus, type L3BuildInput } from './build.js';
 import type { Fragment } from './fragment.js';
 import { IptablesManager } from './iptables.js';
 
 export interface LegacyRouterOutput {
   fipStatuses: Record<string, FipStatus>;
   /** qg-'s gateway and floating IP addresses (gratuitous ARP when they appear). */
-  announce: Array<{ ns: string; dev: string; ip: string }>;
+  announce: Announcement[];
   interfaces: number;
   exGwPorts: number;
   floatingIps: number;

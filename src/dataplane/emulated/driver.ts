@@ -22,9 +22,7 @@ import { assertValidHost } from '../../host/validate.js';
 import type { Flow, HostState, Link, Namespace as NsState, OvsBridge, OvsPort, Route, Rule } from '../../host/state.js';
 import { ROOT_NS } from '../../host/state.js';
 import { IPSET_SWAP_SUFFIX } from '../../host/names.js';
-import { BROADCAST_MAC, ETH_TYPE_ARP, type Frame } from './packet.js';
-
-const ZERO_MAC = '00:00:00:00:00:00';
+import { BROADCAST_MAC, ETH_TYPE_ARP, ZERO_MAC, type Frame } from './packet.js';
 
 export class EmulatedDriverError extends Error {
   constructor(

@@ -14,6 +14,8 @@ export const IPPROTO_UDP = 17;
 export const IPPROTO_GRE = 47;
 export const VXLAN_PORT = 4789;
 export const BROADCAST_MAC: Mac = 'ff:ff:ff:ff:ff:ff';
+/** An ARP request's target hardware address, and a frame's MAC before the neighbour layer fills it. */
+export const ZERO_MAC: Mac = '00:00:00:00:00:00';
 
 export interface Arp {
   op: 1 | 2; // 1 request, 2 reply

@@ -180,16 +180,19 @@ export class LinuxDriver {
 
   /** A gratuitous ARP for `ip` from `dev` (as Neutron: `arping -U`), after what is being applied. */
   announce(namespace: string, dev: string, ip: string): Promise<void> {
-    const next = this.queue.then(async () => {
+    return this.inTurn(async () => {
       // iputils arping exits 1 when nothing answers, which unsolicited mode never expects.
       await run(inNetns(this.realNs(namespace), ['arping', '-U', '-c', '1', '-w', '1', '-I', dev, ip]), { okCodes: [0, 1], timeoutMs: 5000 });
     });
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 
   applyState(desired: HostState, validated?: HostState): Promise<HostOp[]> {
-    const next = this.queue.then(() => this.applyNow(desired, validated));
+    return this.inTurn(() => this.applyNow(desired, validated));
+  }
+
+  /** Runs `fn` after everything queued before it (one read or change of the host at a time). */
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -563,9 +566,7 @@ export class LinuxDriver {
   // ---------------------------------------------------------------------------- read
 
   readState(): Promise<HostState> {
-    const next = this.queue.then(() => this.read(undefined));
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.inTurn(() => this.read(undefined));
   }
 
   /** The namespaces of this host on the machine: state name -> machine name. */

@@ -14,19 +14,13 @@ const prefixOf = (cidr: string) => Number(cidr.slice(cidr.indexOf('/') + 1));
 
 export const TUNNEL_TYPES = new Set(['vxlan', 'gre']);
 
-/** Read-side queries shared by the endpoints and the notifier. */
 export interface HostViewsOptions {
   /**
-   * Remember answers about bindings and group members between the changes the notifier
-   * reports (see memo()). Only where this process hears every change: the in-process bus,
-   * one server. Several servers on one database and broker each hear only their own commits.
+   * Remember answers between the changes the notifier reports (see recall()). Only where this
+   * process hears every change: the in-process bus, one server. Several servers on one
+   * database and broker each hear only their own commits.
    */
   remember?: boolean;
-}
-
-interface SubnetPorts {
-  networkId: string | undefined;
-  ports: Promise<PortInfo[]>;
 }
 
 interface FdbPortRow {
@@ -36,6 +30,7 @@ interface FdbPortRow {
   ip_address: string | null;
 }
 
+/** Read-side queries shared by the endpoints and the notifier. */
 export class HostViews {
   constructor(
     private readonly p: CorePlugin,
@@ -44,6 +39,21 @@ export class HostViews {
 
   private get k() {
     return this.p.db.kysely;
+  }
+
+  /**
+   * `get()`'s answer kept under `key` in `kept` (when remembering) until the notifier's
+   * report of a change that may alter it clears that entry; a failed answer is not kept.
+   */
+  private recall<T>(kept: Map<string, Promise<T>>, key: string, get: () => Promise<T>): Promise<T> {
+    if (!this.opts.remember) return get();
+    let p = kept.get(key);
+    if (!p) {
+      const answer = get();
+      kept.set(key, (p = answer));
+      answer.catch(() => kept.get(key) === answer && kept.delete(key));
+    }
+    return p;
   }
 
   async segment(networkId: string) {
@@ -158,7 +168,7 @@ export class HostViews {
    * with an interface on the network lives (a DVR-serviced port on another of its networks).
    */
   async hostsOnNetwork(networkId: string): Promise<string[]> {
-    return this.memo(`hosts|${networkId}`, () => this.queryHostsOnNetwork(networkId));
+    return [...(await this.recall(this.bindingAnswers, `hosts|${networkId}`, () => this.queryHostsOnNetwork(networkId)))];
   }
 
   /**
@@ -168,18 +178,8 @@ export class HostViews {
    * over the ports of a router's networks.
    */
   private readonly bindingAnswers = new Map<string, Promise<string[]>>();
-  private memo(key: string, get: () => Promise<string[]>): Promise<string[]> {
-    if (!this.opts.remember) return get();
-    let p = this.bindingAnswers.get(key);
-    if (!p) {
-      p = get();
-      this.bindingAnswers.set(key, p);
-      p.catch(() => this.bindingAnswers.delete(key));
-    }
-    return p.then((x) => [...x]);
-  }
 
-  /** A port was bound, unbound, moved, created or deleted: what memo() kept may be wrong now. */
+  /** A port was bound, unbound, moved, created or deleted: what was kept about bindings may be wrong now. */
   bindingsChanged(): void {
     this.bindingAnswers.clear();
     this.groupHosts.clear();
@@ -193,14 +193,7 @@ export class HostViews {
    */
   private readonly members = new Map<string, Promise<{ IPv4: string[]; IPv6: string[] }>>();
   async memberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
-    if (!this.opts.remember) return this.queryMemberIps(group);
-    let p = this.members.get(group);
-    if (!p) {
-      p = this.queryMemberIps(group);
-      this.members.set(group, p);
-      p.catch(() => this.members.delete(group));
-    }
-    const m = await p;
+    const m = await this.recall(this.members, group, () => this.queryMemberIps(group));
     return { IPv4: [...m.IPv4], IPv6: [...m.IPv6] };
   }
 
@@ -255,7 +248,7 @@ export class HostViews {
    * still has a tunnel to the hosts it routes into this network for, and they to it.
    */
   async dvrPeers(networkId: string): Promise<string[]> {
-    return this.memo(`dvr|${networkId}`, () => this.queryDvrPeers(networkId));
+    return [...(await this.recall(this.bindingAnswers, `dvr|${networkId}`, () => this.queryDvrPeers(networkId)))];
   }
 
   private async queryDvrPeers(networkId: string): Promise<string[]> {
@@ -309,14 +302,7 @@ export class HostViews {
    * subnet does (`networksChanged`): every host that joins a network asks for all of it.
    */
   private fdbPorts(networkId: string): Promise<FdbPortRow[]> {
-    if (!this.opts.remember) return this.queryFdbPorts(networkId);
-    let p = this.fdbRows.get(networkId);
-    if (!p) {
-      p = this.queryFdbPorts(networkId);
-      this.fdbRows.set(networkId, p);
-      p.catch(() => this.fdbRows.delete(networkId));
-    }
-    return p;
+    return this.recall(this.fdbRows, networkId, () => this.queryFdbPorts(networkId));
   }
 
   private readonly fdbRows = new Map<string, Promise<FdbPortRow[]>>();
@@ -325,13 +311,17 @@ export class HostViews {
   portsChanged(networkId: string): void {
     this.fdbRows.delete(networkId);
     // A subnet whose network is not known yet (its query is under way) is forgotten too.
-    for (const [subnet, m] of this.subnetPorts) if (m.networkId === networkId || m.networkId === undefined) this.subnetPorts.delete(subnet);
+    for (const subnet of this.subnetPorts.keys()) {
+      const net = this.subnetNetworks.get(subnet);
+      if (net === networkId || net === undefined) this.subnetPorts.delete(subnet);
+    }
   }
 
   /** A network, subnet or router changed (segments, allocations, which ports are distributed router interfaces). */
   networksChanged(): void {
     this.fdbRows.clear();
     this.subnetPorts.clear();
+    this.subnetNetworks.clear();
   }
 
   /**
@@ -340,23 +330,16 @@ export class HostViews {
    * every host the router comes to asks for each of its subnets.
    */
   portsBySubnet(subnetId: string): Promise<PortInfo[]> {
-    if (!this.opts.remember) return this.queryPortsBySubnet(subnetId);
-    let m = this.subnetPorts.get(subnetId);
-    if (!m) {
-      const memo: SubnetPorts = { networkId: undefined, ports: this.queryPortsBySubnet(subnetId) };
-      this.subnetPorts.set(subnetId, memo);
-      memo.ports.catch(() => this.subnetPorts.get(subnetId) === memo && this.subnetPorts.delete(subnetId));
-      m = memo;
-    }
-    return m.ports;
+    return this.recall(this.subnetPorts, subnetId, () => this.queryPortsBySubnet(subnetId));
   }
 
-  private readonly subnetPorts = new Map<string, SubnetPorts>();
+  private readonly subnetPorts = new Map<string, Promise<PortInfo[]>>();
+  /** The network of each subnet asked about (what `portsChanged` forgets by). */
+  private readonly subnetNetworks = new Map<string, string>();
 
   private async queryPortsBySubnet(subnetId: string): Promise<PortInfo[]> {
     const subnet = await this.k.selectFrom('subnets').select('network_id').where('id', '=', subnetId).executeTakeFirst();
-    const memo = this.subnetPorts.get(subnetId);
-    if (memo) memo.networkId = subnet?.network_id;
+    if (subnet) this.subnetNetworks.set(subnetId, subnet.network_id);
     const rows = await this.k.selectFrom('ports as p').innerJoin('ipallocations as a', 'a.port_id', 'p.id').selectAll('p').where('a.subnet_id', '=', subnetId).execute();
     return this.portInfos(rows.filter((r) => !ROUTER_INTERFACE_OWNERS.includes(r.device_owner) && (r.binding_host_id || r.device_owner === DEVICE_OWNER.routerSnat)));
   }
@@ -496,15 +479,7 @@ export class HostViews {
    */
   async hostsForGroups(groups: string[]): Promise<string[]> {
     if (!groups.length) return [];
-    if (!this.opts.remember) return this.queryHostsForGroups(groups);
-    const key = [...groups].sort().join(',');
-    let p = this.groupHosts.get(key);
-    if (!p) {
-      p = this.queryHostsForGroups(groups);
-      this.groupHosts.set(key, p);
-      p.catch(() => this.groupHosts.delete(key));
-    }
-    return [...(await p)];
+    return [...(await this.recall(this.groupHosts, [...groups].sort().join(','), () => this.queryHostsForGroups(groups)))];
   }
 
   private readonly groupHosts = new Map<string, Promise<string[]>>();

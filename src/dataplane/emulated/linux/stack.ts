@@ -18,6 +18,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   isMulticastMac,
+  ZERO_MAC,
   type Encap,
   type Frame,
   type Icmp,
@@ -32,7 +33,6 @@ import type { HookContext, HookName } from './nf.js';
 import type { NfStep } from '../netfilter/types.js';
 import { routeText, ruleText, tableName, type Route } from './routing.js';
 
-const ZERO_MAC = '00:00:00:00:00:00';
 const LIMITED_BROADCAST = 0xffffffff;
 
 /** What a local application asks the stack to send. */
