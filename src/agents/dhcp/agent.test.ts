@@ -189,10 +189,15 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     await eventually(() => !agent.networks.has(net.id), 'network_delete_end: the agent drops demo-net');
     await agent.idle();
     assert.equal(h.readState().namespaces[ns], undefined);
+    const notHosted = await call('DELETE', `/v2.0/agents/${dhcpAgentId}/dhcp-networks/${net.id}`);
+    assert.deepEqual([notHosted.status, notHosted.body.NeutronError.type], [409, 'NetworkNotHostedByDhcpAgent']);
     await ok(call('POST', `/v2.0/agents/${dhcpAgentId}/dhcp-networks`, { network_id: net.id }));
     await eventually(() => agent.networks.has(net.id), 'network_update_end: served again');
     await agent.idle();
     assert.ok(h.readState().namespaces[ns]);
+    const hosted = await call('POST', `/v2.0/agents/${dhcpAgentId}/dhcp-networks`, { network_id: net.id });
+    assert.deepEqual([hosted.status, hosted.body.NeutronError.type], [409, 'NetworkHostedByDHCPAgent']);
+    assert.match(hosted.body.NeutronError.message, new RegExp(`network ${net.id} has been already hosted by the DHCP Agent`));
     await ok(call('DELETE', `/v2.0/ports/${vm.id}`));
     await ok(call('DELETE', `/v2.0/networks/${net.id}`));
     // The server looks the network's DHCP agents up after the bindings went with the network,
