@@ -21,7 +21,7 @@ import { changedParts } from './chunks.js';
 import { flowKey } from './flow.js';
 import { neighKey, routeKey, routeSatisfies, ruleKey, sameMap, sameValue, sysctlDevice } from './keys.js';
 import type { BridgeColumn, HostOp, PortColumn } from './ops.js';
-import { bridgeSpec, interfaceOptions, linkSpec } from './ovs.js';
+import { bridgeSpec, interfaceOptions, linkSpec, portKinds } from './ovs.js';
 import type { DhcpServer, Flow, FlowKey, HostState, Link, MetadataProxy, Namespace, OvsBridge, OvsPort } from './state.js';
 import { IPTABLES_TABLES, ROOT_NS } from './state.js';
 
@@ -34,10 +34,14 @@ interface PortAt {
   port: OvsPort;
 }
 
-function portIndex(s: HostState): Map<string, PortAt> {
-  const m = new Map<string, PortAt>();
-  for (const b of Object.values(s.ovs.bridges)) for (const p of Object.values(b.ports)) m.set(p.name, { bridge: b.name, port: p });
-  return m;
+/** The bridge holding port `name`: looked up rather than indexed, as a host has a handful of bridges and br-tun a port per peer. */
+function portAt(s: HostState, name: string): PortAt | undefined {
+  const bridges = s.ovs.bridges;
+  for (const b in bridges) {
+    const port = bridges[b].ports[name];
+    if (port) return { bridge: b, port };
+  }
+  return undefined;
 }
 
 /** Where each OVS internal device (port or bridge-local) lives. */
@@ -98,8 +102,8 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   const desNs = desired.namespaces;
   const curBridges = current.ovs.bridges;
   const desBridges = desired.ovs.bridges;
-  const curPorts = portIndex(current);
-  const desPorts = portIndex(desired);
+  const curPorts = { get: (name: string) => portAt(current, name) };
+  const desPorts = { get: (name: string) => portAt(desired, name), has: (name: string) => portAt(desired, name) !== undefined };
   const curDevNs = ovsDeviceNamespaces(current);
   const desDevNs = ovsDeviceNamespaces(desired);
 
@@ -129,11 +133,21 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     }
   }
 
-  // --- OVS ports that must be deleted and added again.
+  // --- OVS ports that must be deleted and added again: only a bridge whose ports record
+  // changed can hold one moved or retyped; internal ports can change namespace, system ports
+  // lose their device, whatever their bridge.
   const recreatedPorts = new Set<string>();
-  for (const [name, cp] of curPorts) {
+  const candidates = new Set<string>();
+  for (const name in curBridges) {
+    const ports = curBridges[name].ports;
+    if (desBridges[name]?.ports !== ports) for (const p in ports) candidates.add(p);
+    for (const p of portKinds(ports).internal) candidates.add(p);
+  }
+  for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
+  for (const name of candidates) {
+    const cp = curPorts.get(name);
     const dp = desPorts.get(name);
-    if (!dp) continue;
+    if (!cp || !dp) continue;
     if (
       cp.bridge !== dp.bridge ||
       cp.port.type !== dp.port.type ||
@@ -144,11 +158,12 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     }
   }
   // Deleting an internal port or a bridge deletes its Linux device.
-  for (const [name, cp] of curPorts) {
-    if (cp.port.type !== 'internal') continue;
-    if (!desPorts.has(name) || recreatedPorts.has(name) || !desBridges[cp.bridge]) {
-      const ns = curDevNs.get(name);
-      if (ns !== undefined) markGone(ns, name);
+  for (const bname in curBridges) {
+    for (const name of portKinds(curBridges[bname].ports).internal) {
+      if (!desPorts.has(name) || recreatedPorts.has(name) || !desBridges[bname]) {
+        const ns = curDevNs.get(name);
+        if (ns !== undefined) markGone(ns, name);
+      }
     }
   }
   for (const name of Object.keys(curBridges)) {
@@ -310,7 +325,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   for (const name of sortedKeys(curBridges)) {
     if (!desBridges[name]) continue; // its ports went with it
     const cb = curBridges[name];
-    if (cb === desBridges[name] && !touched.has(name)) continue;
+    if (cb.ports === desBridges[name].ports && !touched.has(name)) continue;
     for (const pname of sortedKeys(cb.ports)) {
       const dp = desPorts.get(pname);
       if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) portDel.push({ op: 'port.del', bridge: name, name: pname });
@@ -320,17 +335,19 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     const db = desBridges[name];
     const cb = curBridges[name];
     if (cb === db && !touched.has(name)) continue;
-    for (const pname of sortedKeys(db.ports)) {
-      const d = db.ports[pname];
-      const cp = curPorts.get(pname);
-      if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) portOps.push({ op: 'port.add', bridge: name, port: d });
-      else if (cp.port !== d) {
-        const changed = portChanges(cp.port, d);
-        if (changed.length) portOps.push({ op: 'port.set', bridge: name, port: d, changed });
+    if (cb?.ports !== db.ports || touched.has(name)) {
+      for (const pname of sortedKeys(db.ports)) {
+        const d = db.ports[pname];
+        const cp = curPorts.get(pname);
+        if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) portOps.push({ op: 'port.add', bridge: name, port: d });
+        else if (cp.port !== d) {
+          const changed = portChanges(cp.port, d);
+          if (changed.length) portOps.push({ op: 'port.set', bridge: name, port: d, changed });
+        }
       }
     }
     // A re-created port may get another OpenFlow port number; flows that name it are re-sent.
-    const renumbered = cb ? Object.keys(db.ports).filter((p) => recreatedPorts.has(p) && cb.ports[p]) : [];
+    const renumbered = cb ? [...recreatedPorts].filter((p) => db.ports[p] && cb.ports[p]) : [];
     const update = diffFlows(name, cb?.flows ?? [], db.flows, renumbered);
     if (update) flowOps.push(update);
   }

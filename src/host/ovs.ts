@@ -28,3 +28,25 @@ export function linkSpec(l: Link): LinkSpec {
   const { addresses: _addresses, ...spec } = l;
   return spec;
 }
+
+/** A bridge's internal ports (each has a Linux device) and its ports whose checks look at the rest of the host (system: a root-namespace device; patch: a peer). */
+export interface PortKinds {
+  internal: string[];
+  related: OvsPort[];
+}
+
+const kindsMemo = new WeakMap<object, PortKinds>();
+
+/** `portKinds` of a ports record, computed once per record (agents keep br-tun's, a tunnel per peer host, while unchanged). */
+export function portKinds(ports: Record<string, OvsPort>): PortKinds {
+  let k = kindsMemo.get(ports);
+  if (!k) {
+    k = { internal: [], related: [] };
+    for (const port of Object.values(ports)) {
+      if (port.type === 'internal') k.internal.push(port.name);
+      else if (port.type === 'system' || port.type === 'patch') k.related.push(port);
+    }
+    kindsMemo.set(ports, k);
+  }
+  return k;
+}

@@ -227,3 +227,22 @@ test('what changed in a namespace is checked even where the rest is the same obj
   const noSet: HostState = { ...withSet, namespaces: { ...withSet.namespaces, 'qrouter-r': { ...ns, ipsets: {} } } };
   assert.match(validateHost(noSet, withSet).join('\n'), /uses ipset "NIPv4a" that does not exist/);
 });
+
+test('a bridge whose ports passed before is still checked against the rest of the host', () => {
+  let prev = addPort(addBridge(addBridge(emptyHost(), 'br-int'), 'br-tun'), 'br-tun', tunnelPort('vxlan', '10.0.1.21'));
+  prev = addPatchPair(prev, 'br-int', 'patch-tun', 'br-tun', 'patch-int');
+  assert.deepEqual(validateHost(prev), []);
+  const tunnel = Object.keys(prev.ovs.bridges['br-tun'].ports).find((n) => n.startsWith('vxlan-'))!;
+  // br-tun's ports are the same record; a port of one of their names appears on br-int.
+  const int = prev.ovs.bridges['br-int'];
+  const dup: HostState = { ...prev, ovs: { bridges: { ...prev.ovs.bridges, 'br-int': { ...int, ports: { ...int.ports, [tunnel]: { ...tunnelPort('vxlan', '10.0.1.22'), name: tunnel } } } } } };
+  assert.equal(dup.ovs.bridges['br-tun'].ports, prev.ovs.bridges['br-tun'].ports);
+  assert.match(validateHost(dup, prev).join('\n'), new RegExp(`^Port "${tunnel}" on bridge "br-int": a port of that name is also on bridge "br-tun"$`, 'm'));
+  // A new bridge named like one of them.
+  const clash: HostState = { ...prev, ovs: { bridges: { ...prev.ovs.bridges, [tunnel]: { ...int, name: tunnel, ports: {}, flows: [] } } } };
+  assert.match(validateHost(clash, prev).join('\n'), new RegExp(`Port "${tunnel}" on bridge "br-tun": a bridge has the same name`));
+  // Its patch port's peer went away with br-int's changed ports.
+  const { ['patch-tun']: _gone, ...intPorts } = prev.ovs.bridges['br-int'].ports;
+  const unpatched: HostState = { ...prev, ovs: { bridges: { ...prev.ovs.bridges, 'br-int': { ...prev.ovs.bridges['br-int'], ports: intPorts } } } };
+  assert.match(validateHost(unpatched, prev).join('\n'), /Port "patch-int" on bridge "br-tun": patch peer "patch-tun" does not exist/);
+});

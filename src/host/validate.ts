@@ -6,6 +6,7 @@ import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
 import { DEVICE_NAME_MAX_LEN } from './names.js';
+import { portKinds } from './ovs.js';
 import type { Flow, HostState, IptablesTable, Link, Namespace, OvsPort } from './state.js';
 import { IPTABLES_TABLES, ROOT_NS } from './state.js';
 
@@ -47,7 +48,6 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
 
   // OVS device names: bridges and internal ports have a Linux device that must be placed.
   const ovsDevices = new Map<string, string>(); // name -> what it is
-  const portOwner = new Map<string, string>(); // port name -> bridge
   for (const [key, b] of Object.entries(s.ovs.bridges)) {
     if (b.name !== key) bad(`Bridge recorded under "${key}" is named "${b.name}"`);
     const np = deviceNameProblem(b.name);
@@ -56,41 +56,62 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
     if (b.fail_mode !== 'secure' && b.fail_mode !== 'standalone') bad(`Bridge "${b.name}" has fail_mode "${b.fail_mode}" (secure or standalone)`);
     ovsDevices.set(b.name, `bridge "${b.name}"`);
   }
-  for (const b of Object.values(s.ovs.bridges)) {
-    const ofports = new Map<number, string>();
-    for (const [key, port] of Object.entries(b.ports)) {
-      // A tunnel port that passed before (the agent keeps them as objects) needs only the cross-checks.
-      if (checkedTunnels.has(port) && port.name === key) {
-        if (portOwner.has(port.name) || s.ovs.bridges[port.name] || port.ofport_request !== undefined) checkedTunnels.delete(port);
-        else {
-          portOwner.set(port.name, b.name);
+  const bridgeNames = Object.keys(s.ovs.bridges);
+  const prevBridges = prev?.ovs.bridges;
+  // A bridge whose ports are the same record as in `prev` (agents keep them while unchanged;
+  // br-tun holds a tunnel per peer host) passed as it is: only how its ports relate to the
+  // rest of the host is looked at again, so a pass does not walk every tunnel.
+  const unchanged = (name: string) => prevBridges?.[name]?.ports === s.ovs.bridges[name].ports;
+  // Port names are unique across bridges and bridge names; a clash needs a changed bridge's
+  // port (checked against every other bridge, reported once per pair) or a new bridge.
+  const clash = (bi: number, port: OvsPort, what: string) => {
+    for (let oi = 0; oi < bridgeNames.length; oi++) {
+      const other = s.ovs.bridges[bridgeNames[oi]];
+      if (oi === bi || !other.ports[port.name]) continue;
+      if (oi < bi || unchanged(other.name)) bad(`${what}: a port of that name is also on bridge "${other.name}"`);
+    }
+    if (s.ovs.bridges[port.name]) bad(`${what}: a bridge has the same name`);
+  };
+  bridgeNames.forEach((bname, bi) => {
+    const b = s.ovs.bridges[bname];
+    if (unchanged(bname)) {
+      const { internal, related } = portKinds(b.ports);
+      for (const name of internal) ovsDevices.set(name, `internal port "${name}"`);
+      for (const port of related) checkPortKind(bad, s, b.name, port);
+      for (const other of bridgeNames) {
+        if (!prevBridges![other] && b.ports[other]) bad(`Port "${other}" on bridge "${b.name}": a bridge has the same name`);
+      }
+    } else {
+      const ofports = new Map<number, string>();
+      for (const [key, port] of Object.entries(b.ports)) {
+        const what = `Port "${port.name}" on bridge "${b.name}"`;
+        // A tunnel port that passed before (the agent keeps them as objects) needs only the cross-checks.
+        if (checkedTunnels.has(port) && port.name === key && port.ofport_request === undefined) {
+          clash(bi, port, what);
           continue;
         }
+        const before = problemsSeen + p.length;
+        if (port.name !== key) bad(`Port recorded under "${key}" on bridge "${b.name}" is named "${port.name}"`);
+        const np = deviceNameProblem(port.name);
+        if (np) bad(`${what}: name ${np}`);
+        if (port.tag !== undefined && !isUint(port.tag, 4095)) bad(`${what}: tag ${port.tag} is not a VLAN id 0-4095`);
+        if (port.ofport_request !== undefined) {
+          if (!isUint(port.ofport_request, 65279) || port.ofport_request < 1) bad(`${what}: ofport_request ${port.ofport_request} is not 1-65279`);
+          const other = ofports.get(port.ofport_request);
+          if (other) bad(`${what}: ofport_request ${port.ofport_request} is also requested by "${other}"`);
+          ofports.set(port.ofport_request, port.name);
+        }
+        checkStringMap(bad, `${what} external_ids`, port.external_ids);
+        checkStringMap(bad, `${what} other_config`, port.other_config);
+        checkPortKind(bad, s, b.name, port);
+        if (port.type === 'internal') ovsDevices.set(port.name, `internal port "${port.name}"`);
+        const own = problemsSeen + p.length === before;
+        clash(bi, port, what);
+        if ((port.type === 'vxlan' || port.type === 'gre') && own) checkedTunnels.add(port);
       }
-      const before = problemsSeen + p.length;
-      const what = `Port "${port.name}" on bridge "${b.name}"`;
-      if (port.name !== key) bad(`Port recorded under "${key}" on bridge "${b.name}" is named "${port.name}"`);
-      const np = deviceNameProblem(port.name);
-      if (np) bad(`${what}: name ${np}`);
-      const prev = portOwner.get(port.name);
-      if (prev !== undefined) bad(`${what}: a port of that name is also on bridge "${prev}"`);
-      else portOwner.set(port.name, b.name);
-      if (s.ovs.bridges[port.name]) bad(`${what}: a bridge has the same name`);
-      if (port.tag !== undefined && !isUint(port.tag, 4095)) bad(`${what}: tag ${port.tag} is not a VLAN id 0-4095`);
-      if (port.ofport_request !== undefined) {
-        if (!isUint(port.ofport_request, 65279) || port.ofport_request < 1) bad(`${what}: ofport_request ${port.ofport_request} is not 1-65279`);
-        const other = ofports.get(port.ofport_request);
-        if (other) bad(`${what}: ofport_request ${port.ofport_request} is also requested by "${other}"`);
-        ofports.set(port.ofport_request, port.name);
-      }
-      checkStringMap(bad, `${what} external_ids`, port.external_ids);
-      checkStringMap(bad, `${what} other_config`, port.other_config);
-      checkPortKind(bad, s, b.name, port);
-      if (port.type === 'internal') ovsDevices.set(port.name, `internal port "${port.name}"`);
-      if ((port.type === 'vxlan' || port.type === 'gre') && problemsSeen + p.length === before) checkedTunnels.add(port);
     }
-    checkFlows(bad, b.name, b.flows, prev?.ovs.bridges[b.name]?.flows);
-  }
+    checkFlows(bad, b.name, b.flows, prevBridges?.[bname]?.flows);
+  });
 
   const ovsDevicePlaced = new Map<string, string>();
   for (const [nsKey, ns] of Object.entries(s.namespaces)) {

@@ -244,18 +244,22 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   }
 
   // ---- l2population: tunnels, unicast, ARP responder, flooding (one memoized chunk per network)
-  const tunnels = new Map<string, TunnelEndpoint>();
+  let tunnels: TunnelEndpoint[] = [];
   const tunChunks: Flow[][] = [];
   if (tunnelling) {
     const byId = new Map(plan.networks.map((n) => [n.id, n]));
+    const chunks = new Map<string, FdbChunk>();
     for (const netId of Object.keys(plan.fdb).sort()) {
       const net = byId.get(netId);
       if (!net || !isTunnelNetwork(net)) continue;
       const chunk = fdbChunk(s, net, plan.fdb[netId]);
       tunChunks.push(chunk.flows);
-      for (const t of chunk.tunnels) if (!tunnels.has(t.name)) tunnels.set(t.name, t);
+      chunks.set(netId, chunk);
     }
-    tunChunks.push(tunnelInFlows(plan.fdb, [...tunnels.values()]));
+    let union = unions.get(s);
+    if (!union) unions.set(s, (union = new TunnelUnion()));
+    tunnels = union.update(chunks);
+    tunChunks.push(tunnelInFlows(tunnels));
   }
 
   // ---- DVR
@@ -344,23 +348,55 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   if (tunnelling) bridges[s.tunnelBridge] = joinChunks([stable(s, 'tun', unique(tun)), ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
   for (const [name, fl] of phys) bridges[name] = joinChunks([stable(s, `phys:${name}`, unique(fl)), dvrChunks?.phys.get(name) ?? []], last?.[name]);
   lastJoined.set(s, bridges);
-  return { bridges, tunnels: [...tunnels.values()] };
+  return { bridges, tunnels };
 }
 
 /** Each bridge's flows as the last pass joined them: the same array again when no chunk changed. */
 const lastJoined = new WeakMap<OvsSettings, Record<string, Flow[]>>();
 
-/** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk, kept while the tunnels are the same. */
-const tunnelInMemo = new WeakMap<object, { sig: string; flows: Flow[] }>();
-function tunnelInFlows(owner: object, tunnels: TunnelEndpoint[]): Flow[] {
-  const sig = tunnels.map((t) => t.name).join(',');
-  const have = tunnelInMemo.get(owner);
-  if (have && have.sig === sig) return have.flows;
+/** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk per union of tunnels (kept while they are the same). */
+const tunnelInMemo = new WeakMap<TunnelEndpoint[], Flow[]>();
+function tunnelInFlows(tunnels: TunnelEndpoint[]): Flow[] {
+  let flows = tunnelInMemo.get(tunnels);
+  if (flows) return flows;
   const table = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
-  const flows = tunnels.map((t) => f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`));
-  tunnelInMemo.set(owner, { sig, flows });
+  flows = tunnels.map((t) => f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`));
+  tunnelInMemo.set(tunnels, flows);
   return flows;
 }
+
+/**
+ * The tunnels the networks' chunks need, counted per chunk: a changed chunk costs its own
+ * peers, not every network's, and the union is the same array (which br-tun's t0 flows and
+ * ports are memoized on) until a tunnel comes or goes. Sorted by name, whatever the history.
+ */
+class TunnelUnion {
+  private chunks = new Map<string, FdbChunk>();
+  private readonly counts = new Map<string, { tunnel: TunnelEndpoint; n: number }>();
+  private list: TunnelEndpoint[] = [];
+
+  update(chunks: Map<string, FdbChunk>): TunnelEndpoint[] {
+    const touched = new Map<string, boolean>(); // name -> present before
+    const add = (t: TunnelEndpoint, d: number) => {
+      const c = this.counts.get(t.name);
+      if (!touched.has(t.name)) touched.set(t.name, c !== undefined);
+      if (c) c.n += d;
+      else this.counts.set(t.name, { tunnel: t, n: d });
+    };
+    for (const [id, old] of this.chunks) if (chunks.get(id) !== old) for (const t of old.tunnels) add(t, -1);
+    for (const [id, chunk] of chunks) if (this.chunks.get(id) !== chunk) for (const t of chunk.tunnels) add(t, 1);
+    this.chunks = chunks;
+    let changed = false;
+    for (const [name, was] of touched) {
+      const c = this.counts.get(name)!;
+      if (c.n <= 0) this.counts.delete(name);
+      if (was !== c.n > 0) changed = true;
+    }
+    if (changed) this.list = [...this.counts.values()].map((c) => c.tunnel).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.list;
+  }
+}
+const unions = new WeakMap<OvsSettings, TunnelUnion>();
 
 // ---- memoized chunks: a pass rebuilds only what changed since the last one. The agent keeps
 // an FDB entry object (and the remote DVR MAC list) unchanged while its content is, so a

@@ -4,7 +4,7 @@
 import { addBridge, addPatchPair, emptyHost } from '../../host/build.js';
 import type { HostState, OvsBridge, OvsPort, OvsTunnelPort } from '../../host/state.js';
 import { DEAD_VLAN_TAG } from './constants.js';
-import { planFlows, type OvsPlan } from './flows.js';
+import { planFlows, type OvsPlan, type TunnelEndpoint } from './flows.js';
 
 export function ovsFragment(plan: OvsPlan): HostState {
   const s = plan.settings;
@@ -85,15 +85,14 @@ function skeleton(s: OvsPlan['settings'], tunnelling: boolean): HostState {
   return st;
 }
 
-/** br-tun's ports: the same record while the tunnels are the same (a host has one per peer). */
-const tunPortsMemo = new WeakMap<OvsPlan['settings'], { base: Record<string, OvsPort>; sig: string; ports: Record<string, OvsPort> }>();
-function tunnelPorts(plan: OvsPlan, base: Record<string, OvsPort>, tunnels: Array<{ name: string; type: 'vxlan' | 'gre'; remoteIp: string }>): Record<string, OvsPort> {
-  const sig = tunnels.map((t) => `${t.name}=${t.remoteIp}`).join(',');
+/** br-tun's ports: the same record while the tunnels are (planFlows keeps their array; a host has one per peer). */
+const tunPortsMemo = new WeakMap<OvsPlan['settings'], { base: Record<string, OvsPort>; tunnels: readonly TunnelEndpoint[]; ports: Record<string, OvsPort> }>();
+function tunnelPorts(plan: OvsPlan, base: Record<string, OvsPort>, tunnels: readonly TunnelEndpoint[]): Record<string, OvsPort> {
   const have = tunPortsMemo.get(plan.settings);
-  if (have && have.base === base && have.sig === sig) return have.ports;
+  if (have && have.base === base && have.tunnels === tunnels) return have.ports;
   const ports: Record<string, OvsPort> = { ...base };
   for (const t of tunnels) ports[t.name] = tunnelPort(plan, t);
-  tunPortsMemo.set(plan.settings, { base, sig, ports });
+  tunPortsMemo.set(plan.settings, { base, tunnels, ports });
   return ports;
 }
 
