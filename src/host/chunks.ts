@@ -55,14 +55,23 @@ export function changedParts<T>(cur: readonly T[], des: readonly T[]): { cur: re
   const cc = chunksOf(cur);
   const dc = chunksOf(des);
   if (cc.length === 1 && dc.length === 1) return { cur, des };
-  const inDes = new Set<readonly T[]>(dc);
-  const inCur = new Set<readonly T[]>(cc);
+  // Builders keep their chunks in order: skip the common head and tail by identity, and
+  // index only the chunks between (usually one or two: br-tun has a chunk per peer per network).
+  let start = 0;
+  let endC = cc.length;
+  let endD = dc.length;
+  while (start < endC && start < endD && cc[start] === dc[start]) start++;
+  while (endC > start && endD > start && cc[endC - 1] === dc[endD - 1]) endC--, endD--;
+  const midC = cc.slice(start, endC);
+  const midD = dc.slice(start, endD);
+  const inDes = new Set<readonly T[]>(midD);
+  const inCur = new Set<readonly T[]>(midC);
   const flat = (cs: ReadonlyArray<readonly T[]>, other: Set<readonly T[]>) => {
     const out: T[] = [];
     for (const c of cs) if (!other.has(c)) for (let k = 0; k < c.length; k++) out.push(c[k]);
     return out;
   };
-  return { cur: flat(cc, inDes), des: flat(dc, inCur) };
+  return { cur: flat(midC, inDes), des: flat(midD, inCur) };
 }
 
 /**

@@ -291,10 +291,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
         if (!c) ipsetOps.push({ op: 'ipset.create', namespace: nsName, set: d });
         else if (c.type !== d.type || c.family !== d.family) ipsetOps.push({ op: 'ipset.replace', namespace: nsName, set: d });
         else if (c !== d) {
-          const cm = new Set(c.members);
-          const dm = new Set(d.members);
-          const add = d.members.filter((m) => !cm.has(m));
-          const del = c.members.filter((m) => !dm.has(m));
+          const { add, del } = memberChanges(c.members, d.members);
           if (add.length || del.length) ipsetOps.push({ op: 'ipset.update', namespace: nsName, name, add, del, members: d.members });
         }
       }
@@ -452,6 +449,22 @@ function portChanges(c: OvsPort, d: OvsPort): PortColumn[] {
   if (!sameMap(c.other_config, d.other_config)) changed.push('other_config');
   if (!sameMap(interfaceOptions(c), interfaceOptions(d))) changed.push('options');
   return changed;
+}
+
+/**
+ * Members added and removed between two member arrays, remembered for the last pair seen
+ * from each `cur` array: hosts in one process share the firewall's arrays for the same
+ * member lists, so a group's change is compared once, not once per host.
+ */
+const memberDiffs = new WeakMap<readonly string[], { des: readonly string[]; add: string[]; del: string[] }>();
+function memberChanges(cur: readonly string[], des: readonly string[]): { add: string[]; del: string[] } {
+  const have = memberDiffs.get(cur);
+  if (have && have.des === des) return have;
+  const cm = new Set(cur);
+  const dm = new Set(des);
+  const out = { des, add: Object.freeze(des.filter((m) => !cm.has(m))) as string[], del: Object.freeze(cur.filter((m) => !dm.has(m))) as string[] };
+  memberDiffs.set(cur, out);
+  return out;
 }
 
 /** dnsmasq reads ranges, domain and lease time from its command line: those need a restart. */

@@ -282,6 +282,8 @@ let problemsSeen = 0;
 const checkedTunnels = new WeakSet<object>();
 /** ipsets whose name, type, family and members passed, by identity (the firewall reuses unchanged ones). */
 const checkedIpsets = new WeakSet<object>();
+/** Member arrays that passed, with the `type family` they passed for. */
+const checkedMembers = new WeakMap<readonly string[], string>();
 
 function checkNamespace(
   bad: (m: string) => void,
@@ -392,6 +394,14 @@ function checkNamespace(
     if (set.type !== 'hash:ip' && set.type !== 'hash:net') flag(`${what}: type "${set.type}" is not hash:ip or hash:net`);
     if (set.family !== 'inet' && set.family !== 'inet6') flag(`${what}: family "${set.family}" is not inet or inet6`);
     const fam = set.family === 'inet6' ? 6 : 4;
+    // A members array that passed for this type and family passes again (hosts in one
+    // process share the firewall's arrays for the same member lists).
+    const kind = `${set.type} ${set.family}`;
+    if (checkedMembers.get(set.members) === kind) {
+      if (problemsSeen === before && set.name === key) checkedIpsets.add(set);
+      continue;
+    }
+    const membersBefore = problemsSeen;
     const seen = new Set<string>();
     for (const m of set.members) {
       const ok = set.type === 'hash:ip' ? isIp(m) && ipFamily(m) === fam : (isCidr(m) || isIp(m)) && ipFamily(cidrIp(m)) === fam;
@@ -399,6 +409,7 @@ function checkNamespace(
       if (seen.has(m)) flag(`${what}: member ${m} listed twice`);
       seen.add(m);
     }
+    if (problemsSeen === membersBefore) checkedMembers.set(set.members, kind);
     if (problemsSeen === before && set.name === key) checkedIpsets.add(set);
   }
 
