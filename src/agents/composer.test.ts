@@ -71,6 +71,33 @@ describe('HostComposer passes', () => {
     assert.equal(stats.reads, 5, 'trustMs 0 reads on every pass');
   });
 
+  it('trusts a sole-writer driver (the emulated host) until a failure or forget(), however long', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const host = new World().addHost('h1');
+    let reads = 0;
+    const read = host.driver.readState.bind(host.driver);
+    host.driver.readState = () => (reads++, read());
+    const c = new HostComposer('h1', host.driver);
+    c.setFragment('setup', addBridge(emptyHost(), 'br-int'));
+    await c.reconcile();
+    assert.equal(reads, 1);
+    t.mock.timers.tick(24 * 3600_000);
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-1'));
+    assert.equal((await c.reconcile())[0]?.op, 'netns.create');
+    assert.equal(reads, 1, 'a day later, still no read-back');
+    c.forget();
+    await c.reconcile();
+    assert.equal(reads, 2);
+    // Another driver over the same host is read back once its trust (60 s +-25%) has passed.
+    const { driver, stats } = counting();
+    const other = new HostComposer('h1', driver);
+    other.setFragment('setup', addBridge(emptyHost(), 'br-int'));
+    await other.reconcile();
+    t.mock.timers.tick(76_000);
+    await other.reconcile();
+    assert.equal(stats.reads, 2);
+  });
+
   it('gives back the same merged namespace and bridge while their fragments are the same objects', () => {
     const c = new HostComposer('h1', counting().driver);
     const setup = addNamespace(addBridge(emptyHost(), 'br-int'), 'qrouter-1');

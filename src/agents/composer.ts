@@ -36,13 +36,21 @@ export interface HostDriver {
    * the state it last applied instead of reading the whole host back on every pass.
    */
   apply?(ops: readonly HostOp[]): void | Promise<void>;
+  /**
+   * Nothing but this driver changes the host's state (the emulated dataplane: its hosts live in
+   * this process, and only packets change what they learn, which a state leaves out). Then the
+   * last applied state stays true until an apply fails or `forget()` is called, and the
+   * composer does not read the host back on a timer.
+   */
+  readonly soleWriter?: boolean;
 }
 
 export interface ComposerOptions {
   /**
-   * How long the last applied state is trusted as the host's (ms, default 60000): after that,
-   * or after a failed apply, the next pass reads the host back in full (what the periodic
-   * resync of Neutron's agents is for: anything changed behind the composer's back heals).
+   * How long the last applied state is trusted as the host's (ms; default 60000, or for ever
+   * with a `soleWriter` driver): after that, or after a failed apply, the next pass reads the
+   * host back in full (what the periodic resync of Neutron's agents is for: anything changed
+   * behind the composer's back heals).
    */
   trustMs?: number;
 }
@@ -73,7 +81,7 @@ export class HostComposer {
     private readonly driver: HostDriver,
     private readonly opts: ComposerOptions = {},
   ) {
-    this.trustMs = Math.round((opts.trustMs ?? 60_000) * (0.75 + (hash32(host) % 1000) / 2000));
+    this.trustMs = Math.round((opts.trustMs ?? (driver.soleWriter ? Infinity : 60_000)) * (0.75 + (hash32(host) % 1000) / 2000));
   }
 
   /**
@@ -266,15 +274,10 @@ function mergeNamespace(a: Namespace, b: Namespace): Namespace {
  */
 function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostState]>): HostState {
   let out = merged;
+  const others = entries.filter(([o]) => !AMENDING.has(o)).map(([, s]) => s.ovs.bridges);
   for (const [owner, frag] of entries) {
     if (!AMENDING.has(owner)) continue;
-    for (const [bname, b] of Object.entries(frag.ovs.bridges)) {
-      const orphans: string[] = [];
-      for (const [pname, p] of Object.entries(b.ports)) {
-        if (p.type !== 'system' && p.type !== 'internal') continue;
-        if (!entries.some(([o, s]) => !AMENDING.has(o) && s.ovs.bridges[bname]?.ports[pname])) orphans.push(pname);
-      }
-      if (!orphans.length) continue;
+    for (const [bname, orphans] of orphansOf(frag.ovs.bridges, others)) {
       const mb = out.ovs.bridges[bname];
       const ports = { ...mb.ports };
       for (const p of orphans) delete ports[p];
@@ -285,6 +288,24 @@ function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostStat
     }
   }
   return out;
+}
+
+/** Per amending fragment's bridges: the orphans found against the other fragments' bridges (the same answer while they are the same objects). */
+const orphanMemo = new WeakMap<object, { others: object[]; orphans: Array<[string, string[]]> }>();
+function orphansOf(amending: HostState['ovs']['bridges'], others: Array<HostState['ovs']['bridges']>): Array<[string, string[]]> {
+  const have = orphanMemo.get(amending);
+  if (have && have.others.length === others.length && have.others.every((x, i) => x === others[i])) return have.orphans;
+  const orphans: Array<[string, string[]]> = [];
+  for (const [bname, b] of Object.entries(amending)) {
+    const names: string[] = [];
+    for (const [pname, p] of Object.entries(b.ports)) {
+      if (p.type !== 'system' && p.type !== 'internal') continue;
+      if (!others.some((o) => o[bname]?.ports[pname])) names.push(pname);
+    }
+    if (names.length) orphans.push([bname, names]);
+  }
+  orphanMemo.set(amending, { others, orphans });
+  return orphans;
 }
 
 /**

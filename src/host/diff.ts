@@ -119,7 +119,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   for (const nsName of Object.keys(curNs)) {
     const cn = curNs[nsName];
     const dn = desNs[nsName];
-    if (cn === dn) continue;
+    if (cn === dn || cn.links === dn?.links) continue;
     for (const [name, c] of Object.entries(cn.links)) {
       const d = dn?.links[name];
       if (!d || identityChanged(c, d)) markGone(nsName, name);
@@ -200,7 +200,8 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     if (cn === dn && !goneHere) continue;
     const alive = (dev: string | undefined) => dev === undefined || !goneHere?.has(dev);
 
-    for (const name of sortedKeys(dn.links)) {
+    // The same links record and nothing taken away: every link is as it was.
+    for (const name of cn?.links === dn.links && !goneHere ? [] : sortedKeys(dn.links)) {
       const d = dn.links[name];
       const c = cn?.links[name];
       if (!c || !alive(name)) {

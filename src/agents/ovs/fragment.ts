@@ -54,10 +54,13 @@ const lastBridges = new WeakMap<OvsPlan['settings'], Record<string, OvsBridge>>(
 function keepUnchanged(s: OvsPlan['settings'], bridges: Record<string, OvsBridge>): Record<string, OvsBridge> {
   const last = lastBridges.get(s);
   const out: Record<string, OvsBridge> = {};
+  let same = !!last && Object.keys(last).length === Object.keys(bridges).length;
   for (const [name, b] of Object.entries(bridges)) {
     const was = last?.[name];
     out[name] = was && sameBridge(was, b) ? was : b;
+    same &&= out[name] === was;
   }
+  if (same) return last!; // the record itself too (the composer's memos look at it)
   lastBridges.set(s, out);
   return out;
 }
