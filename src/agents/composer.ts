@@ -223,9 +223,20 @@ export class HostComposer {
   }
 }
 
-const mergeRecord = <T extends object>(a: Record<string, T>, b: Record<string, T>, merge: (x: T, y: T) => T) => {
+/**
+ * The union of two records, merging what both name; the same result object for the same two
+ * records (a pass that changed a bridge's flows leaves its merged ports the same record, which
+ * validate and diff skip).
+ */
+const merged = new WeakMap<object, WeakMap<object, object>>();
+const mergeRecord = <T extends object>(a: Record<string, T>, b: Record<string, T>, merge: (x: T, y: T) => T): Record<string, T> => {
+  let byB = merged.get(a);
+  const have = byB?.get(b);
+  if (have) return have as Record<string, T>;
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = k in out ? merge(out[k], v) : v;
+  if (!byB) merged.set(a, (byB = new WeakMap()));
+  byB.set(b, out);
   return out;
 };
 
@@ -290,21 +301,23 @@ function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostStat
   return out;
 }
 
-/** Per amending fragment's bridges: the orphans found against the other fragments' bridges (the same answer while they are the same objects). */
-const orphanMemo = new WeakMap<object, { others: object[]; orphans: Array<[string, string[]]> }>();
+/** An amending fragment's orphan ports, per bridge (the same answer while its ports and the other fragments' ports of that bridge are the same records). */
+const orphanMemo = new WeakMap<object, { others: Array<object | undefined>; names: string[] }>();
 function orphansOf(amending: HostState['ovs']['bridges'], others: Array<HostState['ovs']['bridges']>): Array<[string, string[]]> {
-  const have = orphanMemo.get(amending);
-  if (have && have.others.length === others.length && have.others.every((x, i) => x === others[i])) return have.orphans;
   const orphans: Array<[string, string[]]> = [];
   for (const [bname, b] of Object.entries(amending)) {
-    const names: string[] = [];
-    for (const [pname, p] of Object.entries(b.ports)) {
-      if (p.type !== 'system' && p.type !== 'internal') continue;
-      if (!others.some((o) => o[bname]?.ports[pname])) names.push(pname);
+    const theirs = others.map((o) => o[bname]?.ports);
+    let have = orphanMemo.get(b.ports);
+    if (!have || have.others.length !== theirs.length || !have.others.every((x, i) => x === theirs[i])) {
+      const names: string[] = [];
+      for (const [pname, p] of Object.entries(b.ports)) {
+        if (p.type !== 'system' && p.type !== 'internal') continue;
+        if (!theirs.some((ports) => ports?.[pname])) names.push(pname);
+      }
+      orphanMemo.set(b.ports, (have = { others: theirs, names }));
     }
-    if (names.length) orphans.push([bname, names]);
+    if (have.names.length) orphans.push([bname, have.names]);
   }
-  orphanMemo.set(amending, { others, orphans });
   return orphans;
 }
 

@@ -375,9 +375,12 @@ export class OvsAgent extends Agent {
     const enableIpset = this.config.securitygroup.enable_ipset;
     // With ipsets, the same ports and rules give the same chains: a member change (the
     // common refresh: a port came or went elsewhere) only makes the sets again.
-    const shape = enableIpset ? JSON.stringify([view.devices, view.security_groups]) : undefined;
+    // (A member update keeps the view's devices and rules objects: no need to spell them out.)
+    const last = this.lastFirewall;
+    const sameObjects = !!last?.info && last.info.devices === view.devices && last.info.security_groups === view.security_groups;
+    const shape = !enableIpset ? undefined : sameObjects ? last!.shape : JSON.stringify([view.devices, view.security_groups]);
     let fw: Omit<HybridFirewall, 'zones'>;
-    if (shape !== undefined && this.lastFirewall?.shape === shape) fw = { ...this.lastFirewall.fw, ipsets: firewallIpsets(devices, view) };
+    if (shape !== undefined && last?.shape === shape) fw = { ...last.fw, ipsets: firewallIpsets(devices, view) };
     else {
       const built = hybridFirewall(devices, view, { enableIpset, zones: this.zones });
       this.zones = built.zones;

@@ -357,7 +357,7 @@ class SecurityGroups {
         name,
         type: 'hash:net' as const,
         family: ethertype === 'IPv6' ? ('inet6' as const) : ('inet' as const),
-        members: memo(ipsetMemberLists, this.members(sg, ethertype), ipsetMembers),
+        members: ipsetMembersOf(this.members(sg, ethertype)),
       }));
   }
 }
@@ -367,7 +367,13 @@ class SecurityGroups {
  * on every pass; the result is computed once and shared (callers never mutate it).
  */
 const sortedMembers = new Map<string, string[]>();
-const ipsetMemberLists = new Map<string, string[]>();
+/** The ipset form of a sorted member list, by the list's identity (the memo above shares it across hosts). */
+const ipsetMemberLists = new WeakMap<readonly string[], string[]>();
+function ipsetMembersOf(sorted: readonly string[]): string[] {
+  let out = ipsetMemberLists.get(sorted);
+  if (!out) ipsetMemberLists.set(sorted, (out = ipsetMembers(sorted)));
+  return out;
+}
 
 function memo(cache: Map<string, string[]>, list: readonly string[], f: (l: readonly string[]) => string[]): string[] {
   if (list.length < 16) return f(list);
