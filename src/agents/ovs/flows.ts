@@ -449,7 +449,7 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
       if (ip === s.localIp || !isIpv4(ip)) continue;
       const tunnel: TunnelEndpoint = { name: tunnelName(type, ip), type, remoteIp: ip };
       const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
-      peerMemo.set(list, (peer = { sig, tunnel, floods, flows: peerFlows(s, net, list, load, tunnel.name) }));
+      peerMemo.set(list, (peer = { sig, tunnel, floods, flows: sharedPeerFlows(s, net, list, load, tunnel.name) }));
     }
     chunk.tunnels.push(peer.tunnel);
     if (peer.floods) flood.push(peer.tunnel.name);
@@ -472,6 +472,25 @@ function unseen(flows: Flow[], seen: Set<string>): Flow[] {
     } else out ??= flows.slice(0, i);
   }
   return out ?? flows;
+}
+
+/**
+ * A peer's flows on a network are the same text on every host that has the network (local
+ * VLANs follow the segmentation id; the tunnel port is named after the peer's address): in one
+ * process (the emulated cloud) its hosts share one array of flow objects, which validate then
+ * checks once, not once per host, and which costs memory once.
+ */
+const SHARED_PEER_FLOWS = new Map<string, Flow[]>();
+const SHARED_PEER_FLOWS_MAX = 200_000;
+function sharedPeerFlows(s: OvsSettings, net: LocalNetwork, list: FdbEntries[string]['ports'][string], load: string, tunnel: string): Flow[] {
+  let key = `${net.lvid}|${load}|${s.arpResponder}|${tunnel}`;
+  for (const [mac, addr] of list) key += `|${mac} ${addr}`;
+  let flows = SHARED_PEER_FLOWS.get(key);
+  if (!flows) {
+    if (SHARED_PEER_FLOWS.size >= SHARED_PEER_FLOWS_MAX) SHARED_PEER_FLOWS.clear();
+    SHARED_PEER_FLOWS.set(key, (flows = peerFlows(s, net, list, load, tunnel)));
+  }
+  return flows;
 }
 
 function peerFlows(s: OvsSettings, net: LocalNetwork, list: FdbEntries[string]['ports'][string], load: string, tunnel: string): Flow[] {
