@@ -253,7 +253,7 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
       const net = byId.get(netId);
       if (!net || !isTunnelNetwork(net)) continue;
       const chunk = fdbChunk(s, net, plan.fdb[netId]);
-      tunChunks.push(chunk.flows);
+      tunChunks.push(...chunk.parts);
       chunks.set(netId, chunk);
     }
     let union = unions.get(s);
@@ -404,7 +404,8 @@ const unions = new WeakMap<OvsSettings, TunnelUnion>();
 
 interface FdbChunk {
   sig: string;
-  flows: Flow[];
+  /** Per peer (and the flood flow): br-tun is joined from these directly, no array per network in between. */
+  parts: Flow[][];
   tunnels: TunnelEndpoint[];
 }
 const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
@@ -432,7 +433,7 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   const sig = `${net.lvid}|${net.network_type}|${net.segmentation_id}|${s.localIp}|${s.arpResponder}|${s.tunnelTypes.join(',')}`;
   const have = fdbMemo.get(entry);
   if (have && have.sig === sig) return have;
-  const chunk: FdbChunk = { sig, flows: [], tunnels: [] };
+  const chunk: FdbChunk = { sig, parts: [], tunnels: [] };
   fdbMemo.set(entry, chunk);
   const type = entry.network_type as TunnelType;
   if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
@@ -457,7 +458,7 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   }
   // Outputs sorted: the same flow text whatever order the FDB came in (a restarted agent gets the server's).
   if (flood.length) parts.push([f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${flood.sort().map((t) => `output:${t}`).join(',')}`)]);
-  chunk.flows = joinChunks(parts);
+  chunk.parts = parts;
   return chunk;
 }
 
