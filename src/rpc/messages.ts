@@ -87,6 +87,13 @@ export interface PortInfo {
   mtu: number;
 }
 
+/**
+ * A port as `get_ports_by_subnet` answers (Neutron's port dict: no subnet details or MTU). A
+ * router's neighbour table needs only addresses and MACs, and every host of the router asks
+ * for every subnet: with the subnets spelled out per port the answers were ten times larger.
+ */
+export type SubnetPortInfo = Omit<PortInfo, 'subnets' | 'mtu'>;
+
 export interface FloatingIpInfo {
   id: string;
   floating_ip_address: string;
@@ -202,7 +209,7 @@ export interface ServerMethods {
   // L3 agent
   sync_routers: [{ host: string; router_ids?: string[] }, RouterInfo[]];
   get_agent_gateway_port: [{ network_id: string; host: string }, PortInfo | null];
-  get_ports_by_subnet: [{ subnet_id: string }, PortInfo[]];
+  get_ports_by_subnet: [{ subnet_id: string }, SubnetPortInfo[]];
   update_floatingip_statuses: [{ router_id: string; fip_statuses: Record<string, 'ACTIVE' | 'DOWN' | 'ERROR'> }, { ok: boolean }];
   // DHCP agent
   get_active_networks_info: [{ host: string }, NetworkInfo[]];

@@ -4,7 +4,7 @@
 
 import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
 import type { IpAllocationRow, NetworkRow, PortRow, RouterRow, SubnetRow } from '../../db/schema.js';
-import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInfo, type NetworkInfo, type PortInfo, type RouterInfo, type SubnetInfo } from '../../rpc/messages.js';
+import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInfo, type NetworkInfo, type PortInfo, type RouterInfo, type SubnetInfo, type SubnetPortInfo } from '../../rpc/messages.js';
 import { AGENT_TYPES, configOf } from '../agents.js';
 import type { CorePlugin } from '../plugin.js';
 import { b, chunks } from '../util.js';
@@ -329,19 +329,20 @@ export class HostViews {
    * ports and the SNAT port, never the router's own interfaces. Remembered like `fdbPorts`:
    * every host the router comes to asks for each of its subnets.
    */
-  portsBySubnet(subnetId: string): Promise<PortInfo[]> {
+  portsBySubnet(subnetId: string): Promise<SubnetPortInfo[]> {
     return this.recall(this.subnetPorts, subnetId, () => this.queryPortsBySubnet(subnetId));
   }
 
-  private readonly subnetPorts = new Map<string, Promise<PortInfo[]>>();
+  private readonly subnetPorts = new Map<string, Promise<SubnetPortInfo[]>>();
   /** The network of each subnet asked about (what `portsChanged` forgets by). */
   private readonly subnetNetworks = new Map<string, string>();
 
-  private async queryPortsBySubnet(subnetId: string): Promise<PortInfo[]> {
+  private async queryPortsBySubnet(subnetId: string): Promise<SubnetPortInfo[]> {
     const subnet = await this.k.selectFrom('subnets').select('network_id').where('id', '=', subnetId).executeTakeFirst();
     if (subnet) this.subnetNetworks.set(subnetId, subnet.network_id);
     const rows = await this.k.selectFrom('ports as p').innerJoin('ipallocations as a', 'a.port_id', 'p.id').selectAll('p').where('a.subnet_id', '=', subnetId).execute();
-    return this.portInfos(rows.filter((r) => !ROUTER_INTERFACE_OWNERS.includes(r.device_owner) && (r.binding_host_id || r.device_owner === DEVICE_OWNER.routerSnat)));
+    const infos = await this.portInfos(rows.filter((r) => !ROUTER_INTERFACE_OWNERS.includes(r.device_owner) && (r.binding_host_id || r.device_owner === DEVICE_OWNER.routerSnat)));
+    return infos.map(({ subnets: _subnets, mtu: _mtu, ...port }) => port);
   }
 
   private async queryFdbPorts(networkId: string): Promise<FdbPortRow[]> {
