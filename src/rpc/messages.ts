@@ -244,6 +244,13 @@ export interface AgentMethods {
   router_removed_from_agent: { router_id: string };
   add_arp_entry: { router_id: string; arp_table: ArpEntry };
   del_arp_entry: { router_id: string; arp_table: ArpEntry };
+  /**
+   * dvrnet: the ARP entries of a burst in one message, in order (a cloud coming up fans one
+   * out per port to every L3 agent: a million messages at a thousand hosts). Each entry is
+   * what add_arp_entry / del_arp_entry carries; Neutron's singular casts work too.
+   */
+  add_arp_entries: { entries: Array<{ router_id: string; arp_table: ArpEntry }> };
+  del_arp_entries: { entries: Array<{ router_id: string; arp_table: ArpEntry }> };
   // DHCP agent
   network_update_end: { network_id: string };
   network_delete_end: { network_id: string };
@@ -257,5 +264,5 @@ export type AgentMethod = keyof AgentMethods;
 export const AGENT_METHOD_NAMES = Object.keys({
   port_update: 0, port_delete: 0, network_update: 0, add_fdb_entries: 0, remove_fdb_entries: 0, dvr_mac_address_update: 0,
   security_groups_rule_updated: 0, security_groups_member_updated: 0, routers_updated: 0, router_removed_from_agent: 0,
-  add_arp_entry: 0, del_arp_entry: 0, network_update_end: 0, network_delete_end: 0, port_update_end: 0, port_delete_end: 0,
+  add_arp_entry: 0, del_arp_entry: 0, add_arp_entries: 0, del_arp_entries: 0, network_update_end: 0, network_delete_end: 0, port_update_end: 0, port_delete_end: 0,
 } satisfies Record<AgentMethod, 0>) as AgentMethod[];

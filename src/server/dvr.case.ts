@@ -223,7 +223,8 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       // vm2: like Neutron's distributed port bindings, that makes it an l2population peer.
       await eventually(() => agents.compute1.ovs.got('add_fdb_entries', (a) => JSON.stringify(a.fdb_entries[net2.id] ?? {}).includes(vm2.mac_address)).length > 0, 'compute1 learns vm2');
       assert.ok(net2.id in (await agents.compute1.ovs.call('get_fdb_entries', { host: 'compute1' })));
-      await eventually(() => agents.compute1.l3.got('add_arp_entry', (a) => a.arp_table.mac_address === vm2.mac_address).length > 0, 'ARP entry fanned out');
+      // Fanned out as the burst's batch (add_arp_entries), each entry as add_arp_entry carries it.
+      await eventually(() => agents.compute1.l3.got('add_arp_entries', (a) => a.entries.some((e) => e.arp_table.mac_address === vm2.mac_address)).length > 0, 'ARP entry fanned out');
     });
 
     it('an OVS agent that reports a new tunnel address is announced with it from then on', async () => {

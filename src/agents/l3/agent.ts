@@ -118,29 +118,39 @@ export class L3Agent extends Agent {
         this.pending.removed.add(router_id);
         this.requestSync();
       },
-      add_arp_entry: ({ router_id, arp_table }) => {
-        // Fanned out to every agent: not a router of this host, or a centralized one (it learns by ARP).
-        if (!this.routers.get(router_id)?.distributed) return;
-        this.arpDuringFetch?.push(['add', arp_table]);
-        const table = this.arp.get(arp_table.subnet_id);
-        if (!table) return this.refetch(router_id); // a subnet this host has not loaded: ask again
-        if (!isIpv4(arp_table.ip_address) || table.get(arp_table.ip_address) === arp_table.mac_address) return;
-        table.set(arp_table.ip_address, arp_table.mac_address);
-        for (const [dev, t] of this.neighbourTables.get(arp_table.subnet_id) ?? []) t.set(permanent(dev, arp_table.ip_address, arp_table.mac_address));
-        this.pending.arp = true;
-        this.requestSync(this.gatherMs(ARP_GATHER_MS));
+      add_arp_entry: ({ router_id, arp_table }) => this.addArp(router_id, arp_table),
+      del_arp_entry: ({ router_id, arp_table }) => this.delArp(router_id, arp_table),
+      add_arp_entries: ({ entries }) => {
+        for (const e of entries) this.addArp(e.router_id, e.arp_table);
       },
-      del_arp_entry: ({ router_id, arp_table }) => {
-        if (!this.routers.get(router_id)?.distributed) return;
-        this.arpDuringFetch?.push(['del', arp_table]);
-        const table = this.arp.get(arp_table.subnet_id);
-        if (!table || table.get(arp_table.ip_address) !== arp_table.mac_address) return;
-        table.delete(arp_table.ip_address);
-        for (const t of this.neighbourTables.get(arp_table.subnet_id)?.values() ?? []) t.delete(arp_table.ip_address);
-        this.pending.arp = true;
-        this.requestSync(this.gatherMs(ARP_GATHER_MS));
+      del_arp_entries: ({ entries }) => {
+        for (const e of entries) this.delArp(e.router_id, e.arp_table);
       },
     };
+  }
+
+  private addArp(routerId: string, arp: ArpEntry): void {
+    // Fanned out to every agent: not a router of this host, or a centralized one (it learns by ARP).
+    if (!this.routers.get(routerId)?.distributed) return;
+    this.arpDuringFetch?.push(['add', arp]);
+    const table = this.arp.get(arp.subnet_id);
+    if (!table) return this.refetch(routerId); // a subnet this host has not loaded: ask again
+    if (!isIpv4(arp.ip_address) || table.get(arp.ip_address) === arp.mac_address) return;
+    table.set(arp.ip_address, arp.mac_address);
+    for (const [dev, t] of this.neighbourTables.get(arp.subnet_id) ?? []) t.set(permanent(dev, arp.ip_address, arp.mac_address));
+    this.pending.arp = true;
+    this.requestSync(this.gatherMs(ARP_GATHER_MS));
+  }
+
+  private delArp(routerId: string, arp: ArpEntry): void {
+    if (!this.routers.get(routerId)?.distributed) return;
+    this.arpDuringFetch?.push(['del', arp]);
+    const table = this.arp.get(arp.subnet_id);
+    if (!table || table.get(arp.ip_address) !== arp.mac_address) return;
+    table.delete(arp.ip_address);
+    for (const t of this.neighbourTables.get(arp.subnet_id)?.values() ?? []) t.delete(arp.ip_address);
+    this.pending.arp = true;
+    this.requestSync(this.gatherMs(ARP_GATHER_MS));
   }
 
   /**

@@ -183,6 +183,17 @@ test('casts cost only what they name: routers_updated refetches that router, ARP
   await settle(agent);
   assert.ok(!host.readState().namespaces[qrouter].neighbours.some((n) => n.ip === '10.2.0.5'));
 
+  // A burst as one message (the server's add_arp_entries / del_arp_entries), in order.
+  const burst = ['10.2.0.6', '10.2.0.7'].map((ip, k) => ({ router_id: r1.id, arp_table: { ip_address: ip, mac_address: `fa:16:3e:00:02:0${6 + k}`, subnet_id: s2.id } }));
+  await server.castToAgent('add_arp_entries', { entries: burst });
+  await settle(agent);
+  assert.deepEqual(server.take(), []);
+  const learnt = () => host.readState().namespaces[qrouter].neighbours.filter((n) => n.ip === '10.2.0.6' || n.ip === '10.2.0.7').map((n) => `${n.ip} ${n.lladdr}`).sort();
+  assert.deepEqual(learnt(), ['10.2.0.6 fa:16:3e:00:02:06', '10.2.0.7 fa:16:3e:00:02:07']);
+  await server.castToAgent('del_arp_entries', { entries: burst });
+  await settle(agent);
+  assert.deepEqual(learnt(), []);
+
   // For a router elsewhere: nothing at all.
   const syncs = agent.syncs;
   await server.castToAgent('add_arp_entry', { router_id: 'elsewhere', arp_table: { ip_address: '10.9.0.5', mac_address: 'fa:16:3e:00:09:05', subnet_id: 'sub-9' } });

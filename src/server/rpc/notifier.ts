@@ -45,7 +45,7 @@ export class AgentNotifier {
     if (method === 'add_fdb_entries' || method === 'remove_fdb_entries') {
       // Merge into the topic's last stateful message when it is of the same kind (order
       // kept: resync triggers in between commute with FDB casts, a full pass rebuilds the FDB).
-      const last = this.lastFdb.get(tk);
+      const last = this.lastMergeable.get(tk);
       if (last && last.method === method) {
         last.args = { fdb_entries: mergeFdb(last.args.fdb_entries, args.fdb_entries) };
         return;
@@ -53,7 +53,20 @@ export class AgentNotifier {
       const m = { kind, topic, method, args: { fdb_entries: mergeFdb({}, args.fdb_entries) } };
       this.outbox.push(m);
       this.bump(kind, topic);
-      this.lastFdb.set(tk, m);
+      this.lastMergeable.set(tk, m);
+    } else if (method === 'add_arp_entry' || method === 'del_arp_entry') {
+      // The same for ARP entries: a run of them to one topic goes as one add_arp_entries or
+      // del_arp_entries, in order (an add after a del starts a new message).
+      const batch = method === 'add_arp_entry' ? 'add_arp_entries' : 'del_arp_entries';
+      const last = this.lastMergeable.get(tk);
+      if (last && last.method === batch) {
+        last.args.entries.push(args);
+        return;
+      }
+      const m = { kind, topic, method: batch as AgentMethod, args: { entries: [args] } };
+      this.outbox.push(m);
+      this.bump(kind, topic);
+      this.lastMergeable.set(tk, m);
     } else if (RESYNC_TRIGGERS.has(method)) {
       // A pure "look again" message: a copy already queued since the topic's last stateful
       // message is as good (router removals count as stateful: an update after one must stay).
@@ -65,14 +78,14 @@ export class AgentNotifier {
     } else {
       this.outbox.push({ kind, topic, method, args });
       this.bump(kind, topic);
-      this.lastFdb.delete(tk);
+      this.lastMergeable.delete(tk);
     }
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
   }
 
   private epochs = new Map<string, number>();
-  /** Per topic, its last queued stateful message when that is an FDB cast (what the next FDB cast merges into). */
-  private lastFdb = new Map<string, { method: AgentMethod; args: any }>();
+  /** Per topic, its last queued stateful message when that is an FDB or ARP batch (what the next of its kind merges into). */
+  private lastMergeable = new Map<string, { method: AgentMethod; args: any }>();
   private bump(kind: string, topic: string) {
     const k = `${kind}|${topic}`;
     this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
@@ -83,7 +96,7 @@ export class AgentNotifier {
     this.outbox = [];
     this.queued = new Set();
     this.epochs = new Map();
-    this.lastFdb = new Map();
+    this.lastMergeable = new Map();
     this.flushing = undefined;
     // Member updates carry their groups' addresses as they are now, read once per group for
     // the whole batch (and after the burst, so a thousand new ports send one list, not a
