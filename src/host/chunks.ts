@@ -27,7 +27,13 @@ export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>, last?: readonl
   let total = 0;
   for (const p of parts) {
     if (!p.length) continue;
-    for (const c of chunksOf(p)) {
+    const joined = registry.get(p) as ReadonlyArray<readonly T[]> | undefined;
+    if (!joined) {
+      chunks.push(p); // a plain array is its own chunk (no [p] per part: br-tun has one per peer per network)
+      total += p.length;
+      continue;
+    }
+    for (const c of joined) {
       chunks.push(c);
       total += c.length;
     }

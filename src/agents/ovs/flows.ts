@@ -456,10 +456,27 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
     if (peer.floods) flood.push(peer.tunnel.name);
     parts.push(unseen(peer.flows, seen));
   }
-  // Outputs sorted: the same flow text whatever order the FDB came in (a restarted agent gets the server's).
-  if (flood.length) parts.push([f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${flood.sort().map((t) => `output:${t}`).join(',')}`)]);
+  if (flood.length) parts.push(floodFlows(s, net, load, flood));
   chunk.parts = parts;
   return chunk;
+}
+
+/**
+ * The network's flood flow (t22) to its flooding peers, outputs sorted: the same flow text
+ * whatever order the FDB came in (a restarted agent gets the server's). Kept while the
+ * peers are the same (most changes add or remove a port of a peer already there).
+ */
+const floodMemo = new WeakMap<OvsSettings, Map<string, { key: string; names: string[]; flows: Flow[] }>>();
+function floodFlows(s: OvsSettings, net: LocalNetwork, load: string, names: string[]): Flow[] {
+  let byNet = floodMemo.get(s);
+  if (!byNet) floodMemo.set(s, (byNet = new Map()));
+  const key = `${net.lvid}|${load}`;
+  const have = byNet.get(net.id);
+  if (have && have.key === key && have.names.length === names.length && have.names.every((n, i) => n === names[i])) return have.flows;
+  const outputs = [...names].sort().map((t) => `output:${t}`).join(',');
+  const flows = [f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${outputs}`)];
+  byNet.set(net.id, { key, names, flows });
+  return flows;
 }
 
 /** The flows whose match is not in `seen` yet (the chunk itself when all are new), adding theirs. */

@@ -70,8 +70,25 @@ function sameBridge(a: OvsBridge, b: OvsBridge): boolean {
   if (a.ports === b.ports) return true;
   const names = Object.keys(b.ports);
   if (names.length !== Object.keys(a.ports).length) return false;
-  // Ports are small flat records built in the same key order every pass.
-  return names.every((n) => a.ports[n] === b.ports[n] || (a.ports[n] !== undefined && JSON.stringify(a.ports[n]) === JSON.stringify(b.ports[n])));
+  // Ports are small flat records (string maps one level down) built in the same key order every pass.
+  return names.every((n) => a.ports[n] === b.ports[n] || (a.ports[n] !== undefined && samePort(a.ports[n], b.ports[n])));
+}
+
+function samePort(a: OvsPort, b: OvsPort): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    const x = (a as unknown as Record<string, unknown>)[k];
+    const y = (b as unknown as Record<string, unknown>)[k];
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || !sameStrings(x as Record<string, unknown>, y as Record<string, unknown>)) return false;
+  }
+  return true;
+}
+
+function sameStrings(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
 /** br-int and br-tun with their patch pair: the same value every pass. */
