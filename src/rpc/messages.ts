@@ -246,7 +246,7 @@ export interface AgentMethods {
   del_arp_entry: { router_id: string; arp_table: ArpEntry };
   /**
    * dvrnet: the ARP entries of a burst in one message, in order (a cloud coming up fans one
-   * out per port to every L3 agent: a million messages at a thousand hosts). Each entry is
+   * out per port to every L3 agent: ten million messages at a thousand hosts). Each entry is
    * what add_arp_entry / del_arp_entry carries; Neutron's singular casts work too.
    */
   add_arp_entries: { entries: Array<{ router_id: string; arp_table: ArpEntry }> };
