@@ -38,6 +38,21 @@ export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>, last?: readonl
       total += c.length;
     }
   }
+  return joinFlat(chunks, total, last);
+}
+
+/**
+ * `joinChunks` for parts known to be plain arrays (none joined here): a builder with a chunk
+ * per peer per network (br-tun) saves looking each one up. The parts array is kept as given.
+ */
+export function joinLeaves<T>(parts: ReadonlyArray<readonly T[]>, last?: readonly T[]): T[] {
+  let total = 0;
+  let empty = false;
+  for (const p of parts) (total += p.length), (empty ||= p.length === 0);
+  return joinFlat(empty ? parts.filter((p) => p.length > 0) : parts, total, last);
+}
+
+function joinFlat<T>(chunks: ReadonlyArray<readonly T[]>, total: number, last?: readonly T[]): T[] {
   if (chunks.length === 0) return [];
   if (chunks.length === 1) return chunks[0] as T[];
   if (last) {

@@ -9,7 +9,7 @@
 
 import type { DeviceDetails, FdbEntries } from '../../rpc/messages.js';
 import { FLOODING_ENTRY } from '../../rpc/messages.js';
-import { joinChunks } from '../../host/chunks.js';
+import { joinChunks, joinLeaves } from '../../host/chunks.js';
 import { flowKey } from '../../host/flow.js';
 import { tunnelPortName } from '../../host/names.js';
 import type { Flow, OvsPortType } from '../../host/state.js';
@@ -345,7 +345,8 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   // table/priority); the rest is small and made unique here.
   const last = lastJoined.get(s);
   const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([stable(s, 'int', unique(int)), dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
-  if (tunnelling) bridges[s.tunnelBridge] = joinChunks([stable(s, 'tun', unique(tun)), ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
+  // br-tun's parts are all plain arrays: a chunk per peer per network, joined without looking each up.
+  if (tunnelling) bridges[s.tunnelBridge] = joinLeaves([stable(s, 'tun', unique(tun)), ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
   for (const [name, fl] of phys) bridges[name] = joinChunks([stable(s, `phys:${name}`, unique(fl)), dvrChunks?.phys.get(name) ?? []], last?.[name]);
   lastJoined.set(s, bridges);
   return { bridges, tunnels };
@@ -383,8 +384,9 @@ class TunnelUnion {
       if (c) c.n += d;
       else this.counts.set(t.name, { tunnel: t, n: d });
     };
-    for (const [id, old] of this.chunks) if (chunks.get(id) !== old) for (const t of old.tunnels) add(t, -1);
-    for (const [id, chunk] of chunks) if (this.chunks.get(id) !== chunk) for (const t of chunk.tunnels) add(t, 1);
+    // (A network whose peers stayed keeps its tunnels array: nothing to count.)
+    for (const [id, old] of this.chunks) if (chunks.get(id)?.tunnels !== old.tunnels) for (const t of old.tunnels) add(t, -1);
+    for (const [id, chunk] of chunks) if (this.chunks.get(id)?.tunnels !== chunk.tunnels) for (const t of chunk.tunnels) add(t, 1);
     this.chunks = chunks;
     let changed = false;
     for (const [name, was] of touched) {
@@ -410,7 +412,7 @@ interface FdbChunk {
 }
 const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
 /** One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept while unchanged). */
-const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], { sig: string; tunnel: TunnelEndpoint; floods: boolean; flows: Flow[] }>();
+const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], PeerRec>();
 const tunnelNames = new Map<string, string>();
 
 function tunnelName(type: TunnelType, ip: string): string {
@@ -437,28 +439,140 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   fdbMemo.set(entry, chunk);
   const type = entry.network_type as TunnelType;
   if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
-  const load = `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]`;
+  const ctx: PeerContext = { s, net, sig, type, load: `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]` };
+  let byNet = netStates.get(s);
+  if (!byNet) netStates.set(s, (byNet = new Map()));
+  const prev = byNet.get(net.id);
+  const state = (prev && prev.sig === sig && prev.owners && updateNet(ctx, entry, prev)) || buildNet(ctx, entry);
+  byNet.set(net.id, state);
+  // In the FDB's order (peers as they came), not sorted: the flows are an unordered set.
   const flood: string[] = [];
-  const parts: Flow[][] = [];
-  const seen = new Set<string>(); // a MAC or address under two peers (a port moving): the first peer's wins
-  // In the FDB's order (peers as they came), not sorted: the flows are an unordered set, and
-  // a network with a thousand peers is walked on every change of one of them.
+  for (const ip in entry.ports) {
+    const peer = state.peers.get(ip);
+    if (!peer) continue;
+    chunk.parts.push(peer.part);
+    if (peer.rec.floods) flood.push(peer.rec.tunnel.name);
+  }
+  if (flood.length) chunk.parts.push(floodFlows(s, net, ctx.load, flood));
+  chunk.tunnels = state.tunnels;
+  return chunk;
+}
+
+interface PeerContext {
+  s: OvsSettings;
+  net: LocalNetwork;
+  sig: string;
+  type: TunnelType;
+  load: string;
+}
+interface PeerRec {
+  sig: string;
+  tunnel: TunnelEndpoint;
+  floods: boolean;
+  flows: Flow[];
+}
+type PeerList = FdbEntries[string]['ports'][string];
+
+/**
+ * A network's chunk as the agent last built it: each peer's entry list, record and the flows
+ * it contributes, and which peer holds each flow match. `owners` is absent when two peers
+ * claimed one match (a port moving between hosts: the first peer's wins); the next change
+ * then rebuilds the network in full, otherwise it costs the peers that changed.
+ */
+interface NetState {
+  sig: string;
+  peers: Map<string, { list: PeerList; rec: PeerRec; part: Flow[] }>;
+  /** Entry lists of addresses that contribute nothing (this host's own, not IPv4). */
+  skipped: Map<string, PeerList>;
+  owners?: Map<string, string>;
+  tunnels: TunnelEndpoint[];
+}
+const netStates = new WeakMap<OvsSettings, Map<string, NetState>>();
+
+function peerRecord(c: PeerContext, ip: string, list: PeerList): PeerRec | undefined {
+  let peer = peerMemo.get(list);
+  if (peer && peer.sig === c.sig) return peer;
+  if (ip === c.s.localIp || !isIpv4(ip)) return undefined;
+  const tunnel: TunnelEndpoint = { name: tunnelName(c.type, ip), type: c.type, remoteIp: ip };
+  const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
+  peerMemo.set(list, (peer = { sig: c.sig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
+  return peer;
+}
+
+function buildNet(c: PeerContext, entry: FdbEntries[string]): NetState {
+  const state: NetState = { sig: c.sig, peers: new Map(), skipped: new Map(), owners: new Map(), tunnels: [] };
+  const owners = state.owners!;
+  let clean = true;
   for (const ip in entry.ports) {
     const list = entry.ports[ip];
-    let peer = peerMemo.get(list);
-    if (!peer || peer.sig !== sig) {
-      if (ip === s.localIp || !isIpv4(ip)) continue;
-      const tunnel: TunnelEndpoint = { name: tunnelName(type, ip), type, remoteIp: ip };
-      const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
-      peerMemo.set(list, (peer = { sig, tunnel, floods, flows: sharedPeerFlows(s, net, list, load, tunnel.name) }));
+    const rec = peerRecord(c, ip, list);
+    if (!rec) {
+      state.skipped.set(ip, list);
+      continue;
     }
-    chunk.tunnels.push(peer.tunnel);
-    if (peer.floods) flood.push(peer.tunnel.name);
-    parts.push(unseen(peer.flows, seen));
+    let part: Flow[] | undefined;
+    for (let i = 0; i < rec.flows.length; i++) {
+      const m = rec.flows[i].match;
+      if (!owners.has(m)) {
+        owners.set(m, ip);
+        part?.push(rec.flows[i]);
+      } else part ??= rec.flows.slice(0, i);
+    }
+    if (part) clean = false;
+    state.peers.set(ip, { list, rec, part: part ?? rec.flows });
+    state.tunnels.push(rec.tunnel);
   }
-  if (flood.length) parts.push(floodFlows(s, net, load, flood));
-  chunk.parts = parts;
-  return chunk;
+  if (!clean) state.owners = undefined;
+  return state;
+}
+
+/** The changed peers only, into `prev` (which it takes over); undefined when a match would be claimed twice (then: build in full). */
+function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): NetState | undefined {
+  const owners = prev.owners!;
+  const changed: Array<{ ip: string; list: PeerList; rec: PeerRec | undefined }> = [];
+  let count = 0;
+  let tunnelsChanged = false;
+  for (const ip in entry.ports) {
+    count++;
+    const list = entry.ports[ip];
+    const had = prev.peers.get(ip);
+    if (had ? had.list === list : prev.skipped.get(ip) === list) continue;
+    const rec = peerRecord(c, ip, list);
+    if (!had !== !rec) tunnelsChanged = true;
+    changed.push({ ip, list, rec });
+  }
+  const gone: string[] = [];
+  if (count !== prev.peers.size + prev.skipped.size + changed.filter((x) => !prev.peers.has(x.ip) && !prev.skipped.has(x.ip)).length) {
+    for (const ip of [...prev.peers.keys(), ...prev.skipped.keys()]) if (!(ip in entry.ports)) gone.push(ip);
+  }
+  // Release what the changed and departed peers held, then claim what the changed ones hold now.
+  for (const ip of [...changed.map((x) => x.ip), ...gone]) {
+    const had = prev.peers.get(ip);
+    if (had) for (const f of had.rec.flows) if (owners.get(f.match) === ip) owners.delete(f.match);
+  }
+  for (const { ip, rec } of changed) {
+    if (!rec) continue;
+    for (const f of rec.flows) {
+      const o = owners.get(f.match);
+      if (o !== undefined && o !== ip) return undefined;
+      owners.set(f.match, ip);
+    }
+  }
+  for (const ip of gone) {
+    if (prev.peers.delete(ip)) tunnelsChanged = true;
+    prev.skipped.delete(ip);
+  }
+  for (const { ip, list, rec } of changed) {
+    if (rec) {
+      prev.peers.set(ip, { list, rec, part: rec.flows });
+      prev.skipped.delete(ip);
+    } else {
+      prev.peers.delete(ip);
+      prev.skipped.set(ip, list);
+    }
+  }
+  if (tunnelsChanged) prev.tunnels = [...prev.peers.values()].map((p) => p.rec.tunnel);
+  return prev;
 }
 
 /**
@@ -479,18 +593,6 @@ function floodFlows(s: OvsSettings, net: LocalNetwork, load: string, names: stri
   return flows;
 }
 
-/** The flows whose match is not in `seen` yet (the chunk itself when all are new), adding theirs. */
-function unseen(flows: Flow[], seen: Set<string>): Flow[] {
-  let out: Flow[] | undefined;
-  for (let i = 0; i < flows.length; i++) {
-    const m = flows[i].match;
-    if (!seen.has(m)) {
-      seen.add(m);
-      out?.push(flows[i]);
-    } else out ??= flows.slice(0, i);
-  }
-  return out ?? flows;
-}
 
 /**
  * A peer's flows on a network are the same text on every host that has the network (local
