@@ -124,6 +124,33 @@ describe('OVS agent flows', () => {
     assert.match(flood[0], /output:vxlan-0a000129,output:vxlan-0a00012a,output:vxlan-0a00012b$/);
   });
 
+  it('a port moving between peers: one unicast flow at a time, and change by change the same flows as a fresh build', () => {
+    const [a, b] = ['10.0.1.41', '10.0.1.42'];
+    const moving: [string, string] = ['fa:16:3e:00:00:77', '192.168.1.77'];
+    const plan = testbedPlan();
+    plan.fdb = { ...plan.fdb, [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports: { [a]: [FLOODING_ENTRY, moving], [b]: [FLOODING_ENTRY, ['fa:16:3e:00:00:78', '192.168.1.78']] } } };
+    const sorted = (flows: Flow[]) => flows.map((f) => `${key(f)} ${f.actions}`).sort();
+    // A fresh agent (its own settings object: nothing remembered) given the same FDB.
+    const fresh = () => sorted(planFlows({ ...plan, settings: { ...SETTINGS }, fdb: structuredClone(plan.fdb) }).bridges['br-tun']);
+    const unicast = (flows: Flow[]) => flows.filter((f) => f.table === 20 && f.match.includes(moving[0])).map((f) => f.actions);
+    const step = (delta: FdbEntries[string]['ports'], add: boolean) => {
+      applyFdb(plan.fdb, { [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports: delta } }, add);
+      const tun = planFlows(plan).bridges['br-tun'];
+      assert.deepEqual(sorted(tun), fresh());
+      return unicast(tun);
+    };
+    assert.deepEqual(unicast(planFlows(plan).bridges['br-tun']), [`strip_vlan,load:0x${NET1.vni.toString(16)}->NXM_NX_TUN_ID[],output:vxlan-0a000129`]);
+    // b learns it before a forgets it: a's flow stays, once.
+    assert.deepEqual(step({ [b]: [moving] }, true), [`strip_vlan,load:0x${NET1.vni.toString(16)}->NXM_NX_TUN_ID[],output:vxlan-0a000129`]);
+    // a lets go: b's.
+    assert.deepEqual(step({ [a]: [moving] }, false), [`strip_vlan,load:0x${NET1.vni.toString(16)}->NXM_NX_TUN_ID[],output:vxlan-0a00012a`]);
+    // And ordinary changes after it: a new port on a, a new peer, a peer gone.
+    step({ [a]: [['fa:16:3e:00:00:79', '192.168.1.79']] }, true);
+    step({ '10.0.1.43': [FLOODING_ENTRY, ['fa:16:3e:00:00:7a', '192.168.1.80']] }, true);
+    step({ [b]: [FLOODING_ENTRY, moving, ['fa:16:3e:00:00:78', '192.168.1.78']] }, false);
+    assert.deepEqual(unicast(planFlows(plan).bridges['br-tun']), []);
+  });
+
   it('without distributed routing: no DVR tables, patch-int goes straight to t2', () => {
     const plan = { ...testbedPlan(), settings: { ...SETTINGS, distributed: false } };
     const tun = planFlows(plan).bridges['br-tun'];
