@@ -1,35 +1,27 @@
 // The OVS agent's flow build after one l2population change, per host: what every host of a
-// network pays when a port comes up elsewhere. Ten VXLAN networks with P peers each (a host
+// network pays when a port comes up elsewhere. compute1's agent as shipped (etc/), ten VXLAN
+// networks with P peers each (a host
 // of the convergence benchmark's cloud at N = P hosts), then 1000 casts of one new port
 // each, one network after the other; planFlows is timed after each (median and mean).
 // Prints one JSON line.
 //   npm run bench:ovs-flows [-- --peers 200,1000]
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyFdb } from '../src/agents/ovs/agent.js';
-import { planFlows, type LocalNetwork, type OvsPlan, type OvsSettings } from '../src/agents/ovs/flows.js';
+import { applyFdb, ovsSettings } from '../src/agents/ovs/agent.js';
+import { planFlows, type LocalNetwork, type OvsPlan } from '../src/agents/ovs/flows.js';
+import { loadOvsAgentConfig } from '../src/config/load.js';
 import type { FdbEntries } from '../src/rpc/messages.js';
+
+/** compute1's agent as the shipped scenario configures it (the all-in-one cloud's too). */
+const ETC = join(import.meta.dirname, '../etc');
+const SETTINGS = ovsSettings(loadOvsAgentConfig([join(ETC, 'neutron.conf'), join(ETC, 'openvswitch_agent.ini'), join(ETC, 'compute1', 'openvswitch_agent.ini')], { warn: () => {} }));
 
 const CHANGES = 1000;
 const hex2 = (n: number) => (n & 255).toString(16).padStart(2, '0');
 const peerIp = (h: number) => `10.1.${h >> 8}.${h & 255}`;
 
 function measure(peers: number): { median_us: number; mean_us: number; br_tun_flows: number } {
-  const settings: OvsSettings = {
-    integrationBridge: 'br-int',
-    tunnelBridge: 'br-tun',
-    intPeerPatch: 'patch-tun',
-    tunPeerPatch: 'patch-int',
-    localIp: '10.1.0.1',
-    tunnelTypes: ['vxlan'],
-    bridgeMappings: [],
-    datapathType: 'system',
-    distributed: true,
-    l2pop: true,
-    arpResponder: true,
-    preventArpSpoofing: true,
-    vxlanUdpPort: 4789,
-    dontFragment: true,
-  };
+  const settings = SETTINGS;
   const nets: LocalNetwork[] = Array.from({ length: 10 }, (_, k) => ({ id: `net${k}`, lvid: 100 + k, network_type: 'vxlan', physical_network: null, segmentation_id: 100 + k }));
   const fdb: FdbEntries = {};
   for (const n of nets) {

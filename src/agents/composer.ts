@@ -20,6 +20,7 @@ import type { HostOp } from '../host/ops.js';
 import { emptyHost } from '../host/build.js';
 import { joinChunks } from '../host/chunks.js';
 import { diff } from '../host/diff.js';
+import { portAt } from '../host/ovs.js';
 import { assertValidHost } from '../host/validate.js';
 import type { HostState, Namespace, OvsBridge } from '../host/state.js';
 import { DEAD_VLAN_TAG } from './ovs/constants.js';
@@ -371,11 +372,8 @@ function mergeEach<T>(inputs: Map<string, T[]>, before: Map<string, Merged<T>>, 
 
 /** An OVS port carries traffic once the agent gave it a VLAN; any other device at once. */
 function wired(s: HostState, dev: string): boolean {
-  for (const b of Object.values(s.ovs.bridges)) {
-    const p = b.ports[dev];
-    if (p) return p.tag !== undefined && p.tag !== DEAD_VLAN_TAG;
-  }
-  return true;
+  const at = portAt(s, dev);
+  return !at || (at.port.tag !== undefined && at.port.tag !== DEAD_VLAN_TAG);
 }
 
 /** FNV-1a of a string: a stable spread per host name. */

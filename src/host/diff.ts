@@ -21,28 +21,13 @@ import { changedParts } from './chunks.js';
 import { flowKey } from './flow.js';
 import { neighKey, routeKey, routeSatisfies, ruleKey, sameMap, sameValue, sysctlDevice } from './keys.js';
 import type { BridgeColumn, HostOp, PortColumn } from './ops.js';
-import { bridgeSpec, interfaceOptions, linkSpec, portKinds } from './ovs.js';
+import { bridgeSpec, interfaceOptions, linkSpec, portAt, portKinds } from './ovs.js';
 import type { DhcpServer, Flow, FlowKey, HostState, Link, MetadataProxy, Namespace, OvsBridge, OvsPort } from './state.js';
 import { IPTABLES_TABLES, ROOT_NS } from './state.js';
 
 type Op<K extends HostOp['op']> = Extract<HostOp, { op: K }>;
 
 const sortedKeys = (o: object) => Object.keys(o).sort();
-
-interface PortAt {
-  bridge: string;
-  port: OvsPort;
-}
-
-/** The bridge holding port `name`: looked up rather than indexed, as a host has a handful of bridges and br-tun a port per peer. */
-function portAt(s: HostState, name: string): PortAt | undefined {
-  const bridges = s.ovs.bridges;
-  for (const b in bridges) {
-    const port = bridges[b].ports[name];
-    if (port) return { bridge: b, port };
-  }
-  return undefined;
-}
 
 /** Where each OVS internal device (port or bridge-local) lives. */
 function ovsDeviceNamespaces(s: HostState): Map<string, string> {
@@ -102,8 +87,8 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   const desNs = desired.namespaces;
   const curBridges = current.ovs.bridges;
   const desBridges = desired.ovs.bridges;
-  const curPorts = { get: (name: string) => portAt(current, name) };
-  const desPorts = { get: (name: string) => portAt(desired, name), has: (name: string) => portAt(desired, name) !== undefined };
+  const curPort = (name: string) => portAt(current, name);
+  const desPort = (name: string) => portAt(desired, name);
   const curDevNs = ovsDeviceNamespaces(current);
   const desDevNs = ovsDeviceNamespaces(desired);
 
@@ -145,8 +130,8 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   }
   for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
   for (const name of candidates) {
-    const cp = curPorts.get(name);
-    const dp = desPorts.get(name);
+    const cp = curPort(name);
+    const dp = desPort(name);
     if (!cp || !dp) continue;
     if (
       cp.bridge !== dp.bridge ||
@@ -160,7 +145,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   // Deleting an internal port or a bridge deletes its Linux device.
   for (const bname in curBridges) {
     for (const name of portKinds(curBridges[bname].ports).internal) {
-      if (!desPorts.has(name) || recreatedPorts.has(name) || !desBridges[bname]) {
+      if (!desPort(name) || recreatedPorts.has(name) || !desBridges[bname]) {
         const ns = curDevNs.get(name);
         if (ns !== undefined) markGone(ns, name);
       }
@@ -216,7 +201,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
         }
         if (!first) {
           // created with its peer
-        } else if (d.kind === 'ovs-internal') (desPorts.has(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
+        } else if (d.kind === 'ovs-internal') (desPort(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
         else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') linkCreateFirst.push(op);
         else linkCreate.push(op);
         for (const cidr of d.addresses) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
@@ -319,13 +304,13 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   }
   // Bridges holding a re-created port are looked at even when their value is shared.
   const touched = new Set<string>();
-  for (const p of recreatedPorts) touched.add(curPorts.get(p)!.bridge).add(desPorts.get(p)!.bridge);
+  for (const p of recreatedPorts) touched.add(curPort(p)!.bridge).add(desPort(p)!.bridge);
   for (const name of sortedKeys(curBridges)) {
     if (!desBridges[name]) continue; // its ports went with it
     const cb = curBridges[name];
     if (cb.ports === desBridges[name].ports && !touched.has(name)) continue;
     for (const pname of sortedKeys(cb.ports)) {
-      const dp = desPorts.get(pname);
+      const dp = desPort(pname);
       if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) portDel.push({ op: 'port.del', bridge: name, name: pname });
     }
   }
@@ -336,7 +321,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     if (cb?.ports !== db.ports || touched.has(name)) {
       for (const pname of sortedKeys(db.ports)) {
         const d = db.ports[pname];
-        const cp = curPorts.get(pname);
+        const cp = curPort(pname);
         if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) portOps.push({ op: 'port.add', bridge: name, port: d });
         else if (cp.port !== d) {
           const changed = portChanges(cp.port, d);

@@ -1,6 +1,6 @@
 // OVSDB spellings of the state's OVS values, for drivers and for comparing columns.
 import type { BridgeSpec, LinkSpec } from './ops.js';
-import type { Link, OvsBridge, OvsPort } from './state.js';
+import type { HostState, Link, OvsBridge, OvsPort } from './state.js';
 
 /** `Interface.type` as OVSDB spells it (`''` is a system port). */
 export function interfaceType(p: OvsPort): string {
@@ -49,4 +49,14 @@ export function portKinds(ports: Record<string, OvsPort>): PortKinds {
     kindsMemo.set(ports, k);
   }
   return k;
+}
+
+/** The bridge holding port `name`: looked up rather than indexed, as a host has a handful of bridges and br-tun a port per peer. */
+export function portAt(s: HostState, name: string): { bridge: string; port: OvsPort } | undefined {
+  const bridges = s.ovs.bridges;
+  for (const b in bridges) {
+    const port = bridges[b].ports[name];
+    if (port) return { bridge: b, port };
+  }
+  return undefined;
 }

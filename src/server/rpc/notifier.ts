@@ -43,30 +43,13 @@ export class AgentNotifier {
   private enqueue(kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any) {
     const tk = `${kind}|${topic}`;
     if (method === 'add_fdb_entries' || method === 'remove_fdb_entries') {
-      // Merge into the topic's last stateful message when it is of the same kind (order
+      // Merged into the topic's last stateful message when it is of the same kind (order
       // kept: resync triggers in between commute with FDB casts, a full pass rebuilds the FDB).
-      const last = this.lastMergeable.get(tk);
-      if (last && last.method === method) {
-        last.args = { fdb_entries: mergeFdb(last.args.fdb_entries, args.fdb_entries) };
-        return;
-      }
-      const m = { kind, topic, method, args: { fdb_entries: mergeFdb({}, args.fdb_entries) } };
-      this.outbox.push(m);
-      this.bump(kind, topic);
-      this.lastMergeable.set(tk, m);
+      this.merge(kind, topic, method, (last) => (last.args = { fdb_entries: mergeFdb(last.args.fdb_entries, args.fdb_entries) }), () => ({ fdb_entries: mergeFdb({}, args.fdb_entries) }));
     } else if (method === 'add_arp_entry' || method === 'del_arp_entry') {
       // The same for ARP entries: a run of them to one topic goes as one add_arp_entries or
       // del_arp_entries, in order (an add after a del starts a new message).
-      const batch = method === 'add_arp_entry' ? 'add_arp_entries' : 'del_arp_entries';
-      const last = this.lastMergeable.get(tk);
-      if (last && last.method === batch) {
-        last.args.entries.push(args);
-        return;
-      }
-      const m = { kind, topic, method: batch as AgentMethod, args: { entries: [args] } };
-      this.outbox.push(m);
-      this.bump(kind, topic);
-      this.lastMergeable.set(tk, m);
+      this.merge(kind, topic, method === 'add_arp_entry' ? 'add_arp_entries' : 'del_arp_entries', (last) => last.args.entries.push(args), () => ({ entries: [args] }));
     } else if (RESYNC_TRIGGERS.has(method)) {
       // A pure "look again" message: a copy already queued since the topic's last stateful
       // message is as good (router removals count as stateful: an update after one must stay).
@@ -81,6 +64,17 @@ export class AgentNotifier {
       this.lastMergeable.delete(tk);
     }
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
+  }
+
+  /** Into the topic's last stateful message when it is a `method` one (`into`), else as a new one (`fresh()`'s args). */
+  private merge(kind: 'cast' | 'fanout', topic: string, method: AgentMethod, into: (last: { args: any }) => void, fresh: () => any) {
+    const tk = `${kind}|${topic}`;
+    const last = this.lastMergeable.get(tk);
+    if (last && last.method === method) return void into(last);
+    const m = { kind, topic, method, args: fresh() };
+    this.outbox.push(m);
+    this.bump(kind, topic);
+    this.lastMergeable.set(tk, m);
   }
 
   private epochs = new Map<string, number>();
