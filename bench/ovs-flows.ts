@@ -1,8 +1,8 @@
 // The OVS agent's flow build after one l2population change, per host: what every host of a
 // network pays when a port comes up elsewhere. compute1's agent as shipped (etc/), ten VXLAN
-// networks with P peers each (a host
-// of the convergence benchmark's cloud at N = P hosts), then 1000 casts of one new port
-// each, one network after the other; planFlows is timed after each (median and mean).
+// networks with P peers each (a host of the convergence benchmark's cloud at N = P hosts),
+// then 1000 casts of one new port each, one network after the other; planFlows is timed
+// after each (median and mean).
 // Prints one JSON line.
 //   npm run bench:ovs-flows [-- --peers 200,1000]
 import { join } from 'node:path';
