@@ -45,10 +45,18 @@ function measure(peers: number): { median_us: number; mean_us: number; br_tun_fl
   return { median_us: Math.round(times[times.length >> 1] * 1000), mean_us: Math.round(mean * 1000), br_tun_flows: flows.bridges['br-tun'].length };
 }
 
-const { values } = parseArgs({ options: { peers: { type: 'string', default: '200,1000' } } });
+const USAGE = 'usage: npm run bench:ovs-flows [-- --peers 200,1000]';
+let peerCounts: number[];
+try {
+  const { values } = parseArgs({ options: { peers: { type: 'string', default: '200,1000' } }, strict: true });
+  peerCounts = values.peers!.split(',').map(Number);
+  if (!peerCounts.every((p) => Number.isInteger(p) && p >= 1)) throw new Error(`--peers takes positive integers separated by commas, got '${values.peers}'`);
+} catch (e) {
+  console.error(`bench:ovs-flows: ${(e as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
 const result: Record<string, unknown> = {};
-for (const p of values.peers!.split(',').map(Number)) {
-  if (!Number.isInteger(p) || p < 1) throw new Error(`--peers: positive integers, got '${values.peers}'`);
+for (const p of peerCounts) {
   const r = measure(p);
   console.log(`${p} peers per network: planFlows after one FDB change, median ${r.median_us} us, mean ${r.mean_us} us (br-tun ${r.br_tun_flows} flows)`);
   result[`peers_${p}_median_us`] = r.median_us;
