@@ -3,6 +3,8 @@
 // l2pop rpc). The transports carry them as JSON; both sides import these types, so a
 // message that changes shape does not compile on either side until both agree.
 
+import type { MemberChange, MemberIps } from './members.js';
+
 /** Topics the server serves (agents call these). */
 export const SERVER_TOPICS = {
   plugin: 'q-plugin',
@@ -173,7 +175,7 @@ export interface SecurityGroupInfo {
     }
   >;
   security_groups: Record<string, SecurityGroupRuleInfo[]>;
-  sg_member_ips: Record<string, { IPv4: string[]; IPv6: string[] }>;
+  sg_member_ips: Record<string, MemberIps>;
 }
 
 /**
@@ -234,11 +236,13 @@ export interface AgentMethods {
   dvr_mac_address_update: { dvr_macs: Array<{ host: string; mac_address: string }> };
   security_groups_rule_updated: { security_groups: string[] };
   /**
-   * dvrnet: `member_ips`, the groups' member addresses as the server sent the cast, lets the
-   * agent remake its ipsets without calling back (Neutron's agents call
-   * security_group_info_for_devices; one without it here still does).
+   * dvrnet: each group's members as the server sees them when it sends the cast, whole
+   * (`member_ips`: the first time this server announces the group) or as the change since its
+   * last announcement (`member_changes`, members.ts), so the agent remakes its ipsets without
+   * calling back (Neutron's agents call security_group_info_for_devices; one given neither
+   * here still does).
    */
-  security_groups_member_updated: { security_groups: string[]; member_ips?: Record<string, { IPv4: string[]; IPv6: string[] }> };
+  security_groups_member_updated: { security_groups: string[]; member_ips?: Record<string, MemberIps>; member_changes?: Record<string, MemberChange> };
   // L3 agent
   routers_updated: { routers: string[] };
   router_removed_from_agent: { router_id: string };

@@ -7,9 +7,31 @@ import { emptyHost } from '../../host/build.js';
 import { diff } from '../../host/diff.js';
 import { renderFlow } from '../../host/flow.js';
 import { hybridVethOvsEnd, routerInterfaceDevice, tunnelPortName } from '../../host/names.js';
+import { memberDigest, type MemberChange, type MemberIps } from '../../rpc/members.js';
+import { AGENT_TOPICS, hostTopic, type AgentMethods } from '../../rpc/messages.js';
 import { renderTrace } from '../../trace/render.js';
 import { COOKIE, DEAD_VLAN_TAG } from './constants.js';
 import { Lab, qrouterState, type RouterItf, type VmPort } from './testing.js';
+
+/** The agent's calls and the member updates cast to its host, until restore(). */
+function spy(lab: Lab, host: string) {
+  const agent = lab.node(host).agent as any;
+  const transport = lab.serverTransport as any;
+  const calls: string[] = [];
+  const casts: Array<AgentMethods['security_groups_member_updated']> = [];
+  const call = agent.call;
+  const cast = transport.cast;
+  agent.call = (method: string, args: unknown) => (calls.push(method), call.call(agent, method, args));
+  transport.cast = (topic: string, method: string, args: any) => {
+    if (topic === hostTopic(AGENT_TOPICS.ovs, host) && method === 'security_groups_member_updated') casts.push(args);
+    return cast.call(transport, topic, method, args);
+  };
+  const restore = () => {
+    agent.call = call;
+    transport.cast = cast;
+  };
+  return { calls, casts, restore };
+}
 
 const flowsOf = (lab: Lab, host: string, bridge: string) => lab.node(host).host.readState().ovs.bridges[bridge]?.flows.map(renderFlow) ?? [];
 const has = (flows: string[], re: RegExp, what: string) => assert.ok(flows.some((f) => re.test(f)), `${what}: no flow matching ${re}\n${flows.join('\n')}`);
@@ -18,6 +40,7 @@ describe('OVS agent on DVR compute hosts', () => {
   let lab: Lab;
   const ids: Record<string, any> = {};
   let vm1: VmPort, vm2: VmPort, vm3: VmPort;
+  const members = (h: string) => Object.values(lab.node(h).host.readState().namespaces[''].ipsets).flatMap((x) => x.members);
 
   before(async () => {
     lab = await Lab.start(['compute1', 'compute2']);
@@ -232,26 +255,50 @@ describe('OVS agent on DVR compute hosts', () => {
     for (const h of ['compute1', 'compute2']) assert.match(lab.node(h).host.readState().namespaces[''].iptables.filter!, /--dport 2222/, h);
   });
 
-  it("a member's new allowed address reaches the other hosts' ipsets of its group", async () => {
-    const members = (h: string) => Object.values(lab.node(h).host.readState().namespaces[''].ipsets).flatMap((x) => x.members);
+  it("a member's new allowed address reaches the other hosts' ipsets of its group, as a change", async () => {
     assert.ok(members('compute1').includes(vm2.ip), "compute1's ipset has vm2");
     assert.ok(!members('compute1').includes('10.9.9.9'));
-    // The member update carries the addresses: compute1 does not call back for the group's view.
-    const agent = lab.node('compute1').agent as any;
-    const calls: string[] = [];
-    const call = agent.call;
-    agent.call = (method: string, args: unknown) => (calls.push(method), call.call(agent, method, args));
+    // The member update carries the change: compute1 does not call back for the group's view.
+    const { calls, casts, restore } = spy(lab, 'compute1');
     try {
       await lab.ok('PUT', `/v2.0/ports/${vm2.id}`, { port: { allowed_address_pairs: [{ ip_address: '10.9.9.9' }] } });
       await lab.settle();
+      assert.ok(members('compute1').includes('10.9.9.9'), "compute1's ipset has vm2's pair");
+      await lab.ok('PUT', `/v2.0/ports/${vm2.id}`, { port: { allowed_address_pairs: [] } });
+      await lab.settle();
+      assert.ok(!members('compute1').includes('10.9.9.9'), 'and loses it with the pair');
     } finally {
-      agent.call = call;
+      restore();
     }
-    assert.ok(members('compute1').includes('10.9.9.9'), "compute1's ipset has vm2's pair");
     assert.ok(!calls.includes('security_group_info_for_devices'), calls.join());
-    await lab.ok('PUT', `/v2.0/ports/${vm2.id}`, { port: { allowed_address_pairs: [] } });
-    await lab.settle();
-    assert.ok(!members('compute1').includes('10.9.9.9'), 'and loses it with the pair');
+    // The group was announced when the VMs bound: now only what changed goes out.
+    const changes = casts.map((a) => Object.values(a.member_changes ?? {}) as MemberChange[]);
+    assert.ok(casts.length >= 2 && casts.every((a) => !a.member_ips), JSON.stringify(casts));
+    assert.deepEqual(changes.flat().map((c) => c.IPv4), [{ add: ['10.9.9.9'], del: [] }, { add: [], del: ['10.9.9.9'] }]);
+  });
+
+  it('a member change that does not reach the members the server announced makes the host fetch the group', async () => {
+    const sg = (await lab.ok('GET', '/v2.0/security-groups?name=default&tenant_id=demo')).security_groups[0];
+    const agent = lab.node('compute1').agent as any;
+    const now: MemberIps = agent.snapshot.sgInfo.sg_member_ips[sg.id];
+    const send = async (change: MemberChange) => {
+      await lab.serverTransport.cast(hostTopic(AGENT_TOPICS.ovs, 'compute1'), 'security_groups_member_updated', { security_groups: [sg.id], member_changes: { [sg.id]: change } });
+      await lab.settle();
+    };
+    const { calls, restore } = spy(lab, 'compute1');
+    try {
+      // A change whose digest is that of the members it leads to is taken as it is.
+      await send({ IPv4: { add: ['10.7.7.7'], del: [] }, digest: memberDigest({ IPv4: [...now.IPv4, '10.7.7.7'], IPv6: now.IPv6 }) });
+      assert.ok(members('compute1').includes('10.7.7.7'));
+      assert.ok(!calls.includes('security_group_info_for_devices'), calls.join());
+      // One that leads elsewhere (here: to what the server has, without 10.7.7.7): the host asks.
+      await send({ IPv4: { add: ['10.8.8.8'], del: [] }, digest: memberDigest(now) });
+      assert.ok(calls.includes('security_group_info_for_devices'), calls.join());
+    } finally {
+      restore();
+    }
+    assert.ok(!members('compute1').includes('10.7.7.7') && !members('compute1').includes('10.8.8.8'), members('compute1').join());
+    assert.ok(members('compute1').includes(vm2.ip));
   });
 
   it('a wrong or missed l2population cast heals at the next resync (get_fdb_entries)', async () => {

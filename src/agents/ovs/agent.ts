@@ -7,7 +7,8 @@
 // ports and networks (get_devices_details_list, get_fdb_entries,
 // security_group_info_for_devices). l2population casts between passes update the cached FDB
 // and trigger a cheap pass without any call, as do member updates that carry their groups'
-// addresses (only the ipsets are made again); a rule change fetches the firewall's view; every
+// addresses or the change to them (only the ipsets are made again; a change that does not
+// reach the members the server announced fetches the firewall's view); a rule change fetches the firewall's view; every
 // other cast, a port plugged or unplugged on br-int, and the periodic resync trigger a full
 // pass, which rebuilds the FDB from get_fdb_entries (a missed cast heals there).
 
@@ -15,12 +16,14 @@ import type { OvsAgentConfig } from '../../config/agents.js';
 import { emptyHost, setSysctl } from '../../host/build.js';
 import { intToPhysPatch, physToIntPatch } from '../../host/names.js';
 import type { HostState, IpSet, OvsPort } from '../../host/state.js';
+import type { MemberChange, MemberIps } from '../../rpc/members.js';
 import { AGENT_TOPICS, type AgentMethods, type DeviceDetails, type FdbEntries, type SecurityGroupInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
 import { firewallIpsets, hybridFirewall, zonesFromRaw, type HybridFirewall } from './firewall.js';
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
+import { applyMemberChange, canonicalMembers } from './members.js';
 
 export const OVS_AGENT_TYPE = 'Open vSwitch agent';
 export const OVS_AGENT_BINARY = 'neutron-openvswitch-agent';
@@ -93,8 +96,8 @@ export class OvsAgent extends Agent {
   private flowsPending = true;
   /** The mapped physical bridges that existed at the last full pass (others' fragments change only with one). */
   private physicalBridges: OvsPlan['physicalBridges'] = [];
-  /** Groups' member addresses from member updates since the last pass, latest per group. */
-  private memberIps = new Map<string, { IPv4: string[]; IPv6: string[] }>();
+  /** Member updates since the last pass, in order per group: members whole or a change. */
+  private memberUpdates = new Map<string, MemberUpdate[]>();
   /** Ports reported up (so a pass reports only news, and down what left br-int). */
   private readonly reportedUp = new Set<string>();
   private pluggedSignatures = new Map<string, string>();
@@ -171,8 +174,10 @@ export class OvsAgent extends Agent {
       // Security groups (as Neutron's firewall refresh): only the firewall's view is fetched
       // again, not the devices and the FDB.
       security_groups_member_updated: (a: AgentMethods['security_groups_member_updated']) => {
-        if (a.member_ips) for (const [g, ips] of Object.entries(a.member_ips)) this.memberIps.set(g, ips);
-        else this.firewallPending = true;
+        if (a.member_ips || a.member_changes) {
+          for (const [g, ips] of Object.entries(a.member_ips ?? {})) this.memberUpdates.set(g, [{ ips }]);
+          for (const [g, change] of Object.entries(a.member_changes ?? {})) this.memberUpdates.set(g, [...(this.memberUpdates.get(g) ?? []), { change }]);
+        } else this.firewallPending = true;
         super.requestSync(this.gatherMs(FDB_GATHER_MS));
       },
       security_groups_rule_updated: () => {
@@ -190,22 +195,25 @@ export class OvsAgent extends Agent {
   }
 
   protected async sync(): Promise<void> {
-    const members = this.memberIps;
-    this.memberIps = new Map();
+    const members = this.memberUpdates;
+    this.memberUpdates = new Map();
     const flows = this.flowsPending;
     this.flowsPending = false;
     try {
       await this.pass(members, flows);
     } catch (err) {
-      // Nothing was applied: keep the addresses for the next pass (newer ones win).
-      for (const [g, ips] of members) if (!this.memberIps.has(g)) this.memberIps.set(g, ips);
+      // Nothing was applied: keep the updates for the next pass, before any newer ones.
+      for (const [g, updates] of members) {
+        const newer = this.memberUpdates.get(g) ?? [];
+        this.memberUpdates.set(g, newer[0] && 'ips' in newer[0] ? newer : [...updates, ...newer]);
+      }
       this.flowsPending ||= flows;
       throw err;
     }
   }
 
   /** One pass; `flowsPending`: the FDB or DVR MACs changed since the last one. */
-  private async pass(members: Map<string, { IPv4: string[]; IPv6: string[] }>, flowsPending: boolean): Promise<void> {
+  private async pass(members: Map<string, MemberUpdate[]>, flowsPending: boolean): Promise<void> {
     const s = this.settings;
     const full = this.fullPending || !this.snapshot;
     this.fullPending = false;
@@ -235,25 +243,33 @@ export class OvsAgent extends Agent {
       if (ids.length) for (const d of await this.call('get_devices_details_list', { devices: ids, host: this.host })) details.set(d.device, d);
       if (s.l2pop && s.tunnelTypes.length) this.fdb = keepUnchanged(this.fdb, await this.call('get_fdb_entries', { host: this.host }));
       // Every wired port: trusted (network:*) ones get their ACCEPT rules, as Neutron's do.
-      const sgInfo = this.firewallEnabled() && details.size ? await this.call('security_group_info_for_devices', { devices: [...details.keys()] }) : undefined;
+      const sgInfo = this.firewallEnabled() && details.size ? await this.firewallView([...details.keys()]) : undefined;
       snap = { plugged, details, sgInfo };
       this.snapshot = snap;
     } else if (firewallRefresh && this.firewallEnabled() && snap.details.size) {
-      snap = { ...snap, sgInfo: await this.call('security_group_info_for_devices', { devices: [...snap.details.keys()] }) };
+      snap = { ...snap, sgInfo: await this.firewallView([...snap.details.keys()]) };
       this.snapshot = snap;
     } else if (members.size && snap.sgInfo) {
-      // Member updates with the addresses: the groups this host's rules name get them.
+      // Member updates with the addresses: the groups this host's rules name get them. A
+      // change that does not lead to the members the server announced (digest) means this
+      // host's list went its own way: the view is fetched again.
       const was = snap.sgInfo.sg_member_ips;
       let next: typeof was | undefined;
-      for (const [g, ips] of members) if (was[g] && !sameMembers(was[g], ips)) (next ??= { ...was })[g] = ips;
-      if (next) {
-        snap = { ...snap, sgInfo: { ...snap.sgInfo, sg_member_ips: next } };
-        this.snapshot = snap;
+      let diverged = false;
+      for (const [g, updates] of members) {
+        if (!was[g]) continue;
+        let cur: MemberIps | undefined = was[g];
+        for (const u of updates) cur = 'ips' in u ? canonicalMembers(u.ips) : cur && applyMemberChange(cur, u.change);
+        if (!cur) diverged = true;
+        else if (cur !== was[g]) (next ??= { ...was })[g] = cur;
       }
+      if (diverged) snap = { ...snap, sgInfo: await this.firewallView([...snap.details.keys()]) };
+      else if (next) snap = { ...snap, sgInfo: { ...snap.sgInfo, sg_member_ips: next } };
+      this.snapshot = snap;
     }
     // What a fetch above raced with is older or newer than it: fetch again to be sure.
-    if ((full || firewallRefresh) && this.memberIps.size) {
-      this.memberIps.clear();
+    if ((full || firewallRefresh) && this.memberUpdates.size) {
+      this.memberUpdates.clear();
       this.firewallPending = true;
       super.requestSync(this.gatherMs(FDB_GATHER_MS));
     }
@@ -325,6 +341,13 @@ export class OvsAgent extends Agent {
     const same = list.length === r.list.length && list.every((m, i) => m === r.list[i]);
     this.remoteMacs = { from: this.dvrMacs, own: this.dvrMac, list: same ? r.list : list };
     return this.remoteMacs.list;
+  }
+
+  /** security_group_info_for_devices, its members kept as members.ts shares them (a change then applies once per process). */
+  private async firewallView(devices: string[]): Promise<SecurityGroupInfo> {
+    const info = await this.call('security_group_info_for_devices', { devices });
+    const sg_member_ips = Object.fromEntries(Object.entries(info.sg_member_ips).map(([g, m]) => [g, canonicalMembers(m)]));
+    return { ...info, sg_member_ips };
   }
 
   private firewallEnabled(): boolean {
@@ -466,5 +489,5 @@ function sameEntry(a: FdbEntries[string], b: FdbEntries[string]): boolean {
   return true;
 }
 
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-const sameMembers = (a: { IPv4: string[]; IPv6: string[] }, b: { IPv4: string[]; IPv6: string[] }) => sameList(a.IPv4, b.IPv4) && sameList(a.IPv6, b.IPv6);
+/** A member update as it arrived: a group's members whole, or a change. */
+type MemberUpdate = { ips: MemberIps } | { change: MemberChange };

@@ -38,6 +38,7 @@ import {
   type FwRule,
 } from './firewall-rules.js';
 import { assignZones, zoneKey } from './firewall-zones.js';
+import { sortedFamily } from './members.js';
 
 export { zonesFromRaw, zoneKey, ZONE_START } from './firewall-zones.js';
 
@@ -298,7 +299,7 @@ class SecurityGroups {
   }
 
   members(sg: string, ethertype: Ethertype): string[] {
-    return memo(sortedMembers, this.info.sg_member_ips[sg]?.[ethertype] ?? [], sortAddresses);
+    return sortedFamily(this.info.sg_member_ips[sg]?.[ethertype] ?? []);
   }
 
   /**
@@ -362,27 +363,11 @@ class SecurityGroups {
   }
 }
 
-/**
- * Member lists by content: every host of a big group sorts the same thousands of addresses
- * on every pass; the result is computed once and shared (callers never mutate it).
- */
-const sortedMembers = new Map<string, string[]>();
-/** The ipset form of a sorted member list, by the list's identity (the memo above shares it across hosts). */
+/** The ipset form of a sorted member list, by the list's identity (members.ts shares the lists across hosts). */
 const ipsetMemberLists = new WeakMap<readonly string[], string[]>();
 function ipsetMembersOf(sorted: readonly string[]): string[] {
   let out = ipsetMemberLists.get(sorted);
   if (!out) ipsetMemberLists.set(sorted, (out = ipsetMembers(sorted)));
-  return out;
-}
-
-function memo(cache: Map<string, string[]>, list: readonly string[], f: (l: readonly string[]) => string[]): string[] {
-  if (list.length < 16) return f(list);
-  const key = list.join(' ');
-  let out = cache.get(key);
-  if (!out) {
-    if (cache.size >= 256) cache.clear();
-    cache.set(key, (out = f(list)));
-  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
 import type { PortRow } from '../../db/schema.js';
+import { memberChange, type MemberChange, type MemberIps } from '../../rpc/members.js';
 import { AGENT_TOPICS, FLOODING_ENTRY, hostTopic, type AgentMethod, type AgentMethods, type FdbEntries } from '../../rpc/messages.js';
 import type { Transport } from '../../rpc/transport.js';
 import { AGENT_TYPES } from '../agents.js';
@@ -78,6 +79,8 @@ export class AgentNotifier {
   }
 
   private epochs = new Map<string, number>();
+  /** Per security group, the members this server last announced (what its next member update is a change from). */
+  private readonly announced = new Map<string, { IPv4: Set<string>; IPv6: Set<string> }>();
   /** Per topic, its last queued stateful message when that is an FDB or ARP batch (what the next of its kind merges into). */
   private lastMergeable = new Map<string, { method: AgentMethod; args: any }>();
   private bump(kind: string, topic: string) {
@@ -94,16 +97,28 @@ export class AgentNotifier {
     this.flushing = undefined;
     // Member updates carry their groups' addresses as they are now, read once per group for
     // the whole batch (and after the burst, so a thousand new ports send one list, not a
-    // thousand growing ones).
-    const members = new Map<string, Promise<{ IPv4: string[]; IPv6: string[] }>>();
+    // thousand growing ones): whole the first time this server announces a group, then as
+    // the change since its last announcement (members.ts).
+    const wire = new Map<string, Promise<{ ips: MemberIps } | { change: MemberChange }>>();
+    const announce = async (g: string) => {
+      const ips = await this.views.memberIps(g);
+      const before = this.announced.get(g);
+      if (ips.IPv4.length + ips.IPv6.length) this.announced.set(g, { IPv4: new Set(ips.IPv4), IPv6: new Set(ips.IPv6) });
+      else this.announced.delete(g);
+      const change = before && memberChange(before, ips);
+      return change ? { change } : { ips };
+    };
     for (const m of batch) {
       if (m.method !== 'security_groups_member_updated') continue;
-      const member_ips: Record<string, { IPv4: string[]; IPv6: string[] }> = {};
+      const member_ips: Record<string, MemberIps> = {};
+      const member_changes: Record<string, MemberChange> = {};
       for (const g of m.args.security_groups as string[]) {
-        if (!members.has(g)) members.set(g, this.views.memberIps(g));
-        member_ips[g] = await members.get(g)!;
+        if (!wire.has(g)) wire.set(g, announce(g));
+        const w = await wire.get(g)!;
+        if ('change' in w) member_changes[g] = w.change;
+        else member_ips[g] = w.ips;
       }
-      m.args = { ...m.args, member_ips };
+      m.args = { ...m.args, ...(Object.keys(member_ips).length && { member_ips }), ...(Object.keys(member_changes).length && { member_changes }) };
     }
     const sent: Promise<void>[] = [];
     for (const m of batch) {
