@@ -47,6 +47,39 @@ describe('HostComposer passes', () => {
     assert.deepEqual(await c.reconcile(), [], 'nothing to do');
   });
 
+  it('makes one apply of what the agents of a host declare in the same turn, and one more for what comes during it', async () => {
+    const { host, driver } = counting();
+    const c = new HostComposer('h1', driver);
+    c.setFragment('setup', addBridge(emptyHost(), 'br-int'));
+    await c.reconcile();
+    let calls = 0;
+    const apply = driver.apply!.bind(driver);
+    driver.apply = (ops) => (calls++, apply(ops));
+    // Two agents' passes of one burst (an L3 one and an OVS one), each asking for a reconcile.
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-1'));
+    const first = c.reconcile();
+    c.setFragment('dhcp', addNamespace(emptyHost(), 'qdhcp-1'));
+    const second = c.reconcile();
+    assert.equal(await first, await second);
+    assert.equal(calls, 1, 'one apply for both');
+    assert.ok(host.namespaces.has('qrouter-1') && host.namespaces.has('qdhcp-1'));
+    // A request while the apply runs is not lost: one more pass after it.
+    let late: Promise<unknown> | undefined;
+    driver.apply = (ops) => {
+      calls++;
+      if (!late) {
+        c.setFragment('metadata', addNamespace(emptyHost(), 'qdhcp-2'));
+        late = c.reconcile();
+      }
+      return apply(ops);
+    };
+    c.setFragment('l3', addNamespace(emptyHost(), 'qrouter-2'));
+    await c.reconcile();
+    await late;
+    assert.equal(calls, 3);
+    assert.ok(host.namespaces.has('qrouter-2') && host.namespaces.has('qdhcp-2'));
+  });
+
   it('reads the host back after a failed apply, after forget(), and when trust has expired', async () => {
     const { host, driver, stats } = counting();
     const c = new HostComposer('h1', driver);

@@ -68,6 +68,8 @@ export class HostComposer {
   private readonly listeners = new Set<FragmentListener>();
   private readonly merger = new FragmentMerger();
   private pending?: Promise<HostOp[]>;
+  /** The pending pass has begun applying (what a request now arrives too late for). */
+  private applying = false;
   private again = false;
   private held = false;
   private heldRequest = false;
@@ -167,8 +169,10 @@ export class HostComposer {
   }
 
   /**
-   * Make the host match the merged fragments. Concurrent calls coalesce: while one apply
-   * runs, further requests collapse into one more pass after it.
+   * Make the host match the merged fragments. Calls coalesce: the apply starts on the next
+   * turn of the event loop, so the agents of a host that handle the same burst (an ARP entry
+   * for the L3 agent, the member update for the OVS agent) make one apply, not one each; while
+   * one apply runs, further requests collapse into one more pass after it.
    */
   async reconcile(): Promise<HostOp[]> {
     if (this.held) {
@@ -176,25 +180,29 @@ export class HostComposer {
       return [];
     }
     if (this.pending) {
-      this.again = true;
+      if (this.applying) this.again = true;
       return this.pending;
     }
     this.pending = (async () => {
-      let ops: HostOp[] = [];
-      do {
-        this.again = false;
-        const done = await this.applyDesired(this.desired());
-        this.applied += done.length;
-        ops = ops.concat(done);
-        await this.flushAnnouncements();
-      } while (this.again);
-      return ops;
+      try {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.applying = true;
+        let ops: HostOp[] = [];
+        do {
+          this.again = false;
+          const done = await this.applyDesired(this.desired());
+          this.applied += done.length;
+          ops = ops.concat(done);
+          await this.flushAnnouncements();
+        } while (this.again);
+        return ops;
+      } finally {
+        // Here, not in a caller: a request in between would find a pass that has ended.
+        this.pending = undefined;
+        this.applying = false;
+      }
     })();
-    try {
-      return await this.pending;
-    } finally {
-      this.pending = undefined;
-    }
+    return this.pending;
   }
 
   /**

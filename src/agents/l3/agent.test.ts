@@ -210,6 +210,8 @@ describe('L3 agent on emulated hosts with a real server', () => {
     ids.vm2 = (await ok(call('POST', '/v2.0/ports', { port: { network_id: ids.net2.id, tenant_id: 'demo', name: 'vm2', device_owner: 'compute:nova', device_id: 'vm2', 'binding:host_id': 'compute1', fixed_ips: [{ subnet_id: ids.subnet2.id, ip_address: '192.168.2.11' }] } }), 201)).port;
     await lab.settle();
     await lab.boot(lab.nodes.compute1, 'vm2', ids.vm2, '192.168.2.1');
+    // The ARP entries go out once vm2's port is up on compute1 (its OVS agent wired it).
+    await lab.settle();
     const qr2 = (await ok(call('GET', `/v2.0/ports?device_id=${ids.router.id}&network_id=${ids.net2.id}&device_owner=${DEVICE_OWNER.routerInterfaceDistributed}`))).ports[0];
     ids.qr2 = qr2;
     for (const n of Object.values(lab.nodes)) {

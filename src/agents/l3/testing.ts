@@ -72,7 +72,12 @@ export class MiniOvs {
     ]);
     this.composer.setFragment('ovs', s);
     await this.composer.reconcile();
+    // Wired: up, as the OVS agent reports them (l2population and the routers' ARP entries follow).
+    const up = plugged.map((p) => p.external_ids!['iface-id']).filter((id) => this.netOf.has(id) && !this.reported.has(id));
+    if (up.length) for (const d of (await this.rpc.call('update_device_list', { devices_up: up, devices_down: [], host: this.host })).devices_up) this.reported.add(d);
   }
+
+  private readonly reported = new Set<string>();
 }
 
 /** The operator's part of a node: eth2 on br-ex. */

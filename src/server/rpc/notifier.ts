@@ -228,22 +228,32 @@ export class AgentNotifier {
     for (const h of await this.views.dhcpHosts(port.network_id))
       await this.cast(AGENT_TOPICS.dhcp, h, after ? 'port_update_end' : 'port_delete_end', { port_id: port.id, network_id: port.network_id });
     // Distributed routers: where a served port appears or goes, the router follows, and
-    // every host of the router learns its address through an ARP entry.
-    if (isDvrServiced(port.device_owner) && oldHost !== newHost) {
+    // every host of the router learns its address through an ARP entry once the port is up on
+    // its host (in the burst of its l2population entries and group members: one pass there),
+    // and forgets it when the port leaves.
+    const arrives = isActive && (!wasActive || oldHost !== newHost);
+    const leaves = !!oldHost && oldHost !== newHost;
+    if (isDvrServiced(port.device_owner) && (oldHost !== newHost || arrives)) {
       const ips = after ? await this.fixedIps(after) : deletedIps;
       const routers = await this.routersOnSubnets(ips.map((x) => x.subnet_id));
       // Only the hosts the port arrives on and leaves need the router re-synced; the
       // others learn the address from the ARP entry fanned out below (Neutron does the same).
-      await this.routersUpdated(routers, [newHost, oldHost].filter((h) => !!h));
-      await this.dvrPeersMoved(routers, newHost, oldHost, port.id);
-      for (const r of routers)
-        for (const ip of ips)
-          await this.fanout(AGENT_TOPICS.l3, after ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
+      if (oldHost !== newHost) {
+        await this.routersUpdated(routers, [newHost, oldHost].filter((h) => !!h));
+        await this.dvrPeersMoved(routers, newHost, oldHost, port.id);
+      }
+      if (arrives || leaves)
+        for (const r of routers)
+          for (const ip of ips)
+            await this.fanout(AGENT_TOPICS.l3, arrives ? 'add_arp_entry' : 'del_arp_entry', { router_id: r, arp_table: { ip_address: ip.ip_address, mac_address: port.mac_address, subnet_id: ip.subnet_id } });
     }
-    // Security groups whose members changed: only a bound port's address matters to the
-    // hosts' ipsets (an unbound port is announced when it binds), and a bound port's
-    // addresses or pairs may change in place (anything but a status report).
-    if ((oldHost !== newHost || membersMayChange) && (oldHost || newHost)) {
+    // Security groups whose members changed, as other hosts' ipsets need them: a port's
+    // addresses matter there once it is up on its host (announced in the burst of its
+    // l2population entries, so a host takes both in one pass: a port that is not wired sends
+    // nothing), they may change in place on a bound port (anything but a status report), and
+    // they go when the port leaves its host.
+    const inPlace = !!before && !!after && !!newHost && oldHost === newHost && membersMayChange;
+    if (arrives || inPlace || leaves) {
       const groups = after
         ? (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id)
         : deletedGroups;
