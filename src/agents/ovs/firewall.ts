@@ -376,6 +376,8 @@ function ipsetMembersOf(sorted: readonly string[]): string[] {
  * rest as `ipset save` lists them: a host without its /32 (/128), a network by its address.
  */
 function ipsetMembers(addresses: readonly string[]): string[] {
+  // Nearly always: distinct plain IPv4 addresses, each its own member, already in order.
+  if (addresses.every((a, i) => PLAIN_IPV4.test(a) && a !== addresses[i - 1])) return addresses as string[];
   const out = new Set<string>();
   for (const a of addresses) {
     const net = networkCidr(a);
@@ -386,6 +388,9 @@ function ipsetMembers(addresses: readonly string[]): string[] {
   }
   return sortAddresses([...out]);
 }
+
+/** A dotted quad as ipset lists a host address (no leading zeros, no prefix). */
+const PLAIN_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /** `mac_iptables`: upper case, colon separated. */
 function iptablesMac(mac: string): string {

@@ -26,6 +26,13 @@ describe("the OVS agent's security group members", () => {
     assert.equal(applyMemberChange(h1, change), h1);
   });
 
+  it('meets again the members that hosts reached by other histories', () => {
+    const target = group(40, ['10.0.0.99']);
+    const viaChange = applyMemberChange(canonicalMembers(group(40)), { IPv4: { add: ['10.0.0.99'], del: [] }, digest: memberDigest(target) })!;
+    const fetched = canonicalMembers({ IPv4: [...target.IPv4].reverse(), IPv6: [] });
+    assert.equal(fetched, viaChange);
+  });
+
   it('refuses a change that does not lead to the announced members', () => {
     const base = canonicalMembers(group(40));
     assert.equal(applyMemberChange(base, { IPv4: { add: ['10.0.0.99'], del: [] }, digest: memberDigest(group(40)) }), undefined);

@@ -7,36 +7,65 @@
 import { memberDigest, type MemberChange, type MemberIps } from '../../rpc/members.js';
 import { sortAddresses } from './firewall-rules.js';
 
+/**
+ * Values by content for as long as anything holds them: a cloud coming up passes through
+ * thousands of member lists, and a bounded memo would forget the one its hosts share.
+ */
+class ContentMemo<T extends object> {
+  private readonly refs = new Map<string, WeakRef<T>>();
+  private readonly gone = new FinalizationRegistry<string>((key) => {
+    if (this.refs.get(key)?.deref() === undefined) this.refs.delete(key);
+  });
+
+  get(key: string, make: () => T): T {
+    const have = this.refs.get(key)?.deref();
+    if (have) return have;
+    const out = make();
+    this.refs.set(key, new WeakRef(out));
+    this.gone.register(out, key);
+    return out;
+  }
+}
+
 /** Family lists sorted here (sortedFamily need not sort them again). */
 const sortedLists = new WeakSet<readonly string[]>();
-/** Sorted lists by content: hosts that fetched or were sent the same thousands of addresses. */
-const sortedByContent = new Map<string, string[]>();
-/** Groups' members made here, by content. */
-const groupsByContent = new Map<string, MemberIps>();
+/** Sorted lists by content (as they came, and sorted): hosts that were sent, fetched or made the same thousands of addresses. */
+const familiesByContent = new ContentMemo<string[]>();
+/** Groups' members made here, by their two (shared) family lists. */
+const groups = new WeakMap<readonly string[], WeakMap<readonly string[], MemberIps>>();
 const canonicalGroups = new WeakSet<MemberIps>();
 /** What a change made of a group's members (null: not what the server has: fetch the group). */
 const changed = new WeakMap<MemberIps, Map<string, MemberIps | null>>();
 const familySets = new WeakMap<readonly string[], Set<string>>();
 const digests = new WeakMap<MemberIps, string>();
-const MEMO_MAX = 256;
 
 /** One family's addresses in compareAddresses order, shared with every equal list. */
 export function sortedFamily(list: readonly string[]): string[] {
   if (sortedLists.has(list)) return list as string[];
-  if (list.length < 16) return sortAddresses(list);
-  return remember(sortedByContent, list.join(' '), () => sorted(sortAddresses(list)));
+  return familiesByContent.get(list.join(' '), () => shared(sortAddresses(list)));
 }
 
 /** A group's members as the agent keeps them (the same object for the same content). */
 export function canonicalMembers(m: MemberIps): MemberIps {
-  if (canonicalGroups.has(m)) return m;
-  const make = () => {
-    const out = { IPv4: sortedFamily(m.IPv4), IPv6: sortedFamily(m.IPv6) };
-    canonicalGroups.add(out);
-    return out;
-  };
-  if (m.IPv4.length + m.IPv6.length < 16) return make();
-  return remember(groupsByContent, `${m.IPv4.join(' ')}|${m.IPv6.join(' ')}`, make);
+  return canonicalGroups.has(m) ? m : group(sortedFamily(m.IPv4), sortedFamily(m.IPv6));
+}
+
+function group(IPv4: string[], IPv6: string[]): MemberIps {
+  let byV6 = groups.get(IPv4);
+  if (!byV6) groups.set(IPv4, (byV6 = new WeakMap()));
+  let g = byV6.get(IPv6);
+  if (!g) {
+    byV6.set(IPv6, (g = { IPv4, IPv6 }));
+    canonicalGroups.add(g);
+  }
+  return g;
+}
+
+/** A sorted list, or the equal one already shared. */
+function shared(list: string[]): string[] {
+  const out = familiesByContent.get(list.join(' '), () => list);
+  sortedLists.add(out);
+  return out;
 }
 
 /**
@@ -52,9 +81,8 @@ export function applyMemberChange(base: MemberIps, change: MemberChange): Member
   const key = JSON.stringify(change);
   let out = byChange.get(key);
   if (out === undefined) {
-    const next = { IPv4: applyFamily(start.IPv4, change.IPv4), IPv6: applyFamily(start.IPv6, change.IPv6) };
-    const made = next.IPv4 === start.IPv4 && next.IPv6 === start.IPv6 ? start : next;
-    canonicalGroups.add(made);
+    // Hosts that came by other histories to the same members meet here again (shared lists).
+    const made = group(applyFamily(start.IPv4, change.IPv4), applyFamily(start.IPv6, change.IPv6));
     out = digestOf(made) === change.digest ? made : null;
     byChange.set(key, out);
   }
@@ -68,7 +96,7 @@ function applyFamily(list: string[], c: { add: string[]; del: string[] } | undef
   const del = new Set(c.del.filter((ip) => set.has(ip)));
   const add = [...new Set(c.add.filter((ip) => !set.has(ip)))];
   if (!del.size && !add.length) return list;
-  return sorted(sortAddresses([...(del.size ? list.filter((ip) => !del.has(ip)) : list), ...add]));
+  return shared(sortAddresses([...(del.size ? list.filter((ip) => !del.has(ip)) : list), ...add]));
 }
 
 function digestOf(m: MemberIps): string {
@@ -77,16 +105,4 @@ function digestOf(m: MemberIps): string {
   return d;
 }
 
-function sorted(list: string[]): string[] {
-  sortedLists.add(list);
-  return list;
-}
 
-function remember<T>(cache: Map<string, T>, key: string, make: () => T): T {
-  let out = cache.get(key);
-  if (out === undefined) {
-    if (cache.size >= MEMO_MAX) cache.clear();
-    cache.set(key, (out = make()));
-  }
-  return out;
-}
