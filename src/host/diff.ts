@@ -22,7 +22,7 @@ import { flowKey } from './flow.js';
 import { neighKey, routeKey, routeSatisfies, ruleKey, sameMap, sameValue, sysctlDevice } from './keys.js';
 import type { BridgeColumn, HostOp, PortColumn } from './ops.js';
 import { bridgeSpec, interfaceOptions, linkSpec, portAt, portKinds } from './ovs.js';
-import type { DhcpServer, Flow, FlowKey, HostState, Link, MetadataProxy, Namespace, OvsBridge, OvsPort } from './state.js';
+import type { DhcpHost, DhcpServer, Flow, FlowKey, HostState, Link, MetadataProxy, Namespace, OvsBridge, OvsPort } from './state.js';
 import { IPTABLES_TABLES, ROOT_NS } from './state.js';
 
 type Op<K extends HostOp['op']> = Extract<HostOp, { op: K }>;
@@ -363,7 +363,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     if (!c || c.namespace !== d.namespace || c.interface !== d.interface) dhcpOps.push({ op: 'dhcp.start', server: d });
     else if (c === d && !isGone(d.namespace, d.interface)) continue;
     else if (isGone(d.namespace, d.interface) || needsRestart(c, d)) dhcpOps.push({ op: 'dhcp.restart', server: d });
-    else if (!sameValue(c.hosts, d.hosts) || !sameValue(c.options, d.options)) dhcpOps.push({ op: 'dhcp.reload', server: d });
+    else if (!sameHosts(c.hosts, d.hosts) || !sameValue(c.options, d.options)) dhcpOps.push({ op: 'dhcp.reload', server: d });
   }
   const listenGone = (p: MetadataProxy) => {
     const names = gone.get(p.namespace);
@@ -502,4 +502,9 @@ function sameFlow(a: Flow, b: Flow): boolean {
 function portNamePattern(names: string[]): RegExp {
   const alt = names.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')).join('|');
   return new RegExp(`(?:^|[=:,(])(?:${alt})(?=$|[,)\\s])`);
+}
+
+/** A DHCP server's hosts, field by field (a network node serves thousands: no text per host). */
+function sameHosts(a: readonly DhcpHost[], b: readonly DhcpHost[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x.mac === b[i].mac && x.ip === b[i].ip && x.hostname === b[i].hostname));
 }
