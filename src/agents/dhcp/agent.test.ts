@@ -114,8 +114,13 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     await agent.idle();
     spied.call = realCall;
     assert.ok(asked.includes('get_network_info') && !asked.includes('get_active_networks_info'), asked.join());
+    const syncs = agent.syncs;
     await standIns(composer, agentT, 'network1', [tapDevice(vm.id)]);
     assert.equal((await ok(call('GET', `/v2.0/ports/${dhcpPort.id}`))).port.status, 'ACTIVE', 'up once wired');
+    // Ports going ACTIVE are no news to the DHCP agent (as in Neutron: no port_update_end).
+    await new Promise((r) => setTimeout(r, 50));
+    await agent.idle();
+    assert.equal(agent.syncs, syncs, 'no pass for status reports');
 
     // The host: qdhcp with the tap (address, 169.254.169.254/32), dnsmasq, and (isolated network) the proxy.
     const ns = `qdhcp-${net.id}`;

@@ -224,8 +224,9 @@ export class AgentNotifier {
       if (wasActive) await this.l2popRemove(before!, oldHost);
       if (isActive) await this.l2popAdd(after!, newHost);
     }
-    // DHCP agents of the network.
-    for (const h of await this.views.dhcpHosts(port.network_id))
+    // DHCP agents of the network; not for a status report (as Neutron's DhcpAgentNotifyAPI:
+    // nothing the DHCP agent serves depends on it).
+    if (membersMayChange) for (const h of await this.views.dhcpHosts(port.network_id))
       await this.cast(AGENT_TOPICS.dhcp, h, after ? 'port_update_end' : 'port_delete_end', { port_id: port.id, network_id: port.network_id });
     // Distributed routers: where a served port appears or goes, the router follows, and
     // every host of the router learns its address through an ARP entry once the port is up on
