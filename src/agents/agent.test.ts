@@ -1,4 +1,4 @@
-// The base agent: requests gather into one pass, longer while passes follow each other.
+// The base agent: requests gather into one pass, longer while they keep coming.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -31,12 +31,23 @@ describe('Agent passes', () => {
     assert.equal(a.gather(20), 20, 'idle: the requested delay');
     for (let i = 0; i < 5; i++) a.requestSync(20);
     await a.idle();
-    assert.equal(a.passes, 1);
-    await a.resync();
-    assert.equal(a.gather(20), 20, 'two passes (a lone change and its follow-up): still quick');
-    await a.resync();
-    assert.ok(a.gather(20) > 20, 'passes following each other: longer');
+    assert.equal(a.passes, 1, 'one pass for the requests of one moment');
+    assert.equal(a.gather(20), 20, 'and they do not make the agent busy');
+    // Changes one after the other, each handled before the next: quick.
+    for (let i = 0; i < 4; i++) {
+      a.requestSync(1);
+      await a.idle();
+    }
+    assert.equal(a.gather(20), 20, 'changes one after the other');
+    // Requests that keep coming while one gathers: a stream (a cloud coming up).
+    a.requestSync(50);
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 3));
+      a.requestSync(50);
+    }
+    assert.ok(a.gather(20) > 20, 'casts keep coming: longer');
     assert.equal(a.gather(500), 500, 'never shorter than asked');
+    await a.idle();
     await new Promise((r) => setTimeout(r, 1100));
     assert.equal(a.gather(20), 20, 'idle again');
   });

@@ -28,8 +28,12 @@ export interface AgentOptions {
   debounceMs?: number;
 }
 
-/** Busy (see gatherMs): this many passes ended within this time; a lone change makes one or two. */
-const BUSY_PASSES = 3;
+/**
+ * Busy (see gatherMs): this many requests within this time found a pass already gathering
+ * since an earlier moment, or running: casts keep coming (a cloud coming up). The casts of one
+ * change arrive together, and changes one after the other leave the agent idle in between.
+ */
+const BUSY_LATE = 8;
 const BUSY_WITHIN_MS = 1000;
 const BUSY_GATHER_MS = 150;
 
@@ -122,7 +126,13 @@ export abstract class Agent {
    */
   requestSync(delayMs = this.opts.debounceMs ?? 0): void {
     this.dirty = true;
+    const now = performance.now();
+    if ((this.scheduled && now - this.scheduledAt >= 1) || this.syncing) {
+      this.lateAt.push(now);
+      if (this.lateAt.length > BUSY_LATE) this.lateAt.shift();
+    }
     if (this.scheduled) return;
+    this.scheduledAt = now;
     this.scheduled = new Promise<void>((resolve) =>
       setTimeout(() => {
         this.scheduled = undefined;
@@ -132,17 +142,18 @@ export abstract class Agent {
   }
 
   /**
-   * How long an incremental request waits to gather more: `ms` when the agent has been idle a
-   * while (one change: answered quickly), longer while passes follow each other (a cloud
-   * coming up casts to every host again and again; each pass then takes in more of them).
+   * How long an incremental request waits to gather more: `ms` for a change on its own (or
+   * changes one after the other: each answered quickly), longer while casts keep coming (a
+   * cloud coming up casts to every host again and again; each pass then takes in more of them).
    */
   protected gatherMs(ms: number): number {
-    const busy = this.passEnds.length === BUSY_PASSES && performance.now() - this.passEnds[0] < BUSY_WITHIN_MS;
+    const busy = this.lateAt.length === BUSY_LATE && performance.now() - this.lateAt[0] < BUSY_WITHIN_MS;
     return busy ? Math.max(ms, BUSY_GATHER_MS) : ms;
   }
 
-  /** When the last few passes ended (oldest first). */
-  private passEnds: number[] = [];
+  /** When the pending pass was scheduled, and when the last few late requests came (oldest first). */
+  private scheduledAt = 0;
+  private lateAt: number[] = [];
 
   /** A full resync now (serialised: one at a time; requests during one make one more). */
   async resync(): Promise<void> {
@@ -163,8 +174,6 @@ export abstract class Agent {
       await this.syncing;
     } finally {
       this.syncing = undefined;
-      this.passEnds.push(performance.now());
-      if (this.passEnds.length > BUSY_PASSES) this.passEnds.shift();
     }
   }
 

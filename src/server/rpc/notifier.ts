@@ -213,8 +213,9 @@ export class AgentNotifier {
     // Addresses, groups and pairs bump a port's revision without showing in its row.
     const membersMayChange = !statusOnly(before, after);
     if (membersMayChange) this.views.membersChanged();
-    // The OVS agents of the hosts involved.
-    if (after && newHost) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });
+    // The OVS agents of the hosts involved; a status report came from the agent itself (ML2
+    // sends no port_update for update_device_up either).
+    if (after && newHost && membersMayChange) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });
     if (oldHost && oldHost !== newHost) await this.cast(AGENT_TOPICS.ovs, oldHost, 'port_delete', { port_id: port.id });
     // l2population: a port that became ACTIVE on a host is announced to the network's
     // other hosts, and that host learns the whole network; one that left is withdrawn.
