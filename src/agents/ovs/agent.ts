@@ -24,6 +24,7 @@ import { firewallIpsets, hybridFirewall, zonesFromRaw, type HybridFirewall } fro
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
 import { applyMemberChange, canonicalMembers } from './members.js';
+import { internPeerList } from './shared.js';
 
 export const OVS_AGENT_TYPE = 'Open vSwitch agent';
 export const OVS_AGENT_BINARY = 'neutron-openvswitch-agent';
@@ -451,13 +452,13 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
       if (add) {
         const seen = new Set(list.map(key));
         const extra = entries.filter((x) => !seen.has(key(x)));
-        if (extra.length) (ports[ip] = [...list, ...extra]), (changed = true);
+        if (extra.length) (ports[ip] = internPeerList(ip, [...list, ...extra])), (changed = true);
       } else {
         const gone = new Set(entries.map(key));
         const left = list.filter((x) => !gone.has(key(x)));
         if (left.length === list.length) continue;
         changed = true;
-        if (left.length) ports[ip] = left;
+        if (left.length) ports[ip] = internPeerList(ip, left);
         else delete ports[ip];
       }
     }
@@ -467,10 +468,16 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
   }
 }
 
-/** The server's FDB, keeping the previous entry object of every network whose content is the same. */
+/**
+ * The server's FDB, keeping the previous entry object of every network whose content is the
+ * same; a new one's lists are shared with equal ones of other hosts (shared.ts).
+ */
 export function keepUnchanged(before: FdbEntries, now: FdbEntries): FdbEntries {
   const out: FdbEntries = {};
-  for (const [net, e] of Object.entries(now)) out[net] = before[net] && sameEntry(before[net], e) ? before[net] : e;
+  for (const [net, e] of Object.entries(now)) {
+    if (before[net] && sameEntry(before[net], e)) out[net] = before[net];
+    else out[net] = { ...e, ports: Object.fromEntries(Object.entries(e.ports).map(([ip, list]) => [ip, internPeerList(ip, list)])) };
+  }
   return out;
 }
 

@@ -226,6 +226,30 @@ describe('FDB cache', () => {
   });
 });
 
+describe('FDB entries shared between the hosts of a process', () => {
+  it("two hosts' equal entries are one list per peer, and a flooding-only list stays each peer's own", () => {
+    const flood = (ips: string[]): FdbEntries => ({ n: { network_type: 'vxlan', segment_id: 77, ports: Object.fromEntries(ips.map((ip) => [ip, [FLOODING_ENTRY]])) } });
+    const hostA: FdbEntries = {};
+    const hostB: FdbEntries = {};
+    applyFdb(hostA, flood(['10.0.1.21', '10.0.1.22']), true);
+    applyFdb(hostB, flood(['10.0.1.21']), true);
+    const fetched = keepUnchanged({}, flood(['10.0.1.21', '10.0.1.22']));
+    assert.equal(hostB.n.ports['10.0.1.21'], hostA.n.ports['10.0.1.21']);
+    assert.equal(fetched.n.ports['10.0.1.22'], hostA.n.ports['10.0.1.22']);
+    assert.notEqual(hostA.n.ports['10.0.1.21'], hostA.n.ports['10.0.1.22'], 'the same entries, two peers');
+    // Built on two hosts from those lists: each its own tunnels and the flood to both peers.
+    const net: LocalNetwork = { id: 'n', lvid: 77, network_type: 'vxlan', physical_network: null, segmentation_id: 77 };
+    const plan = (localIp: string): OvsPlan => ({ settings: { ...SETTINGS, localIp }, ports: [], networks: [net], fdb: hostA, dvrMac: COMPUTE1.dvrMac, remoteDvrMacs: [], physicalBridges: [] });
+    const a = planFlows(plan('10.0.1.31'));
+    const b = planFlows(plan('10.0.1.21'));
+    assert.deepEqual(a.tunnels.map((t) => t.remoteIp).sort(), ['10.0.1.21', '10.0.1.22']);
+    assert.deepEqual(b.tunnels.map((t) => t.remoteIp), ['10.0.1.22'], 'a host has no tunnel to itself');
+    const floodOf = (p: ReturnType<typeof planFlows>) => p.bridges['br-tun'].find((f) => f.table === 22 && f.match.includes('dl_vlan=77'))?.actions ?? '';
+    assert.equal((floodOf(a).match(/output:/g) ?? []).length, 2, floodOf(a));
+    assert.equal((floodOf(b).match(/output:/g) ?? []).length, 1, floodOf(b));
+  });
+});
+
 describe('local VLANs', () => {
   it('restores what the ports record, allocates the lowest free id, gives back unused ones', () => {
     let s = addBridge(emptyHost(), 'br-int');

@@ -411,8 +411,12 @@ interface FdbChunk {
   tunnels: TunnelEndpoint[];
 }
 const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
-/** One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept while unchanged). */
-const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], PeerRec>();
+/**
+ * One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept
+ * while unchanged; shared by the hosts of a process, shared.ts), a record per network setting.
+ */
+const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], PeerRec[]>();
+const PEER_RECS_MAX = 8;
 const tunnelNames = new Map<string, string>();
 
 function tunnelName(type: TunnelType, ip: string): string {
@@ -432,14 +436,15 @@ function tunnelName(type: TunnelType, ip: string): string {
  * flows here, not the network's thousands.
  */
 function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]): FdbChunk {
-  const sig = `${net.lvid}|${net.network_type}|${net.segmentation_id}|${s.localIp}|${s.arpResponder}|${s.tunnelTypes.join(',')}`;
+  const peerSig = `${net.lvid}|${net.network_type}|${net.segmentation_id}|${s.arpResponder}|${s.tunnelTypes.join(',')}`;
+  const sig = `${peerSig}|${s.localIp}`;
   const have = fdbMemo.get(entry);
   if (have && have.sig === sig) return have;
   const chunk: FdbChunk = { sig, parts: [], tunnels: [] };
   fdbMemo.set(entry, chunk);
   const type = entry.network_type as TunnelType;
   if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
-  const ctx: PeerContext = { s, net, sig, type, load: `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]` };
+  const ctx: PeerContext = { s, net, sig, peerSig, type, load: `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]` };
   let byNet = netStates.get(s);
   if (!byNet) netStates.set(s, (byNet = new Map()));
   const prev = byNet.get(net.id);
@@ -462,6 +467,8 @@ interface PeerContext {
   s: OvsSettings;
   net: LocalNetwork;
   sig: string;
+  /** What a peer's record depends on besides its list (not the host's own address). */
+  peerSig: string;
   type: TunnelType;
   load: string;
 }
@@ -490,12 +497,15 @@ interface NetState {
 const netStates = new WeakMap<OvsSettings, Map<string, NetState>>();
 
 function peerRecord(c: PeerContext, ip: string, list: PeerList): PeerRec | undefined {
-  let peer = peerMemo.get(list);
-  if (peer && peer.sig === c.sig) return peer;
   if (ip === c.s.localIp || !isIpv4(ip)) return undefined;
+  let recs = peerMemo.get(list);
+  if (!recs) peerMemo.set(list, (recs = []));
+  let peer = recs.find((r) => r.sig === c.peerSig);
+  if (peer) return peer;
   const tunnel: TunnelEndpoint = { name: tunnelName(c.type, ip), type: c.type, remoteIp: ip };
   const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
-  peerMemo.set(list, (peer = { sig: c.sig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
+  recs.push((peer = { sig: c.peerSig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
+  if (recs.length > PEER_RECS_MAX) recs.shift();
   return peer;
 }
 

@@ -6,26 +6,7 @@
 
 import { memberDigest, type MemberChange, type MemberIps } from '../../rpc/members.js';
 import { sortAddresses } from './firewall-rules.js';
-
-/**
- * Values by content for as long as anything holds them: a cloud coming up passes through
- * thousands of member lists, and a bounded memo would forget the one its hosts share.
- */
-class ContentMemo<T extends object> {
-  private readonly refs = new Map<string, WeakRef<T>>();
-  private readonly gone = new FinalizationRegistry<string>((key) => {
-    if (this.refs.get(key)?.deref() === undefined) this.refs.delete(key);
-  });
-
-  get(key: string, make: () => T): T {
-    const have = this.refs.get(key)?.deref();
-    if (have) return have;
-    const out = make();
-    this.refs.set(key, new WeakRef(out));
-    this.gone.register(out, key);
-    return out;
-  }
-}
+import { ContentMemo } from './shared.js';
 
 /** Family lists sorted here (sortedFamily need not sort them again). */
 const sortedLists = new WeakSet<readonly string[]>();
