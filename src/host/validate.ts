@@ -218,12 +218,24 @@ const FLOW_RESERVED = new Set(['table', 'priority', 'cookie', 'actions', 'idle_t
 const checkedFlows = new WeakSet<Flow>();
 
 function checkFlows(bad: (m: string) => void, bridge: string, flows: readonly Flow[], prev: readonly Flow[] | undefined): void {
-  uniqueKeys(flows, prev, flowKey, (f) => {
+  uniqueKeys(flows, prev, heldFlowKey, (f) => {
     if (checkedFlows.has(f)) return;
     const before = problemsSeen;
     checkFlow(bad, bridge, f);
     if (problemsSeen === before) checkedFlows.add(f);
   }, (f) => bad(`${flowWhat(bridge, f)}: another flow has the same table, priority and match`));
+}
+
+/**
+ * A flow's key, one string per flow object: the key sets below hold every flow of every
+ * bridge, and the flows an agent shares between hosts (a peer's l2population flows) then
+ * share their key too.
+ */
+const flowKeys = new WeakMap<Flow, string>();
+function heldFlowKey(f: Flow): string {
+  let k = flowKeys.get(f);
+  if (k === undefined) flowKeys.set(f, (k = flowKey(f)));
+  return k;
 }
 
 /**
