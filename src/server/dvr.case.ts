@@ -8,6 +8,7 @@ import { admin, client, demo, startTestServer, type TestServer, ok } from '../ap
 import type { Transport } from '../rpc/transport.js';
 import { DEVICE_OWNER } from '../common/constants.js';
 import { scenarioAgents } from './fake_agents.js';
+import { HostViews } from './rpc/views.js';
 
 /** Wait for a condition that asynchronous casts make true. */
 export async function eventually(cond: () => boolean | Promise<boolean>, what: string, ms = 5000) {
@@ -251,6 +252,22 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       assert.deepEqual((await macs()).sort(), [...before, port.mac_address].sort());
       await ok(call('DELETE', `/v2.0/ports/${port.id}`), 204);
       assert.deepEqual((await macs()).sort(), [...before].sort());
+    });
+
+    it('what is kept about bindings, amended as a port binds, is what the database says', async () => {
+      const kept = new HostViews(srv.plugin, { remember: true });
+      const fresh = new HostViews(srv.plugin);
+      const nets = (await ok(call('GET', '/v2.0/networks'))).networks.map((n: any) => n.id as string);
+      const answers = async (v: HostViews) => Promise.all(nets.map(async (n: string) => [(await v.hostsOnNetwork(n)).sort(), (await v.dvrPeers(n)).sort()]));
+      const before = await answers(kept);
+      // An instance port bound where nothing was yet, on a network of the distributed router.
+      const port = (await ok(call('POST', '/v2.0/ports', { port: { network_id: ids.net.id, device_owner: 'compute:nova', device_id: 'vm-kept', 'binding:host_id': 'compute9' } }), 201)).port;
+      kept.portBound(port.network_id, 'compute9', 'compute:nova');
+      const after = await answers(kept);
+      assert.deepEqual(after, await answers(fresh));
+      assert.ok(after.flat(2).filter((h) => h === 'compute9').length >= 3, 'its network and the router\'s other network gained the host');
+      assert.notDeepEqual(after, before);
+      await ok(call('DELETE', `/v2.0/ports/${port.id}`), 204);
     });
 
     it('refuses what Neutron refuses around routers and floating IPs', async () => {

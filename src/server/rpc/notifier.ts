@@ -209,7 +209,11 @@ export class AgentNotifier {
     const port = (after ?? before)!;
     const oldHost = before?.binding_host_id ?? '';
     const newHost = after?.binding_host_id ?? '';
-    if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged();
+    // A port that arrives bound (or binds) only adds its host to what is kept about bindings;
+    // anything else (a move, an unbinding, a router interface, a new owner) starts afresh.
+    const plainBind = !!after && !!newHost && !oldHost && (!before || (before.device_owner === after.device_owner && before.device_id === after.device_id)) && !ROUTER_INTERFACE_OWNERS.includes(after.device_owner);
+    if (plainBind) this.views.portBound(after!.network_id, newHost, after!.device_owner);
+    else if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged();
     // Addresses, groups and pairs bump a port's revision without showing in its row.
     const membersMayChange = !statusOnly(before, after);
     if (membersMayChange) this.views.membersChanged();

@@ -186,6 +186,43 @@ export class HostViews {
   }
 
   /**
+   * A port that was nowhere is now bound to `host` (not a distributed router interface: the
+   * routers' shape stays). The kept answers only gain the host, so they are amended rather
+   * than asked again (a cloud coming up binds thousands of ports, one at a time): the
+   * network's hosts and, for the networks sharing a distributed router with it, theirs and
+   * (a DVR-serviced port) their DVR peers.
+   */
+  portBound(networkId: string, host: string, deviceOwner: string): void {
+    this.groupHosts.clear();
+    if (!this.bindingAnswers.size) return;
+    const routed = this.routedWith(networkId);
+    const gains = (key: string, nets: Set<string>) => {
+      const [kind, net] = [key.slice(0, key.indexOf('|')), key.slice(key.indexOf('|') + 1)];
+      if (kind === 'hosts') return net === networkId || nets.has(net);
+      return kind === 'dvr' && isDvrServiced(deviceOwner) && nets.has(net);
+    };
+    for (const [key, answer] of this.bindingAnswers) {
+      const amended = Promise.all([answer, routed]).then(([hosts, nets]) => (gains(key, nets) && !hosts.includes(host) ? [...hosts, host] : hosts));
+      this.bindingAnswers.set(key, amended);
+      amended.catch(() => this.bindingAnswers.get(key) === amended && this.bindingAnswers.delete(key));
+    }
+  }
+
+  /** The networks of the distributed routers with an interface on the network (itself included, when it has one). */
+  private async routedWith(networkId: string): Promise<Set<string>> {
+    const rows = await this.k
+      .selectFrom('ports as r')
+      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
+      .select('r2.network_id')
+      .distinct()
+      .where('r.network_id', '=', networkId)
+      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
+      .execute();
+    return new Set(rows.map((r) => r.network_id));
+  }
+
+  /**
    * The addresses of a security group's members (fixed IPs and allowed address pairs), per
    * family, sorted: what every host with a port in a group that names it as remote asks for
    * after each member change. Kept until a port changes in anything but its status (the
