@@ -8,9 +8,10 @@
 // security_group_info_for_devices). l2population casts between passes update the cached FDB
 // and trigger a cheap pass without any call, as do member updates that carry their groups'
 // addresses or the change to them (only the ipsets are made again; a change that does not
-// reach the members the server announced fetches the firewall's view); a rule change fetches the firewall's view; every
-// other cast, a port plugged or unplugged on br-int, and the periodic resync trigger a full
-// pass, which rebuilds the FDB from get_fdb_entries (a missed cast heals there).
+// reach the members the server announced fetches the firewall's view); a rule change
+// fetches the firewall's view; every other cast, a port plugged or unplugged on br-int, and
+// the periodic resync trigger a full pass, which rebuilds the FDB from get_fdb_entries (a
+// missed cast heals there).
 
 import type { OvsAgentConfig } from '../../config/agents.js';
 import { emptyHost, setSysctl } from '../../host/build.js';
@@ -220,6 +221,8 @@ export class OvsAgent extends Agent {
     this.fullPending = false;
     const firewallRefresh = this.firewallPending;
     this.firewallPending = false;
+    // Whether the firewall's view came from the server in this pass.
+    let fetched = full || firewallRefresh;
     if (s.distributed && !this.dvrMac) this.dvrMac = (await this.call('get_dvr_mac_address_by_host', { host: this.host })).mac_address;
     // The list covers every host: fetched at start and once per resync interval, not per pass.
     const stale = Date.now() - this.dvrMacsAt > (this.opts.resyncInterval || 60) * 1000;
@@ -264,12 +267,14 @@ export class OvsAgent extends Agent {
         if (!cur) diverged = true;
         else if (cur !== was[g]) (next ??= { ...was })[g] = cur;
       }
-      if (diverged) snap = { ...snap, sgInfo: await this.firewallView([...snap.details.keys()]) };
-      else if (next) snap = { ...snap, sgInfo: { ...snap.sgInfo, sg_member_ips: next } };
+      if (diverged) {
+        snap = { ...snap, sgInfo: await this.firewallView([...snap.details.keys()]) };
+        fetched = true;
+      } else if (next) snap = { ...snap, sgInfo: { ...snap.sgInfo, sg_member_ips: next } };
       this.snapshot = snap;
     }
     // What a fetch above raced with is older or newer than it: fetch again to be sure.
-    if ((full || firewallRefresh) && this.memberUpdates.size) {
+    if (fetched && this.memberUpdates.size) {
       this.memberUpdates.clear();
       this.firewallPending = true;
       super.requestSync(this.gatherMs(FDB_GATHER_MS));
