@@ -20,7 +20,7 @@ import type { HostState, IpSet, OvsPort } from '../../host/state.js';
 import type { MemberChange, MemberIps } from '../../rpc/members.js';
 import { AGENT_TOPICS, type AgentMethods, type DeviceDetails, type FdbEntries, type SecurityGroupInfo } from '../../rpc/messages.js';
 import { Agent, type AgentOptions } from '../agent.js';
-import { type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
+import { noteFdbChange, type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
 import { firewallIpsets, hybridFirewall, zonesFromRaw, type HybridFirewall } from './firewall.js';
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
@@ -452,7 +452,9 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
     const old = fdb[net];
     const ports = { ...(old?.ports ?? {}) };
     let changed = !old;
+    const named: string[] = [];
     for (const [ip, entries] of Object.entries(e.ports)) {
+      named.push(ip);
       const list = ports[ip] ?? [];
       if (add) {
         const seen = new Set(list.map(key));
@@ -468,8 +470,10 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
       }
     }
     if (!changed) continue;
-    if (Object.keys(ports).length) fdb[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
-    else delete fdb[net];
+    if (Object.keys(ports).length) {
+      fdb[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
+      if (old && old.network_type === e.network_type && old.segment_id === e.segment_id) noteFdbChange(fdb[net], old, named);
+    } else delete fdb[net];
   }
 }
 

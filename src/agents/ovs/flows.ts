@@ -493,6 +493,8 @@ interface NetState {
   skipped: Map<string, PeerList>;
   owners?: Map<string, string>;
   tunnels: TunnelEndpoint[];
+  /** The FDB entry it was last built or updated from. */
+  entry?: FdbEntries[string];
 }
 const netStates = new WeakMap<OvsSettings, Map<string, NetState>>();
 
@@ -533,27 +535,59 @@ function buildNet(c: PeerContext, entry: FdbEntries[string]): NetState {
     state.tunnels.push(rec.tunnel);
   }
   if (!clean) state.owners = undefined;
+  reflects(state, entry);
   return state;
+}
+
+/**
+ * Which peers the FDB casts changed since an entry a pass built from: by the entry object they
+ * made (agent.ts applyFdb), the entry they started from and the peers they named. A network's
+ * state built from that entry then looks only at those peers, not at every peer of the network.
+ */
+const fdbChanges = new WeakMap<FdbEntries[string], { base: FdbEntries[string]; ips: string[] }>();
+
+/** `entry` was made from `base` by a cast naming `ips` (several casts between passes add up). */
+export function noteFdbChange(entry: FdbEntries[string], base: FdbEntries[string], ips: string[]): void {
+  const prior = fdbChanges.get(base);
+  fdbChanges.set(entry, prior ? { base: prior.base, ips: [...prior.ips, ...ips] } : { base, ips });
+}
+
+/** The state now reflects `entry`: later casts count their changes from it. */
+function reflects(state: NetState, entry: FdbEntries[string]): void {
+  state.entry = entry;
+  fdbChanges.delete(entry);
 }
 
 /** The changed peers only, into `prev` (which it takes over); undefined when a match would be claimed twice (then: build in full). */
 function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): NetState | undefined {
   const owners = prev.owners!;
   const changed: Array<{ ip: string; list: PeerList; rec: PeerRec | undefined }> = [];
-  let count = 0;
   let tunnelsChanged = false;
-  for (const ip in entry.ports) {
-    count++;
-    const list = entry.ports[ip];
+  const consider = (ip: string, list: PeerList) => {
     const had = prev.peers.get(ip);
-    if (had ? had.list === list : prev.skipped.get(ip) === list) continue;
+    if (had ? had.list === list : prev.skipped.get(ip) === list) return;
     const rec = peerRecord(c, ip, list);
     if (!had !== !rec) tunnelsChanged = true;
     changed.push({ ip, list, rec });
-  }
+  };
   const gone: string[] = [];
-  if (count !== prev.peers.size + prev.skipped.size + changed.filter((x) => !prev.peers.has(x.ip) && !prev.skipped.has(x.ip)).length) {
-    for (const ip of [...prev.peers.keys(), ...prev.skipped.keys()]) if (!(ip in entry.ports)) gone.push(ip);
+  const delta = fdbChanges.get(entry);
+  if (delta && prev.entry !== undefined && delta.base === prev.entry) {
+    // The casts since the entry this state reflects name their peers: only those.
+    for (const ip of delta.ips) {
+      const list = entry.ports[ip];
+      if (list) consider(ip, list);
+      else if ((prev.peers.has(ip) || prev.skipped.has(ip)) && !gone.includes(ip)) gone.push(ip);
+    }
+  } else {
+    let count = 0;
+    for (const ip in entry.ports) {
+      count++;
+      consider(ip, entry.ports[ip]);
+    }
+    if (count !== prev.peers.size + prev.skipped.size + changed.filter((x) => !prev.peers.has(x.ip) && !prev.skipped.has(x.ip)).length) {
+      for (const ip of [...prev.peers.keys(), ...prev.skipped.keys()]) if (!(ip in entry.ports)) gone.push(ip);
+    }
   }
   // Release what the changed and departed peers held, then claim what the changed ones hold now.
   for (const ip of [...changed.map((x) => x.ip), ...gone]) {
@@ -582,6 +616,7 @@ function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): N
     }
   }
   if (tunnelsChanged) prev.tunnels = [...prev.peers.values()].map((p) => p.rec.tunnel);
+  reflects(prev, entry);
   return prev;
 }
 
