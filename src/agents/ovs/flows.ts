@@ -574,10 +574,10 @@ function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): N
   const delta = fdbChanges.get(entry);
   if (delta && prev.entry !== undefined && delta.base === prev.entry) {
     // The casts since the entry this state reflects name their peers: only those.
-    for (const ip of delta.ips) {
+    for (const ip of new Set(delta.ips)) {
       const list = entry.ports[ip];
       if (list) consider(ip, list);
-      else if ((prev.peers.has(ip) || prev.skipped.has(ip)) && !gone.includes(ip)) gone.push(ip);
+      else if (prev.peers.has(ip) || prev.skipped.has(ip)) gone.push(ip);
     }
   } else {
     let count = 0;
