@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { applyFdb, ovsSettings } from '../src/agents/ovs/agent.js';
 import { planFlows, type LocalNetwork, type OvsPlan } from '../src/agents/ovs/flows.js';
 import { loadOvsAgentConfig } from '../src/config/load.js';
-import type { FdbEntries } from '../src/rpc/messages.js';
+import { FLOODING_ENTRY, type FdbEntries } from '../src/rpc/messages.js';
 
 /** compute1's agent as the shipped scenario configures it (the all-in-one cloud's too). */
 const ETC = join(import.meta.dirname, '../etc');
@@ -26,7 +26,7 @@ function measure(peers: number): { median_us: number; mean_us: number; br_tun_fl
   const fdb: FdbEntries = {};
   for (const n of nets) {
     const ports: FdbEntries[string]['ports'] = {};
-    for (let h = 2; h < peers + 2; h++) ports[peerIp(h)] = [['00:00:00:00:00:00', '0.0.0.0'], [`fa:16:3e:${hex2(n.lvid)}:${hex2(h >> 8)}:${hex2(h)}`, `172.${n.lvid - 84}.${h >> 8}.${h & 255}`]];
+    for (let h = 2; h < peers + 2; h++) ports[peerIp(h)] = [FLOODING_ENTRY, [`fa:16:3e:${hex2(n.lvid)}:${hex2(h >> 8)}:${hex2(h)}`, `172.${n.lvid - 84}.${h >> 8}.${h & 255}`]];
     fdb[n.id] = { network_type: 'vxlan', segment_id: n.segmentation_id!, ports };
   }
   const plan: OvsPlan = { settings, ports: [], networks: nets, fdb, dvrMac: 'fa:16:3f:00:00:01', remoteDvrMacs: [], physicalBridges: [] };

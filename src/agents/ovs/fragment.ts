@@ -2,6 +2,7 @@
 // patch pairs to the operator's physical bridges, the tunnel ports the FDB calls for, each
 // wired port's local VLAN (`tag` and Neutron's `other_config`), and every flow.
 import { addBridge, addPatchPair, emptyHost } from '../../host/build.js';
+import { sameMap } from '../../host/keys.js';
 import type { HostState, OvsBridge, OvsPort, OvsTunnelPort } from '../../host/state.js';
 import { DEAD_VLAN_TAG } from './constants.js';
 import { planFlows, type OvsPlan, type TunnelEndpoint } from './flows.js';
@@ -81,14 +82,9 @@ function samePort(a: OvsPort, b: OvsPort): boolean {
     const x = (a as unknown as Record<string, unknown>)[k];
     const y = (b as unknown as Record<string, unknown>)[k];
     if (x === y) continue;
-    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || !sameStrings(x as Record<string, unknown>, y as Record<string, unknown>)) return false;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || !sameMap(x as Record<string, string>, y as Record<string, string>)) return false;
   }
   return true;
-}
-
-function sameStrings(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
 /** br-int and br-tun with their patch pair: the same value every pass. */

@@ -195,7 +195,7 @@ export class HostViews {
   portBound(networkId: string, host: string, deviceOwner: string): void {
     this.groupHosts.clear();
     if (!this.bindingAnswers.size) return;
-    const routed = this.routedWith(networkId);
+    const routed = this.routerNetworks([networkId]);
     const gains = (key: string, nets: Set<string>) => {
       const [kind, net] = [key.slice(0, key.indexOf('|')), key.slice(key.indexOf('|') + 1)];
       if (kind === 'hosts') return net === networkId || nets.has(net);
@@ -208,14 +208,14 @@ export class HostViews {
     }
   }
 
-  /** The networks of the distributed routers with an interface on the network (itself included, when it has one). */
-  private async routedWith(networkId: string): Promise<Set<string>> {
+  /** The networks of the distributed routers with an interface on any of `networkIds` (those included, when they have one). */
+  private async routerNetworks(networkIds: string[]): Promise<Set<string>> {
     const rows = await this.k
       .selectFrom('ports as r')
       .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
       .select('r2.network_id')
       .distinct()
-      .where('r.network_id', '=', networkId)
+      .where('r.network_id', 'in', networkIds)
       .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
       .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
       .execute();
@@ -320,16 +320,7 @@ export class HostViews {
   async networksOfHost(host: string): Promise<string[]> {
     const nets = new Set((await this.k.selectFrom('ports').select('network_id').distinct().where('binding_host_id', '=', host).execute()).map((n) => n.network_id));
     if (!nets.size) return [];
-    const dvr = await this.k
-      .selectFrom('ports as r')
-      .innerJoin('ports as r2', 'r2.device_id', 'r.device_id')
-      .select('r2.network_id')
-      .distinct()
-      .where('r.network_id', 'in', [...nets])
-      .where('r.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
-      .where('r2.device_owner', '=', DEVICE_OWNER.routerInterfaceDistributed)
-      .execute();
-    for (const r of dvr) nets.add(r.network_id);
+    for (const n of await this.routerNetworks([...nets])) nets.add(n);
     return [...nets];
   }
 
