@@ -155,9 +155,15 @@ export class AgentService {
     return (await qb.execute()).filter((a) => this.isAlive(a));
   }
 
-  /** Hosts with an alive, admin-up agent of a type (reads two columns, not the configurations). */
-  async usableHosts(type: string): Promise<Set<string>> {
-    const rows = await this.db.kysely.selectFrom('agents').select(['host', 'heartbeat_timestamp']).where('agent_type', '=', type).where('admin_state_up', '=', 1).execute();
+  /**
+   * Hosts with an alive, admin-up agent of a type (reads two columns, not the configurations);
+   * only among `among` when given: a port's event concerns one or two hosts of thousands.
+   */
+  async usableHosts(type: string, among?: string[]): Promise<Set<string>> {
+    if (among && !among.length) return new Set();
+    let q = this.db.kysely.selectFrom('agents').select(['host', 'heartbeat_timestamp']).where('agent_type', '=', type).where('admin_state_up', '=', 1);
+    if (among && among.length <= 100) q = q.where('host', 'in', among);
+    const rows = await q.execute();
     return new Set(rows.filter((a) => this.isAlive(a)).map((a) => a.host));
   }
 

@@ -174,6 +174,8 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const fip = (await ok(call('POST', '/v2.0/floatingips', { floatingip: { floating_network_id: ids.ext.id } }, demo), 201)).floatingip;
       assert.equal(fip.floating_ip_address, '203.0.113.102');
       assert.equal(fip.status, 'DOWN');
+      const network1Told = () => agents.network1.l3.got('routers_updated', (a) => a.routers.includes(ids.router.id)).length;
+      const network1Before = network1Told();
       const assoc = (await ok(call('PUT', `/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: ids.vm.id } }, demo))).floatingip;
       assert.equal(assoc.router_id, ids.router.id);
       assert.equal(assoc.fixed_ip_address, ids.vm.fixed_ips[0].ip_address);
@@ -185,6 +187,9 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const compute1L3 = (await ok(call('GET', '/v2.0/agents?agent_type=L3 agent&host=compute1'))).agents[0];
       assert.equal(fg[0].device_id, compute1L3.id);
       await eventually(() => agents.compute1.l3.got('routers_updated', (a) => a.routers.includes(ids.router.id)).length >= 2, 'compute1 told again');
+      // Only the fixed port's host (l3_dvr_db): the router's other hosts, network1 here, have nothing to do.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(network1Told(), network1Before, 'the SNAT host is not told of a distributed floating IP');
       const [r] = await agents.compute1.l3.call('sync_routers', { host: 'compute1' });
       assert.deepEqual(r._floatingips.map((f) => [f.floating_ip_address, f.fixed_ip_address, f.host]), [['203.0.113.102', ids.vm.fixed_ips[0].ip_address, 'compute1']]);
       assert.equal(r.fip_agent_gw_port!.fixed_ips[0].ip_address, '203.0.113.103');
@@ -268,6 +273,41 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       assert.ok(after.flat(2).filter((h) => h === 'compute9').length >= 3, 'its network and the router\'s other network gained the host');
       assert.notDeepEqual(after, before);
       await ok(call('DELETE', `/v2.0/ports/${port.id}`), 204);
+    });
+
+    it("a network's announced ports, kept and amended port by port, are what the database says", async () => {
+      const kept = new HostViews(srv.plugin, { remember: true });
+      const fresh = new HostViews(srv.plugin);
+      const fdb = (v: HostViews) => v.fdbFor(ids.net.id);
+      assert.deepEqual(await fdb(kept), await fdb(fresh));
+      const port = (await ok(call('POST', '/v2.0/ports', { port: { network_id: ids.net.id, device_owner: 'compute:nova', device_id: 'vm-fdb', 'binding:host_id': 'compute2' } }), 201)).port;
+      kept.portsChanged(ids.net.id, port.id);
+      assert.deepEqual(await fdb(kept), await fdb(fresh), 'bound, not up yet');
+      await agents.compute2.ovs.call('update_device_up', { device: port.id, host: 'compute2' });
+      kept.portsChanged(ids.net.id, port.id);
+      const up = await fdb(kept);
+      assert.deepEqual(up, await fdb(fresh));
+      assert.ok(JSON.stringify(up).includes(port.mac_address), 'the port is announced once up');
+      await ok(call('DELETE', `/v2.0/ports/${port.id}`), 204);
+      kept.portsChanged(ids.net.id, port.id);
+      const gone = await fdb(kept);
+      assert.deepEqual(gone, await fdb(fresh));
+      assert.ok(!JSON.stringify(gone).includes(port.mac_address));
+    });
+
+    it("a host's distributed routers, asked from its own ports, are those whose hosts include it", async () => {
+      const routers = (await ok(call('GET', '/v2.0/routers'))).routers.filter((r: any) => r.distributed);
+      const dvr = srv.plugin.dvr;
+      let seen = 0;
+      for (const host of ['network1', 'compute1', 'compute2', 'compute3']) {
+        const mine = await dvr.routersOnHost(undefined, host);
+        for (const r of routers) {
+          const on = (await dvr.routerHosts(undefined, r.id)).includes(host);
+          assert.equal(mine.has(r.id), on, `${r.name} on ${host}`);
+          seen += on ? 1 : 0;
+        }
+      }
+      assert.ok(seen >= 3, 'the router lives on network1 (SNAT), compute1 and compute2');
     });
 
     it('refuses what Neutron refuses around routers and floating IPs', async () => {

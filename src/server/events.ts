@@ -12,10 +12,16 @@ export type ChangeEvent =
   | { kind: 'subnet'; op: 'create' | 'update' | 'delete'; subnet: SubnetRow }
   | { kind: 'security_group'; op: 'rules' | 'delete'; id: string }
   | { kind: 'router'; op: 'create' | 'update' | 'delete'; id: string; hosts: string[] }
-  | { kind: 'floatingip'; op: 'create' | 'update' | 'delete'; id: string; routerIds: string[] }
+  /** Each router the floating IP was or is on, with the hosts whose L3 agents it concerns (absent: all of the router's). */
+  | { kind: 'floatingip'; op: 'create' | 'update' | 'delete'; id: string; routers: FipTarget[] }
   | { kind: 'agent'; op: 'create' | 'revive' | 'update' | 'delete'; id: string; agentType: string; host: string }
   /** An admin added a network to a DHCP agent or removed it (the scheduler's own bindings come with their network's events). */
   | { kind: 'dhcp_binding'; op: 'add' | 'remove'; networkId: string; host: string };
+
+export interface FipTarget {
+  routerId: string;
+  hosts?: string[];
+}
 
 export type Listener = (e: ChangeEvent) => void | Promise<void>;
 

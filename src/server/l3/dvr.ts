@@ -15,6 +15,10 @@ import type { PortService } from '../ports.js';
 
 const ADMIN = adminContext();
 
+/** Only the ports `p` a distributed router serves (isDvrServiced, in SQL). */
+const dvrServiced = <Q extends { where: (...a: any[]) => Q }>(q: Q): Q =>
+  q.where((eb: any) => eb.or([eb('p.device_owner', 'like', 'compute:%'), eb('p.device_owner', '=', DEVICE_OWNER.dhcp)]));
+
 export class DvrService {
   constructor(
     private readonly db: Db,
@@ -86,23 +90,68 @@ export class DvrService {
     const subnets = (await this.interfaceSubnets(tx, routerId)).map((s) => s.subnet_id);
     const hosts = new Set<string>();
     if (subnets.length) {
-      const rows = await q
-        .selectFrom('ports as p')
-        .innerJoin('ipallocations as a', 'a.port_id', 'p.id')
-        .select(['p.binding_host_id', 'p.device_owner'])
-        .where('a.subnet_id', 'in', subnets)
-        .where('p.binding_host_id', '!=', '')
-        .execute();
-      const candidates = new Set(rows.filter((r) => isDvrServiced(r.device_owner)).map((r) => r.binding_host_id));
-      const l3 = await q.selectFrom('agents').selectAll().where('agent_type', '=', AGENT_TYPES.l3).execute();
-      for (const a of l3) {
-        const mode = configOf(a).agent_mode ?? 'legacy';
-        if ((mode === 'dvr' || mode === 'dvr_snat') && candidates.has(a.host)) hosts.add(a.host);
-      }
+      // Distinct in the database: a router's subnets hold thousands of ports on a few hosts.
+      const rows = await dvrServiced(
+        q.selectFrom('ports as p').innerJoin('ipallocations as a', 'a.port_id', 'p.id').select('p.binding_host_id').distinct().where('a.subnet_id', 'in', subnets).where('p.binding_host_id', '!=', ''),
+      ).execute();
+      const l3 = await this.dvrL3Hosts(tx);
+      for (const r of rows) if (l3.has(r.binding_host_id)) hosts.add(r.binding_host_id);
     }
     const snat = await this.snatHost(tx, routerId);
     if (snat) hosts.add(snat);
     return [...hosts].sort();
+  }
+
+  /**
+   * The distributed routers whose hosts (routerHosts) include `host`, from the host's own
+   * ports and the routers' interfaces (both small): what its L3 agent syncs, without
+   * walking every port of every router's subnets.
+   */
+  async routersOnHost(tx: Tx | undefined, host: string): Promise<Set<string>> {
+    const q = tx ?? this.db.kysely;
+    const out = new Set<string>();
+    if ((await this.dvrL3Hosts(tx)).has(host)) {
+      const served = await dvrServiced(
+        q.selectFrom('ports as p').innerJoin('ipallocations as a', 'a.port_id', 'p.id').select('a.subnet_id').distinct().where('p.binding_host_id', '=', host),
+      ).execute();
+      const routers = await this.routersOnSubnets(tx, served.map((r) => r.subnet_id), { distributedOnly: true });
+      for (const r of routers) out.add(r);
+    }
+    const snat = await q
+      .selectFrom('routerl3agentbindings as b')
+      .innerJoin('agents as a', 'a.id', 'b.l3_agent_id')
+      .innerJoin('routers as rt', 'rt.id', 'b.router_id')
+      .select('b.router_id')
+      .where('a.host', '=', host)
+      .where('rt.distributed', '=', 1)
+      .execute();
+    for (const r of snat) out.add(r.router_id);
+    return out;
+  }
+
+  /**
+   * Routers with an interface on any of these subnets. Asked from the interfaces' side
+   * (ports by network and owner): a subnet's own allocations run to thousands, its router
+   * interfaces to one or two.
+   */
+  async routersOnSubnets(tx: Tx | undefined, subnets: string[], opts: { distributedOnly?: boolean } = {}): Promise<string[]> {
+    if (!subnets.length) return [];
+    let q = (tx ?? this.db.kysely)
+      .selectFrom('ports as r')
+      .innerJoin('ipallocations as ra', 'ra.port_id', 'r.id')
+      .innerJoin('routers as rt', 'rt.id', 'r.device_id')
+      .select(['rt.id', 'ra.subnet_id'])
+      .where('r.network_id', 'in', (eb) => eb.selectFrom('subnets').select('network_id').where('id', 'in', subnets))
+      .where('r.device_owner', 'in', ROUTER_INTERFACE_OWNERS as string[]);
+    if (opts.distributedOnly) q = q.where('rt.distributed', '=', 1);
+    const want = new Set(subnets);
+    return [...new Set((await q.execute()).filter((r) => want.has(r.subnet_id)).map((r) => r.id))];
+  }
+
+  /** Hosts whose L3 agent runs distributed routers (dvr or dvr_snat mode). */
+  private async dvrL3Hosts(tx: Tx | undefined): Promise<Set<string>> {
+    const l3 = await (tx ?? this.db.kysely).selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', AGENT_TYPES.l3).execute();
+    return new Set(l3.filter((a) => ['dvr', 'dvr_snat'].includes(configOf(a).agent_mode ?? 'legacy')).map((a) => a.host));
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Db } from '../../db/connect.js';
 import type { FloatingIpRow } from '../../db/schema.js';
 import { inTransaction, type Tx } from '../../db/tx.js';
 import { adminContext, type RequestContext } from '../context.js';
-import type { Events } from '../events.js';
+import type { Events, FipTarget } from '../events.js';
 import { listRows, type Columns, type ListQuery } from '../listing.js';
 import { checkOwner } from '../policy.js';
 import type { PortService } from '../ports.js';
@@ -114,7 +114,7 @@ export class FloatingIpService {
       for (const body of bodies) out.push(await this.insert(tx, ctx, body));
       return out;
     });
-    for (const id of ids) await this.changed('create', id, []);
+    for (const id of ids) await this.changed('create', id);
     return Promise.all(ids.map((id) => this.get(ctx, id)));
   }
 
@@ -186,7 +186,7 @@ export class FloatingIpService {
       await tx.updateTable('floatingips').set({ revision_number: Number(f.revision_number) + 1, updated_at: timestamp() }).where('id', '=', id).execute();
       return f;
     });
-    await this.changed('update', id, before.router_id ? [before.router_id] : []);
+    await this.changed('update', id, await this.targets(before));
     return this.get(ctx, id);
   }
 
@@ -199,7 +199,7 @@ export class FloatingIpService {
       await this.dvr.pruneFipGatewayPorts(tx, f.floating_network_id);
       return f;
     });
-    await this.events.emit({ kind: 'floatingip', op: 'delete', id, routerIds: f.router_id ? [f.router_id] : [] });
+    await this.events.emit({ kind: 'floatingip', op: 'delete', id, routers: await this.targets(f) });
   }
 
   /**
@@ -297,9 +297,26 @@ export class FloatingIpService {
       await this.db.kysely.updateTable('floatingips').set({ status }).where('id', '=', id).execute();
   }
 
-  private async changed(op: 'create' | 'update', id: string, routersBefore: string[]) {
-    const f = await this.db.kysely.selectFrom('floatingips').select('router_id').where('id', '=', id).executeTakeFirst();
-    const routerIds = [...new Set([...routersBefore, ...(f?.router_id ? [f.router_id] : [])])];
-    await this.events.emit({ kind: 'floatingip', op, id, routerIds });
+  private async changed(op: 'create' | 'update', id: string, before: FipTarget[] = []) {
+    const f = await this.db.kysely.selectFrom('floatingips').select(['router_id', 'fixed_port_id']).where('id', '=', id).executeTakeFirst();
+    const after = f ? await this.targets(f) : [];
+    const same = (a: FipTarget, b: FipTarget) => a.routerId === b.routerId && String(a.hosts) === String(b.hosts);
+    await this.events.emit({ kind: 'floatingip', op, id, routers: [...before, ...after.filter((t) => !before.some((b) => same(b, t)))] });
+  }
+
+  /**
+   * Whose L3 agents an association concerns (l3_dvr_db's _notify_floating_ip_change): with a
+   * distributed router, only the host of the fixed port, where the floating IP lives (the
+   * agents hosting the router's SNAT while the port is unbound); a centralized router's
+   * every host. Not every host of a distributed router: at a thousand hosts, every floating
+   * IP would cost a thousand router syncs for one host's change.
+   */
+  private async targets(f: { router_id: string | null; fixed_port_id: string | null }): Promise<FipTarget[]> {
+    if (!f.router_id) return [];
+    const r = await this.db.kysely.selectFrom('routers').select('distributed').where('id', '=', f.router_id).executeTakeFirst();
+    if (!r?.distributed || !f.fixed_port_id) return [{ routerId: f.router_id }];
+    const port = await this.db.kysely.selectFrom('ports').select('binding_host_id').where('id', '=', f.fixed_port_id).executeTakeFirst();
+    const host = port?.binding_host_id || (await this.dvr.snatHost(undefined, f.router_id));
+    return [{ routerId: f.router_id, hosts: host ? [host] : [] }];
   }
 }

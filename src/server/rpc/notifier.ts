@@ -129,7 +129,7 @@ export class AgentNotifier {
   }
 
   private async l3Hosts(hosts: string[]) {
-    const l3 = await this.p.agents.usableHosts(AGENT_TYPES.l3);
+    const l3 = await this.p.agents.usableHosts(AGENT_TYPES.l3, hosts);
     return hosts.filter((h) => l3.has(h));
   }
 
@@ -140,24 +140,14 @@ export class AgentNotifier {
     }
   }
 
-  private async routersOnSubnets(subnets: string[]): Promise<string[]> {
-    if (!subnets.length) return [];
-    const rows = await this.p.db.kysely
-      .selectFrom('ports as p')
-      .innerJoin('ipallocations as a', 'a.port_id', 'p.id')
-      .select('p.device_id')
-      .distinct()
-      .where('a.subnet_id', 'in', subnets)
-      .where('p.device_owner', 'in', ROUTER_INTERFACE_OWNERS as string[])
-      .execute();
-    return rows.map((r) => r.device_id);
-  }
-
   async handle(e: ChangeEvent): Promise<void> {
     // Networks and routers going away take ports with them, not always one event each.
     if ((e.kind === 'network' || e.kind === 'router') && e.op === 'delete') this.views.bindingsChanged();
     // What the views remember (see views.ts) is forgotten before anything asks again.
-    if (e.kind === 'port') this.views.portsChanged((e.after ?? e.before)!.network_id);
+    if (e.kind === 'port') {
+      const port = (e.after ?? e.before)!;
+      this.views.portsChanged(port.network_id, port.id);
+    }
     if (e.kind === 'network' || e.kind === 'subnet' || e.kind === 'router') this.views.networksChanged();
     if (e.kind === 'agent') this.views.agentsChanged();
     if (e.kind === 'security_group') this.views.groupsChanged();
@@ -173,7 +163,7 @@ export class AgentNotifier {
       }
       case 'subnet': {
         for (const h of await this.views.dhcpHosts(e.subnet.network_id)) await this.cast(AGENT_TOPICS.dhcp, h, 'network_update_end', { network_id: e.subnet.network_id });
-        await this.routersUpdated(await this.routersOnSubnets([e.subnet.id]));
+        await this.routersUpdated(await this.p.dvr.routersOnSubnets(undefined, [e.subnet.id]));
         return;
       }
       case 'security_group': {
@@ -187,7 +177,8 @@ export class AgentNotifier {
         }
         return this.routersUpdated([e.id], [...new Set([...e.hosts, ...(await this.p.dvr.routerHosts(undefined, e.id))])]);
       case 'floatingip':
-        return this.routersUpdated(e.routerIds);
+        for (const t of e.routers) await this.routersUpdated([t.routerId], t.hosts);
+        return;
       case 'agent':
         return;
       case 'dhcp_binding':
@@ -241,7 +232,7 @@ export class AgentNotifier {
     const leaves = !!oldHost && oldHost !== newHost;
     if (isDvrServiced(port.device_owner) && (oldHost !== newHost || arrives)) {
       const ips = after ? await this.fixedIps(after) : deletedIps;
-      const routers = await this.routersOnSubnets(ips.map((x) => x.subnet_id));
+      const routers = await this.p.dvr.routersOnSubnets(undefined, ips.map((x) => x.subnet_id));
       // Only the hosts the port arrives on and leaves need the router re-synced; the
       // others learn the address from the ARP entry fanned out below (Neutron does the same).
       if (oldHost !== newHost) {

@@ -30,6 +30,10 @@ interface FdbPortRow {
   ip_address: string | null;
 }
 
+/** One order for a network's announced ports however they were read (whole, or amended). */
+const byHostAndId = (a: FdbPortRow, b: FdbPortRow) =>
+  a.binding_host_id < b.binding_host_id ? -1 : a.binding_host_id > b.binding_host_id ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
 /** Read-side queries shared by the endpoints and the notifier. */
 export class HostViews {
   constructor(
@@ -56,12 +60,17 @@ export class HostViews {
     return p;
   }
 
-  async segment(networkId: string) {
-    const s = await this.k.selectFrom('networksegments').selectAll().where('network_id', '=', networkId).orderBy('segment_index').executeTakeFirst();
-    return s
-      ? { network_type: s.network_type as DeviceDetails['network_type'], physical_network: s.physical_network || null, segmentation_id: s.segmentation_id }
-      : null;
+  /** The network's first segment; remembered until a network changes (`networksChanged`): every port event asks. */
+  segment(networkId: string) {
+    return this.recall(this.segments, networkId, async () => {
+      const s = await this.k.selectFrom('networksegments').selectAll().where('network_id', '=', networkId).orderBy('segment_index').executeTakeFirst();
+      return s
+        ? { network_type: s.network_type as DeviceDetails['network_type'], physical_network: s.physical_network || null, segmentation_id: s.segmentation_id }
+        : null;
+    });
   }
+
+  private readonly segments = new Map<string, Promise<{ network_type: DeviceDetails['network_type']; physical_network: string | null; segmentation_id: number | null } | null>>();
 
   subnetInfo(s: SubnetRow, pools: Array<{ start: string; end: string }> = []): SubnetInfo {
     return {
@@ -326,18 +335,37 @@ export class HostViews {
 
   /**
    * Ports l2population announces: bound, ACTIVE, and not a distributed router interface.
-   * Remembered per network until one of its ports changes (`portsChanged`) or a network or
-   * subnet does (`networksChanged`): every host that joins a network asks for all of it.
+   * Remembered per network; a port of the network that changed is read again on the next
+   * ask (`portsChanged`), everything when a network or subnet changes (`networksChanged`):
+   * every host that joins a network asks for all of it, and at a thousand ports per network
+   * the network's rows cost milliseconds where the changed port's cost microseconds.
    */
   private fdbPorts(networkId: string): Promise<FdbPortRow[]> {
-    return this.recall(this.fdbRows, networkId, () => this.queryFdbPorts(networkId));
+    const dirty = this.fdbDirty.get(networkId);
+    const kept = this.fdbRows.get(networkId);
+    if (!this.opts.remember || !kept || !dirty) return this.recall(this.fdbRows, networkId, () => this.queryFdbPorts(networkId));
+    this.fdbDirty.delete(networkId);
+    const ids = [...dirty];
+    const next = kept.then(async (rows) => {
+      const fresh = await this.queryFdbPorts(networkId, ids);
+      return [...rows.filter((r) => !dirty.has(r.id)), ...fresh].sort(byHostAndId);
+    });
+    this.fdbRows.set(networkId, next);
+    next.catch(() => this.fdbRows.get(networkId) === next && this.fdbRows.delete(networkId));
+    return next;
   }
 
   private readonly fdbRows = new Map<string, Promise<FdbPortRow[]>>();
+  /** Ports changed since the network's rows were kept, per network. */
+  private readonly fdbDirty = new Map<string, Set<string>>();
 
   /** A port of this network was created, changed or deleted. */
-  portsChanged(networkId: string): void {
-    this.fdbRows.delete(networkId);
+  portsChanged(networkId: string, portId: string): void {
+    if (this.fdbRows.has(networkId)) {
+      let dirty = this.fdbDirty.get(networkId);
+      if (!dirty) this.fdbDirty.set(networkId, (dirty = new Set()));
+      dirty.add(portId);
+    }
     // A subnet whose network is not known yet (its query is under way) is forgotten too.
     for (const subnet of this.subnetPorts.keys()) {
       const net = this.subnetNetworks.get(subnet);
@@ -347,7 +375,9 @@ export class HostViews {
 
   /** A network, subnet or router changed (segments, allocations, which ports are distributed router interfaces). */
   networksChanged(): void {
+    this.segments.clear();
     this.fdbRows.clear();
+    this.fdbDirty.clear();
     this.subnetPorts.clear();
     this.subnetNetworks.clear();
   }
@@ -373,16 +403,18 @@ export class HostViews {
     return infos.map(({ subnets: _subnets, mtu: _mtu, ...port }) => port);
   }
 
-  private async queryFdbPorts(networkId: string): Promise<FdbPortRow[]> {
-    return this.k
+  /** The network's announced ports (only `ids` among them, when given), by host and id. */
+  private async queryFdbPorts(networkId: string, ids?: string[]): Promise<FdbPortRow[]> {
+    let q = this.k
       .selectFrom('ports as p')
       .leftJoin('ipallocations as a', 'a.port_id', 'p.id')
       .select(['p.id', 'p.mac_address', 'p.binding_host_id', 'a.ip_address'])
       .where('p.network_id', '=', networkId)
       .where('p.binding_host_id', '!=', '')
       .where('p.status', '=', 'ACTIVE')
-      .where('p.device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed)
-      .execute();
+      .where('p.device_owner', '!=', DEVICE_OWNER.routerInterfaceDistributed);
+    if (ids) q = q.where('p.id', 'in', ids);
+    return (await q.execute()).sort(byHostAndId);
   }
 
   /**
@@ -466,10 +498,11 @@ export class HostViews {
   /** Routers the L3 agent on `host` must run. */
   async routersForHost(host: string): Promise<RouterRow[]> {
     const routers = await this.k.selectFrom('routers').selectAll().execute();
+    const distributed = await this.p.dvr.routersOnHost(undefined, host);
     const out: RouterRow[] = [];
     for (const r of routers) {
       if (r.distributed) {
-        if ((await this.p.dvr.routerHosts(undefined, r.id)).includes(host)) out.push(r);
+        if (distributed.has(r.id)) out.push(r);
       } else if ((await this.p.dvr.snatHost(undefined, r.id)) === host) out.push(r);
     }
     return out;
