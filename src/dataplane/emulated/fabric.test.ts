@@ -139,3 +139,15 @@ test('a tunnel packet from an unknown remote or with a fixed key that differs is
   const rec = w.ping({ host: 'compute1', ns: 'net-a' }, '10.5.0.2');
   assert.ok(rec.dropped.some((d) => d.host === 'compute2' && /no vxlan port with remote_ip=10.0.1.11 and key 1/.test(d.reason)), renderTrace(rec));
 });
+
+test('untraced traffic keeps its deliveries and drops but records no steps; tracing is back afterwards', () => {
+  const w = vlanWorld();
+  const quiet = w.untraced(() => w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2', { seq: 1 }));
+  assert.ok(quiet.delivered.some((d) => d.host === 'compute1' && d.ns === 'ns1' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0));
+  assert.equal(quiet.steps.length, 0);
+  assert.equal(w.tracing, true);
+  assert.throws(() => w.untraced(() => w.ping({ host: 'nowhere' }, '10.1.0.2')));
+  assert.equal(w.tracing, true, 'restored when the traffic throws');
+  const traced = w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2', { seq: 2 });
+  assert.ok(traced.steps.length > 0);
+});

@@ -453,6 +453,7 @@ export class HostViews {
       .innerJoin('ports as p', 'p.id', 'f.fixed_port_id')
       .select(['f.id', 'f.floating_ip_address', 'f.floating_network_id', 'f.fixed_ip_address', 'f.fixed_port_id', 'f.status', 'p.binding_host_id'])
       .where('f.router_id', '=', r.id)
+      .$if(!!r.distributed, (q) => q.where('p.binding_host_id', '=', host))
       .execute();
     const fips: FloatingIpInfo[] = fipRows
       .filter((f) => !r.distributed || f.binding_host_id === host)
