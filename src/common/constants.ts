@@ -22,5 +22,8 @@ export const ROUTER_INTERFACE_OWNERS: readonly string[] = [DEVICE_OWNER.routerIn
 
 export type L3AgentMode = 'legacy' | 'dvr' | 'dvr_snat' | 'dvr_no_external';
 
+/** Instances' ports: `compute:` and the availability zone. */
+export const COMPUTE_OWNER_PREFIX = 'compute:';
+
 /** Ports a DVR router serves on a host: instances and DHCP ports (Neutron's is_dvr_serviced). */
-export const isDvrServiced = (owner: string) => owner.startsWith('compute:') || owner === DEVICE_OWNER.dhcp;
+export const isDvrServiced = (owner: string) => owner.startsWith(COMPUTE_OWNER_PREFIX) || owner === DEVICE_OWNER.dhcp;

@@ -3,7 +3,7 @@
 // distributed router must exist.
 
 import { randomInt } from 'node:crypto';
-import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
+import { COMPUTE_OWNER_PREFIX, DEVICE_OWNER, ROUTER_INTERFACE_OWNERS } from '../../common/constants.js';
 import { NeutronError } from '../../common/errors.js';
 import type { ServerConfig } from '../../config/server.js';
 import { isUniqueViolation, type Db } from '../../db/connect.js';
@@ -17,7 +17,7 @@ const ADMIN = adminContext();
 
 /** Only the ports `p` a distributed router serves (isDvrServiced, in SQL). */
 const dvrServiced = <Q extends { where: (...a: any[]) => Q }>(q: Q): Q =>
-  q.where((eb: any) => eb.or([eb('p.device_owner', 'like', 'compute:%'), eb('p.device_owner', '=', DEVICE_OWNER.dhcp)]));
+  q.where((eb: any) => eb.or([eb('p.device_owner', 'like', `${COMPUTE_OWNER_PREFIX}%`), eb('p.device_owner', '=', DEVICE_OWNER.dhcp)]));
 
 export class DvrService {
   constructor(
