@@ -16,8 +16,11 @@ class Counting extends Agent {
   protected configurations() {
     return {};
   }
+  /** How long a pass takes (ms). */
+  passMs = 0;
   protected async sync() {
     this.passes++;
+    if (this.passMs) await new Promise((r) => setTimeout(r, this.passMs));
   }
   gather(ms: number) {
     return this.gatherMs(ms);
@@ -50,5 +53,18 @@ describe('Agent passes', () => {
     await a.idle();
     await new Promise((r) => setTimeout(r, 1100));
     assert.equal(a.gather(20), 20, 'idle again');
+  });
+
+  it('requests during a running pass make one more pass, not one per timer that waited on it', async () => {
+    const host = new World().addHost('h1');
+    const a = new Counting({ transport: new InProcessTransport(), host: 'h1', composer: new HostComposer('h1', host.driver) });
+    a.passMs = 40;
+    a.requestSync(0);
+    await new Promise((r) => setTimeout(r, 10)); // the first pass is running
+    a.requestSync(0); // its timer fires and waits on the running pass...
+    await new Promise((r) => setTimeout(r, 5));
+    a.requestSync(0); // ...and so does this one's
+    await a.idle();
+    assert.equal(a.passes, 2, 'the pass after the running one took both requests in');
   });
 });

@@ -136,7 +136,7 @@ export abstract class Agent {
     this.scheduled = new Promise<void>((resolve) =>
       setTimeout(() => {
         this.scheduled = undefined;
-        this.resync().finally(resolve);
+        this.resyncIfDirty().finally(resolve);
       }, delayMs),
     );
   }
@@ -154,6 +154,16 @@ export abstract class Agent {
   /** When the pending pass was scheduled, and when the last few late requests came (oldest first). */
   private scheduledAt = 0;
   private lateAt: number[] = [];
+
+  /**
+   * The scheduled pass, once the running one ends; none when a pass that started meanwhile
+   * took every request in (two timers can wait on one running pass: the second would make a
+   * pass with nothing said, which the L3 agent takes as a full resync).
+   */
+  private async resyncIfDirty(): Promise<void> {
+    while (this.syncing) await this.syncing;
+    if (this.dirty) await this.resync();
+  }
 
   /** A full resync now (serialised: one at a time; requests during one make one more). */
   async resync(): Promise<void> {
