@@ -320,6 +320,35 @@ describe('OVS agent on DVR compute hosts', () => {
     has(flowsOf(lab, 'compute1', 'br-tun'), new RegExp(`dl_dst=${vm3.mac}`), 'entry back after the resync');
   });
 
+  it('a port event looks at the ports again; the FDB is fetched again only when the networks of the ports change', async () => {
+    const n = lab.node('compute1');
+    const calls = new Map<string, number>();
+    const call = n.agent.call.bind(n.agent);
+    (n.agent as any).call = (method: string, args: unknown) => {
+      calls.set(method, (calls.get(method) ?? 0) + 1);
+      return call(method as any, args as any);
+    };
+    try {
+      // A port_update of vm1 (a new name): its details again, not the FDB (casts keep it).
+      await lab.ok('PUT', `/v2.0/ports/${vm1.id}`, { port: { name: 'vm1-renamed' } });
+      await lab.settle();
+      assert.ok((calls.get('get_devices_details_list') ?? 0) >= 1, 'the ports looked at again');
+      assert.equal(calls.get('get_fdb_entries') ?? 0, 0, 'the same networks: no FDB fetch');
+      // An instance on net2, new to compute1: the FDB of net2 comes with the pass.
+      const vm4 = await lab.vmPort('vm4', ids.n2.net.id, 'compute1');
+      await lab.plug('compute1', [vm1, vm4], { [ids.n1.net.id]: '192.168.1.1', [ids.n2.net.id]: '192.168.2.1' });
+      await lab.settle();
+      assert.ok((calls.get('get_fdb_entries') ?? 0) >= 1, 'a new network: the FDB fetched');
+      has(flowsOf(lab, 'compute1', 'br-tun'), new RegExp(`dl_dst=${vm2.mac}`), "net2's peer on compute2");
+      await lab.plug('compute1', [vm1]);
+      await lab.ok('DELETE', `/v2.0/ports/${vm4.id}`, undefined, 204);
+      await lab.settle();
+      assert.ok(!flowsOf(lab, 'compute2', 'br-tun').some((f) => f.includes(vm4.mac)), 'an active port deleted at once is withdrawn from its peers');
+    } finally {
+      (n.agent as any).call = call;
+    }
+  });
+
   it('puts the hybrid firewall of the instance ports in the firewall fragment', async () => {
     const fw = lab.node('compute2').composer.fragment('firewall')!;
     const root = fw.namespaces[''];

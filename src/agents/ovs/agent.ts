@@ -9,9 +9,12 @@
 // and trigger a cheap pass without any call, as do member updates that carry their groups'
 // addresses or the change to them (only the ipsets are made again; a change that does not
 // reach the members the server announced fetches the firewall's view); a rule change
-// fetches the firewall's view; every other cast, a port plugged or unplugged on br-int, and
-// the periodic resync trigger a full pass, which rebuilds the FDB from get_fdb_entries (a
-// missed cast heals there).
+// fetches the firewall's view; a port update or deletion, or a port plugged or unplugged on
+// br-int, makes a devices pass (the ports' details and the firewall's view again, the FDB
+// only when the networks of the host's ports changed: casts keep it current otherwise, as
+// in Neutron, where a port event never refetches the FDB); every other cast and the periodic
+// resync trigger a full pass, which rebuilds the FDB from get_fdb_entries (a missed cast
+// heals there).
 
 import type { OvsAgentConfig } from '../../config/agents.js';
 import { emptyHost, setSysctl } from '../../host/build.js';
@@ -92,6 +95,10 @@ export class OvsAgent extends Agent {
   private fdb: FdbEntries = {};
   private snapshot?: Snapshot;
   private fullPending = true;
+  /** A port event: the next pass looks at the ports again (a full pass does anyway). */
+  private devicesPending = false;
+  /** The networks of the wired ports when the FDB was last fetched (sorted ids). */
+  private fdbNetworks = '';
   /** A security group cast arrived: the next pass fetches the firewall's view again. */
   private firewallPending = false;
   /** An FDB or DVR MAC cast changed what the flows are built from (a full pass rebuilds them anyway). */
@@ -142,7 +149,7 @@ export class OvsAgent extends Agent {
       const sig = pluggedSignature(state, this.settings.integrationBridge);
       if (sig === (this.pluggedSignatures.get(owner) ?? '')) return;
       this.pluggedSignatures.set(owner, sig);
-      this.requestSync();
+      this.requestDevicesPass();
     });
     await super.start();
   }
@@ -153,14 +160,21 @@ export class OvsAgent extends Agent {
     await super.stop();
   }
 
-  /** Any request but an l2population or security group cast's is a full pass. */
+  /** Any request but a port's, an l2population or a security group cast's is a full pass. */
   override requestSync(): void {
     this.fullPending = true;
     super.requestSync();
   }
 
+  private requestDevicesPass(): void {
+    this.devicesPending = true;
+    super.requestSync();
+  }
+
   protected override handlers() {
     return {
+      port_update: () => this.requestDevicesPass(),
+      port_delete: () => this.requestDevicesPass(),
       // l2population: the cached FDB changes now; the pass waits a moment so the casts of
       // a burst (hundreds of ports coming up elsewhere) make one pass, not one each.
       add_fdb_entries: (a: AgentMethods['add_fdb_entries']) => {
@@ -210,6 +224,7 @@ export class OvsAgent extends Agent {
         this.memberUpdates.set(g, newer[0] && 'ips' in newer[0] ? newer : [...updates, ...newer]);
       }
       this.flowsPending ||= flows;
+      this.fullPending = true; // what the failed pass was asked to look at is not known to be seen
       throw err;
     }
   }
@@ -218,11 +233,13 @@ export class OvsAgent extends Agent {
   private async pass(members: Map<string, MemberUpdate[]>, flowsPending: boolean): Promise<void> {
     const s = this.settings;
     const full = this.fullPending || !this.snapshot;
+    const devices = full || this.devicesPending;
     this.fullPending = false;
+    this.devicesPending = false;
     const firewallRefresh = this.firewallPending;
     this.firewallPending = false;
     // Whether the firewall's view came from the server in this pass.
-    let fetched = full || firewallRefresh;
+    let fetched = devices || firewallRefresh;
     if (s.distributed && !this.dvrMac) this.dvrMac = (await this.call('get_dvr_mac_address_by_host', { host: this.host })).mac_address;
     // The list covers every host: fetched at start and once per resync interval, not per pass.
     const stale = Date.now() - this.dvrMacsAt > (this.opts.resyncInterval || 60) * 1000;
@@ -237,7 +254,7 @@ export class OvsAgent extends Agent {
       this.restored = true;
     }
     let snap = this.snapshot;
-    if (full || !snap) {
+    if (devices || !snap) {
       // What others plugged on br-int (as OVSDB would list it) and which mapped bridges exist.
       const others = this.composer.desired('ovs');
       this.physicalBridges = this.mappedBridges(others);
@@ -245,7 +262,13 @@ export class OvsAgent extends Agent {
       const ids = [...new Set(plugged.map((p) => p.ifaceId))];
       const details = new Map<string, DeviceDetails>();
       if (ids.length) for (const d of await this.call('get_devices_details_list', { devices: ids, host: this.host })) details.set(d.device, d);
-      if (s.l2pop && s.tunnelTypes.length) this.fdb = keepUnchanged(this.fdb, await this.call('get_fdb_entries', { host: this.host }));
+      // The FDB covers the networks of the host's ports (and of their distributed routers,
+      // whose qr- ports are wired here too): the same networks, the same FDB, kept by casts.
+      const nets = [...new Set([...details.values()].map((d) => d.network_id))].sort().join(',');
+      if (s.l2pop && s.tunnelTypes.length && (full || nets !== this.fdbNetworks)) {
+        this.fdb = keepUnchanged(this.fdb, await this.call('get_fdb_entries', { host: this.host }));
+        this.fdbNetworks = nets;
+      }
       // Every wired port: trusted (network:*) ones get their ACCEPT rules, as Neutron's do.
       const sgInfo = this.firewallEnabled() && details.size ? await this.firewallView([...details.keys()]) : undefined;
       snap = { plugged, details, sgInfo };
@@ -281,12 +304,12 @@ export class OvsAgent extends Agent {
     }
 
     // The flows and ports: a pass for security group members only keeps them as they are.
-    if (full || flowsPending) this.composer.setFragment('ovs', ovsFragment(this.plan(snap)));
+    if (devices || flowsPending) this.composer.setFragment('ovs', ovsFragment(this.plan(snap)));
     // The firewall depends on the security group view only: an l2population pass keeps it.
     if (this.firewallEnabled() && (!this.lastFirewall || this.lastFirewall.info !== snap.sgInfo))
       this.composer.setFragment('firewall', await this.firewallFragment(snap.sgInfo));
     await this.composer.reconcile();
-    if (full) await this.reportDevices(this.lastPorts);
+    if (devices) await this.reportDevices(this.lastPorts);
   }
 
   /** Local VLANs, wired ports, FDB and DVR MACs: what the OVS fragment is built from. */

@@ -217,7 +217,7 @@ export class AgentNotifier {
     const wasActive = before?.status === 'ACTIVE' && !!oldHost;
     const isActive = after?.status === 'ACTIVE' && !!newHost;
     if (port.device_owner !== DEVICE_OWNER.routerInterfaceDistributed && (wasActive !== isActive || (isActive && oldHost !== newHost))) {
-      if (wasActive) await this.l2popRemove(before!, oldHost);
+      if (wasActive) await this.l2popRemove(before!, oldHost, after ? undefined : deletedIps);
       if (isActive) await this.l2popAdd(after!, newHost);
     }
     // DHCP agents of the network; not for a status report (as Neutron's DhcpAgentNotifyAPI:
@@ -315,12 +315,13 @@ export class AgentNotifier {
     }
   }
 
-  private async l2popRemove(port: PortRow, host: string) {
+  /** `deletedIps`: a deleted port's addresses (its allocations are gone with it). */
+  private async l2popRemove(port: PortRow, host: string, deletedIps?: Array<{ ip_address: string }>) {
     const seg = await this.views.segment(port.network_id);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return;
     const ip = await this.views.ovsAgentIp(host);
     if (!ip) return;
-    const addr = (await this.p.db.kysely.selectFrom('ipallocations').select('ip_address').where('port_id', '=', port.id).executeTakeFirst())?.ip_address ?? '';
+    const addr = (deletedIps ?? (await this.fixedIps(port)))[0]?.ip_address ?? '';
     // The flood entry goes too when this was the host's last active port on the network.
     const stillThere = await this.p.db.kysely
       .selectFrom('ports')
