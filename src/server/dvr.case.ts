@@ -7,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { admin, client, demo, startTestServer, type TestServer, ok } from '../api/testing.js';
 import type { Transport } from '../rpc/transport.js';
 import { DEVICE_OWNER } from '../common/constants.js';
-import { scenarioAgents } from './fake_agents.js';
+import { FakeAgent, scenarioAgents } from './fake_agents.js';
+import { AGENT_TYPES } from './agents.js';
+import { DVR_MACS_GATHER_MS } from './rpc/notifier.js';
 import { HostViews } from './rpc/views.js';
 
 /** Wait for a condition that asynchronous casts make true. */
@@ -357,6 +359,19 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       assert.equal(upd.agent.description, 'the network node');
       assert.equal(upd.agent.admin_state_up, false);
       err(await call('POST', '/v2.0/agents', { agent: {} }), 404);
+    });
+
+    it('hosts registering one after the other make one DVR MAC list to every OVS agent, not one each', async () => {
+      const got = () => agents.compute1.ovs.got('dvr_mac_address_update').length;
+      const before = got();
+      const hosts = ['compute5', 'compute6', 'compute7', 'compute8', 'compute9'];
+      for (const h of hosts) await new FakeAgent(transports.agents, h, AGENT_TYPES.ovs, 'neutron-openvswitch-agent', 'N/A', agents.compute1.ovs.configurations).report(true);
+      await eventually(() => got() > before, 'the list');
+      await new Promise((r) => setTimeout(r, DVR_MACS_GATHER_MS * 2));
+      assert.equal(got() - before, 1, 'one list for the five registrations');
+      const [last] = agents.compute1.ovs.got('dvr_mac_address_update').slice(-1);
+      for (const h of hosts) assert.ok(last.dvr_macs.some((m) => m.host === h), h);
+      for (const h of hosts) await ok(call('DELETE', `/v2.0/agents/${(await ok(call('GET', `/v2.0/agents?host=${h}`))).agents[0].id}`), 204);
     });
   });
 }

@@ -3,7 +3,7 @@
 
 import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
 import { inTransaction } from '../../db/tx.js';
-import { AGENT_TOPICS, type DeviceDetails, type FdbEntries, type SecurityGroupInfo, type ServerMethod, type ServerMethods } from '../../rpc/messages.js';
+import { type DeviceDetails, type FdbEntries, type SecurityGroupInfo, type ServerMethod, type ServerMethods } from '../../rpc/messages.js';
 import { AGENT_TYPES } from '../agents.js';
 import { adminContext } from '../context.js';
 import type { CorePlugin } from '../plugin.js';
@@ -19,12 +19,11 @@ export function serverEndpoints(p: CorePlugin, views: HostViews, notifier: Agent
   const k = p.db.kysely;
   return {
     async report_state({ agent_state }) {
-      const before = await p.dvr.hostMacs();
       await p.reportState(agent_state);
       if (agent_state.agent_type === AGENT_TYPES.ovs && agent_state.configurations?.enable_distributed_routing) {
+        const had = await k.selectFrom('dvr_host_macs').select('host').where('host', '=', agent_state.host).executeTakeFirst();
         await p.dvr.hostMac(agent_state.host);
-        const after = await p.dvr.hostMacs();
-        if (after.length !== before.length) await notifier.fanout(AGENT_TOPICS.ovs, 'dvr_mac_address_update', { dvr_macs: after });
+        if (!had) notifier.dvrMacsChanged();
       }
       return { status: 'alive' };
     },

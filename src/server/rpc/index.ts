@@ -25,6 +25,7 @@ export async function startServerRpc(p: CorePlugin, transport: Transport): Promi
   const off = p.events.on((e) => notifier.handle(e));
   return async () => {
     off();
+    notifier.close();
     for (const s of stops) await s();
   };
 }

@@ -15,6 +15,9 @@ import { HostViews, TUNNEL_TYPES } from './views.js';
  * only DVR MAC updates and DVR ARP entries fan out (as Neutron does), and routers unknown
  * to an agent are ignored there.
  */
+/** How long DVR MAC registrations gather before the list goes to every OVS agent. */
+export const DVR_MACS_GATHER_MS = 200;
+
 export class AgentNotifier {
   constructor(
     private readonly p: CorePlugin,
@@ -32,6 +35,30 @@ export class AgentNotifier {
   private outbox: Array<{ kind: 'cast' | 'fanout'; topic: string; method: AgentMethod; args: any; key?: string }> = [];
   private queued = new Set<string>();
   private flushing?: Promise<void>;
+
+  /**
+   * A host got its DVR MAC: every OVS agent hears the whole list (Neutron's
+   * dvr_mac_address_update), once per DVR_MACS_GATHER_MS while hosts keep registering. A cloud
+   * coming up registers hundreds of hosts one after the other, and the list to every agent per
+   * registration grew with the cube of the hosts (101 s of a 500-host cloud's start).
+   */
+  dvrMacsChanged(): void {
+    this.macTimer ??= setTimeout(() => {
+      this.macTimer = undefined;
+      void this.p.dvr
+        .hostMacs()
+        .then((dvr_macs) => this.fanout(AGENT_TOPICS.ovs, 'dvr_mac_address_update', { dvr_macs }))
+        .catch((err) => console.error('dvr_mac_address_update failed:', err));
+    }, DVR_MACS_GATHER_MS);
+  }
+
+  private macTimer?: NodeJS.Timeout;
+
+  /** Nothing more goes out (the server stops). */
+  close(): void {
+    clearTimeout(this.macTimer);
+    this.macTimer = undefined;
+  }
 
   async cast<M extends AgentMethod>(base: string, host: string, method: M, args: AgentMethods[M]) {
     this.enqueue('cast', hostTopic(base, host), method, args);
