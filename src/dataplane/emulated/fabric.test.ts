@@ -151,3 +151,24 @@ test('untraced traffic keeps its deliveries and drops but records no steps; trac
   const traced = w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2', { seq: 2 });
   assert.ok(traced.steps.length > 0);
 });
+
+test('a forwarding loop is stopped and named, at a bound that grows with the hosts', () => {
+  const w = new World();
+  const h = w.addHost('h1');
+  for (const b of ['br-a', 'br-b']) {
+    h.vswitch.addBridge(b);
+    h.vswitch.bridge(b).model.addFlows(['priority=0,actions=NORMAL']);
+  }
+  // Two patch links between the same two bridges, both switching NORMAL: a broadcast circles.
+  for (const k of [1, 2]) {
+    h.vswitch.addPort('br-a', { name: `a-to-b${k}`, type: 'patch', peer: `b-to-a${k}` });
+    h.vswitch.addPort('br-b', { name: `b-to-a${k}`, type: 'patch', peer: `a-to-b${k}` });
+  }
+  h.addNetns('ns1');
+  h.vswitch.addPort('br-a', { name: 'port1', type: 'internal', ns: 'ns1', mac: 'fa:16:3e:00:00:01' });
+  h.linkSet('port1', { ns: 'ns1', up: true });
+  h.ns('ns1').addAddr('port1', '10.9.0.1/24');
+  assert.throws(() => w.ping({ host: 'h1', ns: 'ns1' }, '10.9.0.2'), /More than 200000 events for one injection: a forwarding loop\?/);
+  for (let i = 2; i <= 150; i++) w.addHost(`h${i}`);
+  assert.throws(() => w.ping({ host: 'h1', ns: 'ns1' }, '10.9.0.3'), /More than 300000 events/);
+});

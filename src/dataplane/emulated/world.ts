@@ -38,8 +38,14 @@ export interface SendSpec {
   oif?: string;
 }
 
-/** Events one call may process before the world declares a forwarding loop. */
+/**
+ * Events one call may process before the world declares a forwarding loop: at least
+ * MAX_EVENTS, and EVENTS_PER_HOST for every host (a broadcast legitimately crosses every
+ * host of its network, a few hundred events on each: a DHCP exchange in a 500-host cloud
+ * passed 200,000).
+ */
 export const MAX_EVENTS = 200_000;
+export const EVENTS_PER_HOST = 2_000;
 
 export class World implements Engine {
   tracer = new Tracer(true);
@@ -128,14 +134,15 @@ export class World implements Engine {
   /** Processes events until the network is quiet; neighbours still unresolved then fail. */
   run(): void {
     let n = 0;
+    const limit = Math.max(MAX_EVENTS, this.hosts.size * EVENTS_PER_HOST);
     for (;;) {
       while (this.head < this.queue.length) {
         const fn = this.queue[this.head++];
         fn();
-        if (++n > MAX_EVENTS) {
+        if (++n > limit) {
           this.queue.length = 0;
           this.head = 0;
-          throw new Error(`More than ${MAX_EVENTS} events for one injection: a forwarding loop?`);
+          throw new Error(`More than ${limit} events for one injection: a forwarding loop?`);
         }
       }
       this.queue.length = 0;
