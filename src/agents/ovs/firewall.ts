@@ -375,11 +375,11 @@ function ipsetMembersOf(sorted: readonly string[]): string[] {
  * `IpsetManager._sanitize_addresses`: a /0 becomes two /1s (hash:net cannot hold /0); the
  * rest as `ipset save` lists them: a host without its /32 (/128), a network by its address.
  */
-function ipsetMembers(addresses: readonly string[]): string[] {
+function ipsetMembers(sorted: readonly string[]): string[] {
   // Nearly always: distinct plain IPv4 addresses, each its own member, already in order.
-  if (addresses.every((a, i) => PLAIN_IPV4.test(a) && a !== addresses[i - 1])) return addresses as string[];
+  if (sorted.every((a, i) => PLAIN_IPV4.test(a) && a !== sorted[i - 1])) return sorted as string[];
   const out = new Set<string>();
-  for (const a of addresses) {
+  for (const a of sorted) {
     const net = networkCidr(a);
     const [ip, len] = net.split('/');
     const v6 = ethertypeOf(a) === 'IPv6';

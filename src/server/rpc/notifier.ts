@@ -10,14 +10,15 @@ import { AGENT_TYPES } from '../agents.js';
 import type { ChangeEvent } from '../events.js';
 import type { CorePlugin } from '../plugin.js';
 import { HostViews, TUNNEL_TYPES } from './views.js';
+
+/** How long DVR MAC registrations gather before the list goes to every OVS agent. */
+export const DVR_MACS_GATHER_MS = 200;
+
 /**
  * Pushes changes to the agents they concern. Host-scoped casts go to `<topic>.<host>`;
  * only DVR MAC updates and DVR ARP entries fan out (as Neutron does), and routers unknown
  * to an agent are ignored there.
  */
-/** How long DVR MAC registrations gather before the list goes to every OVS agent. */
-export const DVR_MACS_GATHER_MS = 200;
-
 export class AgentNotifier {
   constructor(
     private readonly p: CorePlugin,
@@ -225,6 +226,9 @@ export class AgentNotifier {
     deletedGroups: string[] = [],
   ) {
     const port = (after ?? before)!;
+    // The port's addresses, read once for what follows (a deleted port's came with the event).
+    let ipsRead: Promise<Array<{ subnet_id: string; ip_address: string }>> | undefined;
+    const addresses = () => (ipsRead ??= after ? this.fixedIps(after) : Promise.resolve(deletedIps));
     const oldHost = before?.binding_host_id ?? '';
     const newHost = after?.binding_host_id ?? '';
     // A port that arrives bound (or binds) only adds its host to what is kept about bindings;
@@ -244,8 +248,8 @@ export class AgentNotifier {
     const wasActive = before?.status === 'ACTIVE' && !!oldHost;
     const isActive = after?.status === 'ACTIVE' && !!newHost;
     if (port.device_owner !== DEVICE_OWNER.routerInterfaceDistributed && (wasActive !== isActive || (isActive && oldHost !== newHost))) {
-      if (wasActive) await this.l2popRemove(before!, oldHost, after ? undefined : deletedIps);
-      if (isActive) await this.l2popAdd(after!, newHost);
+      if (wasActive) await this.l2popRemove(before!, oldHost, await addresses());
+      if (isActive) await this.l2popAdd(after!, newHost, await addresses());
     }
     // DHCP agents of the network; not for a status report (as Neutron's DhcpAgentNotifyAPI:
     // nothing the DHCP agent serves depends on it).
@@ -258,7 +262,7 @@ export class AgentNotifier {
     const arrives = isActive && (!wasActive || oldHost !== newHost);
     const leaves = !!oldHost && oldHost !== newHost;
     if (isDvrServiced(port.device_owner) && (oldHost !== newHost || arrives)) {
-      const ips = after ? await this.fixedIps(after) : deletedIps;
+      const ips = await addresses();
       const routers = await this.p.dvr.routersOnSubnets(undefined, ips.map((x) => x.subnet_id));
       // Only the hosts the port arrives on and leaves need the router re-synced; the
       // others learn the address from the ARP entry fanned out below (Neutron does the same).
@@ -285,12 +289,12 @@ export class AgentNotifier {
     }
   }
 
-  private async l2popAdd(port: PortRow, host: string) {
+  private async l2popAdd(port: PortRow, host: string, ips: Array<{ ip_address: string }>) {
     const seg = await this.views.segment(port.network_id);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return;
     const ip = await this.views.ovsAgentIp(host);
     if (!ip) return;
-    const addr = (await this.fixedIps(port))[0]?.ip_address ?? '';
+    const addr = ips[0]?.ip_address ?? '';
     const announce: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: [FLOODING_ENTRY, [port.mac_address, addr]] } } };
     for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'add_fdb_entries', { fdb_entries: announce });
     // The host learns the whole network with its first active port there (as Neutron's
@@ -342,13 +346,13 @@ export class AgentNotifier {
     }
   }
 
-  /** `deletedIps`: a deleted port's addresses (its allocations are gone with it). */
-  private async l2popRemove(port: PortRow, host: string, deletedIps?: Array<{ ip_address: string }>) {
+  /** `ips`: the port's addresses (a deleted port's allocations are gone with it: the event's). */
+  private async l2popRemove(port: PortRow, host: string, ips: Array<{ ip_address: string }>) {
     const seg = await this.views.segment(port.network_id);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return;
     const ip = await this.views.ovsAgentIp(host);
     if (!ip) return;
-    const addr = (deletedIps ?? (await this.fixedIps(port)))[0]?.ip_address ?? '';
+    const addr = ips[0]?.ip_address ?? '';
     // The flood entry goes too when this was the host's last active port on the network.
     const stillThere = await this.p.db.kysely
       .selectFrom('ports')

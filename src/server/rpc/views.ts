@@ -30,6 +30,13 @@ interface FdbPortRow {
   ip_address: string | null;
 }
 
+/** `answer` kept under `key` in `kept` (in place of what was there); a failed answer is forgotten. */
+function keep<T>(kept: Map<string, Promise<T>>, key: string, answer: Promise<T>): Promise<T> {
+  kept.set(key, answer);
+  answer.catch(() => kept.get(key) === answer && kept.delete(key));
+  return answer;
+}
+
 /** One order for a network's announced ports however they were read (whole, or amended). */
 const byHostAndId = (a: FdbPortRow, b: FdbPortRow) =>
   a.binding_host_id < b.binding_host_id ? -1 : a.binding_host_id > b.binding_host_id ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
@@ -51,13 +58,7 @@ export class HostViews {
    */
   private recall<T>(kept: Map<string, Promise<T>>, key: string, get: () => Promise<T>): Promise<T> {
     if (!this.opts.remember) return get();
-    let p = kept.get(key);
-    if (!p) {
-      const answer = get();
-      kept.set(key, (p = answer));
-      answer.catch(() => kept.get(key) === answer && kept.delete(key));
-    }
-    return p;
+    return kept.get(key) ?? keep(kept, key, get());
   }
 
   /** The network's first segment; remembered until a network changes (`networksChanged`): every port event asks. */
@@ -211,9 +212,7 @@ export class HostViews {
       return kind === 'dvr' && isDvrServiced(deviceOwner) && nets.has(net);
     };
     for (const [key, answer] of this.bindingAnswers) {
-      const amended = Promise.all([answer, routed]).then(([hosts, nets]) => (gains(key, nets) && !hosts.includes(host) ? [...hosts, host] : hosts));
-      this.bindingAnswers.set(key, amended);
-      amended.catch(() => this.bindingAnswers.get(key) === amended && this.bindingAnswers.delete(key));
+      keep(this.bindingAnswers, key, Promise.all([answer, routed]).then(([hosts, nets]) => (gains(key, nets) && !hosts.includes(host) ? [...hosts, host] : hosts)));
     }
   }
 
@@ -345,14 +344,11 @@ export class HostViews {
     const kept = this.fdbRows.get(networkId);
     if (!this.opts.remember || !kept || !dirty) return this.recall(this.fdbRows, networkId, () => this.queryFdbPorts(networkId));
     this.fdbDirty.delete(networkId);
-    const ids = [...dirty];
-    const next = kept.then(async (rows) => {
-      const fresh = await this.queryFdbPorts(networkId, ids);
-      return [...rows.filter((r) => !dirty.has(r.id)), ...fresh].sort(byHostAndId);
-    });
-    this.fdbRows.set(networkId, next);
-    next.catch(() => this.fdbRows.get(networkId) === next && this.fdbRows.delete(networkId));
-    return next;
+    return keep(
+      this.fdbRows,
+      networkId,
+      kept.then(async (rows) => [...rows.filter((r) => !dirty.has(r.id)), ...(await this.queryFdbPorts(networkId, [...dirty]))].sort(byHostAndId)),
+    );
   }
 
   private readonly fdbRows = new Map<string, Promise<FdbPortRow[]>>();
@@ -455,9 +451,7 @@ export class HostViews {
       .where('f.router_id', '=', r.id)
       .$if(!!r.distributed, (q) => q.where('p.binding_host_id', '=', host))
       .execute();
-    const fips: FloatingIpInfo[] = fipRows
-      .filter((f) => !r.distributed || f.binding_host_id === host)
-      .map((f) => ({
+    const fips: FloatingIpInfo[] = fipRows.map((f) => ({
         id: f.id,
         floating_ip_address: f.floating_ip_address,
         floating_network_id: f.floating_network_id,
