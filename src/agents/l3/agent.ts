@@ -24,7 +24,22 @@ function* arpEntries(table: Map<string, string> | undefined): Iterable<{ ip: str
   if (table) for (const [ip, mac] of table) yield { ip, mac };
 }
 
-const permanent = (dev: string, ip: string, mac: string): Neighbour => ({ dev, ip, lladdr: mac, nud: 'permanent' });
+/**
+ * A permanent entry, one object per (device, address, MAC): a distributed router's qr- device
+ * has the same name on every host, and the hosts of one process (the emulated cloud) share
+ * the entries of its thousands of ports instead of holding them once each. Entries are
+ * immutable values.
+ */
+function permanent(dev: string, ip: string, mac: string): Neighbour {
+  const key = `${dev} ${ip} ${mac}`;
+  let nb = PERMANENT.get(key);
+  if (!nb) {
+    if (PERMANENT.size >= 1_000_000) PERMANENT.clear();
+    PERMANENT.set(key, (nb = { dev, ip, lladdr: mac, nud: 'permanent' }));
+  }
+  return nb;
+}
+const PERMANENT = new Map<string, Neighbour>();
 /** How long an ARP cast waits for the others of its burst (ms): a thousand ports coming up make a few passes, not a thousand. */
 const ARP_GATHER_MS = 20;
 

@@ -361,10 +361,19 @@ function tunnelInFlows(tunnels: TunnelEndpoint[]): Flow[] {
   let flows = tunnelInMemo.get(tunnels);
   if (flows) return flows;
   const table = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
-  flows = tunnels.map((t) => f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`));
+  flows = tunnels.map((t) => {
+    let fl = TUNNEL_IN.get(t.name);
+    if (!fl) {
+      if (TUNNEL_IN.size >= 100_000) TUNNEL_IN.clear();
+      TUNNEL_IN.set(t.name, (fl = f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`)));
+    }
+    return fl;
+  });
   tunnelInMemo.set(tunnels, flows);
   return flows;
 }
+/** A tunnel's t0 flow, the same on every host (the port is named after its type and remote address). */
+const TUNNEL_IN = new Map<string, Flow>();
 
 /**
  * The tunnels the networks' chunks need, counted per chunk: a changed chunk costs its own
@@ -415,19 +424,26 @@ const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
  * One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept
  * while unchanged; shared by the hosts of a process, shared.ts), a record per network setting.
  */
-const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], PeerRec[]>();
-const PEER_RECS_MAX = 8;
-const tunnelNames = new Map<string, string>();
+const peerMemo = new WeakMap<FdbEntries[string]['ports'][string], Map<string, PeerRec>>();
+/**
+ * Records per list: one per network setting it serves. A peer's list of only the flooding
+ * entry (a host whose port has not come up yet) is the same list on every network it is on,
+ * so this bounds the networks of one peer, not the history (fewer made every host rebuild
+ * them, and hold a tunnel endpoint per peer per network).
+ */
+const PEER_RECS_MAX = 256;
+/** One endpoint object per tunnel, shared by every network and host that uses it. */
+const tunnelEndpoints = new Map<string, TunnelEndpoint>();
 
-function tunnelName(type: TunnelType, ip: string): string {
+function tunnelEndpoint(type: TunnelType, ip: string): TunnelEndpoint {
   const k = type + ip;
-  let n = tunnelNames.get(k);
-  if (n === undefined) {
-    n = tunnelPortName(type, ip);
-    if (tunnelNames.size > 100_000) tunnelNames.clear();
-    tunnelNames.set(k, n);
+  let t = tunnelEndpoints.get(k);
+  if (t === undefined) {
+    t = { name: tunnelPortName(type, ip), type, remoteIp: ip };
+    if (tunnelEndpoints.size > 100_000) tunnelEndpoints.clear();
+    tunnelEndpoints.set(k, t);
   }
-  return n;
+  return t;
 }
 
 /**
@@ -501,13 +517,13 @@ const netStates = new WeakMap<OvsSettings, Map<string, NetState>>();
 function peerRecord(c: PeerContext, ip: string, list: PeerList): PeerRec | undefined {
   if (ip === c.s.localIp || !isIpv4(ip)) return undefined;
   let recs = peerMemo.get(list);
-  if (!recs) peerMemo.set(list, (recs = []));
-  let peer = recs.find((r) => r.sig === c.peerSig);
+  if (!recs) peerMemo.set(list, (recs = new Map()));
+  let peer = recs.get(c.peerSig);
   if (peer) return peer;
-  const tunnel: TunnelEndpoint = { name: tunnelName(c.type, ip), type: c.type, remoteIp: ip };
+  const tunnel = tunnelEndpoint(c.type, ip);
   const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
-  recs.push((peer = { sig: c.peerSig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
-  if (recs.length > PEER_RECS_MAX) recs.shift();
+  recs.set(c.peerSig, (peer = { sig: c.peerSig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
+  if (recs.size > PEER_RECS_MAX) recs.delete(recs.keys().next().value!);
   return peer;
 }
 
@@ -689,18 +705,33 @@ function remoteDvrChunks(plan: OvsPlan, tunnelling: boolean): RemoteDvrChunks {
   const D = COOKIE.dvr;
   const out: RemoteDvrChunks = { key, int: [], tun: [], phys: new Map(plan.physicalBridges.map((b) => [b.bridge, []])) };
   for (const mac of new Set(plan.remoteDvrMacs)) {
-    if (tunnelling) {
-      out.int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
-      out.tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
+    let macFlows = DVR_MAC_FLOWS.get(`${key}|${mac}`);
+    if (!macFlows) {
+      macFlows = { int: [], tun: [], phys: [] };
+      if (tunnelling) {
+        macFlows.int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
+        macFlows.tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
+      }
+      for (const b of plan.physicalBridges) {
+        macFlows.int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
+        macFlows.phys.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
+      }
+      if (DVR_MAC_FLOWS.size >= 100_000) DVR_MAC_FLOWS.clear();
+      DVR_MAC_FLOWS.set(`${key}|${mac}`, macFlows);
     }
-    for (const b of plan.physicalBridges) {
-      out.int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
-      out.phys.get(b.bridge)!.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
-    }
+    out.int.push(...macFlows.int);
+    out.tun.push(...macFlows.tun);
+    plan.physicalBridges.forEach((b, i) => out.phys.get(b.bridge)!.push(macFlows.phys[i]));
   }
   dvrMemo.set(plan.remoteDvrMacs, out);
   return out;
 }
+
+/**
+ * A remote DVR MAC's flows, the same on every host with the same bridge layout: the hosts of
+ * an emulated cloud share them (each host lists every other host's MAC).
+ */
+const DVR_MAC_FLOWS = new Map<string, { int: Flow[]; tun: Flow[]; phys: Flow[] }>();
 
 /**
  * The flows a pass builds afresh (skeleton, per port, DVR interfaces) come out in the same

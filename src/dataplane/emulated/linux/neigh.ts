@@ -19,8 +19,8 @@ export interface Neighbour {
   ip: number;
   mac?: Mac;
   state: NeighState;
-  /** Packets waiting for resolution (INCOMPLETE only). */
-  pending: PendingPacket[];
+  /** Packets waiting for resolution (INCOMPLETE only; absent while none ever waited: a router holds thousands of permanent entries). */
+  pending?: PendingPacket[];
   /** Virtual time (seconds) of the last confirmation, for REACHABLE -> STALE. */
   updated: number;
   /** Added by `ip neigh replace` (part of the host state), not learnt from ARP. */

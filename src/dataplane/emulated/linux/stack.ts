@@ -119,7 +119,7 @@ export class IpStack {
     if (n?.state === 'PERMANENT') return false;
     if (!n && !create) return false;
     const now = this.host.engine.now;
-    const entry: Neighbour = n ?? { ip, state: 'STALE', pending: [], updated: now };
+    const entry: Neighbour = n ?? { ip, state: 'STALE', updated: now };
     const changed = entry.mac !== mac || entry.state === 'INCOMPLETE' || entry.state === 'FAILED';
     entry.mac = mac;
     entry.state = n ? 'REACHABLE' : 'STALE';
@@ -128,7 +128,7 @@ export class IpStack {
     if (changed && this.host.engine.tracer.steps) {
       this.host.step(dev.ns, { pkt, dev: dev.name, kind: 'neigh', rule: neighText(entry, dev.name), action: `learned ${intToIp(ip)} is-at ${mac}`, before: frame });
     }
-    if (entry.pending.length) this.flushPending(dev, entry);
+    if (entry.pending?.length) this.flushPending(dev, entry);
     return changed;
   }
 
@@ -345,15 +345,16 @@ export class IpStack {
     }
     const probe = !n || n.state === 'FAILED';
     if (!n) {
-      n = { ip: nexthop, state: 'INCOMPLETE', pending: [], updated: this.host.engine.now };
+      n = { ip: nexthop, state: 'INCOMPLETE', updated: this.host.engine.now };
       dev.neigh.set(nexthop, n);
     } else if (n.state === 'FAILED') n.state = 'INCOMPLETE';
     const entry = n;
-    if (entry.pending.length >= UNRES_QLEN) {
-      const old = entry.pending.shift()!;
+    const pending = (entry.pending ??= []);
+    if (pending.length >= UNRES_QLEN) {
+      const old = pending.shift()!;
       this.host.drop(ns, dev, old.frame, old.pkt, `unresolved queue for ${intToIp(nexthop)} full (unres_qlen ${UNRES_QLEN})`);
     }
-    entry.pending.push({ frame, pkt });
+    pending.push({ frame, pkt });
     if (this.host.engine.tracer.steps) this.host.step(ns, { pkt, dev: dev.name, kind: 'neigh', rule: neighText(entry, dev.name), action: `next hop ${intToIp(nexthop)} unresolved: packet queued${probe ? ', ARP request sent' : ''}`, before: frame });
     if (!probe) return;
     const src = frame.ip && ns.local.get(ipToInt(frame.ip.src)) === dev ? frame.ip.src : dev.sourceFor(nexthop) ? intToIp(dev.sourceFor(nexthop)!.ip) : '0.0.0.0';
@@ -366,12 +367,12 @@ export class IpStack {
     this.host.engine.watchUnresolved(() => {
       if (entry.state !== 'INCOMPLETE') return;
       entry.state = 'FAILED';
-      for (const p of entry.pending.splice(0)) this.host.drop(ns, dev, p.frame, p.pkt, `no ARP reply for ${intToIp(nexthop)} on ${dev.name}`);
+      for (const p of entry.pending?.splice(0) ?? []) this.host.drop(ns, dev, p.frame, p.pkt, `no ARP reply for ${intToIp(nexthop)} on ${dev.name}`);
     });
   }
 
   flushPending(dev: Device, n: Neighbour): void {
-    for (const p of n.pending.splice(0)) {
+    for (const p of n.pending?.splice(0) ?? []) {
       const g = withEth(p.frame, dev.mac, n.mac!);
       if (this.host.engine.tracer.steps) this.host.step(dev.ns, { pkt: p.pkt, dev: dev.name, kind: 'neigh', rule: neighText(n, dev.name), action: `resolved ${intToIp(n.ip)} is-at ${n.mac}: queued packet sent`, before: p.frame, after: g });
       this.host.xmit(dev, g, p.pkt);

@@ -34,7 +34,11 @@ export interface Subfield {
 }
 
 export type Action =
-  | { kind: 'output'; port: number; text: string }
+  /**
+   * `name`: the port was named, and is looked up when the packet leaves (the same parse then
+   * serves every bridge that has a port of that name, whatever its number there).
+   */
+  | { kind: 'output'; port: number; name?: string; text: string }
   | { kind: 'output_reg'; src: Subfield; text: string }
   | { kind: 'resubmit'; port: number | undefined; table: number | undefined; text: string }
   | { kind: 'goto_table'; table: number; text: string }
@@ -49,6 +53,8 @@ export type Action =
 /** What the parser needs from the bridge: port names -> OpenFlow port numbers. */
 export interface ParseContext {
   portNumber?: (name: string) => number | undefined;
+  /** Given, an output to a named port keeps the name (checked to exist) instead of its number. */
+  portKnown?: (name: string) => boolean;
 }
 
 /** What the flow guarantees about the packet while its actions run (ofpacts_check's view). */
@@ -311,7 +317,7 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
         checkRead(src, facts, flow, item);
         return { kind: 'output_reg', src, text: `output:${subfieldText(src)}` };
       }
-      return outputAction(parsePort(a, flow, ctx), flow, item);
+      return namedOutput(a, flow, item, ctx) ?? outputAction(parsePort(a, flow, ctx), flow, item);
     }
     case 'resubmit': {
       if (parenArg !== undefined) {
@@ -468,6 +474,8 @@ function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowF
         // A bare port (number, special name or port name) means output to it.
         if (/^\d+$/.test(name) || /^(IN_PORT|in_port|LOCAL|local|NORMAL|normal|FLOOD|flood|ALL|all)$/.test(name))
           return outputAction(parsePort(name, flow, ctx), flow, item);
+        const named = namedOutput(name, flow, item, ctx);
+        if (named) return named;
         const n = ctx.portNumber?.(name);
         if (n !== undefined) return outputAction(n, flow, item);
       }
@@ -479,6 +487,22 @@ function need(arg: string | undefined, name: string, flow: string, item: string)
   if (arg === undefined || arg === '') throw new OvsFlowError(flow, item, `${name} needs an argument`);
   return arg;
 }
+
+/** An output to a port by name, when the context keeps names (not numbers, specials or unknown ports). */
+function namedOutput(text: string, flow: string, item: string, ctx: ParseContext): Action | undefined {
+  const name = text.trim();
+  if (!ctx.portKnown || /^\d+$/.test(name) || PORT_WORDS.test(name)) return undefined;
+  if (!ctx.portKnown(name)) throw new OvsFlowError(flow, name, 'invalid or unknown port');
+  let a = NAMED_OUTPUTS.get(name);
+  if (!a) {
+    if (NAMED_OUTPUTS.size >= 100_000) NAMED_OUTPUTS.clear();
+    NAMED_OUTPUTS.set(name, (a = { kind: 'output', port: 0, name, text: `output:${name}` }));
+  }
+  return a;
+}
+/** One action object per named output (immutable): a host's flood flows list every tunnel of a network. */
+const NAMED_OUTPUTS = new Map<string, Action>();
+const PORT_WORDS = /^(IN_PORT|in_port|LOCAL|local|NORMAL|normal|FLOOD|flood|ALL|all|NONE|none|CONTROLLER|controller|TABLE|table|ANY|any)$/;
 
 function outputAction(port: number, flow: string, item: string): Action {
   if (port === OFPP.NONE || port === OFPP.CONTROLLER || port === OFPP.TABLE || (port > OFPP.MAX && port < OFPP.IN_PORT))

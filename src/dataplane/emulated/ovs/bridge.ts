@@ -5,7 +5,7 @@
 
 import type { Frame } from '../packet.js';
 import type { Action } from './actions.js';
-import { Classifier, hashMatch } from './classifier.js';
+import { Classifier, N_TABLES, hashMatch } from './classifier.js';
 import { OvsFlowError, OvsPortError } from './errors.js';
 import * as fields from './fields.js';
 import * as key from './key.js';
@@ -13,7 +13,7 @@ import { learnFrom, learnedActions, sameSig, type LearnSpec } from './learn.js';
 import * as match from './match.js';
 import { MacLearningTable, type MacTableEntry } from './normal.js';
 import { parseFlow, type ParsedFlow } from './parse.js';
-import { Rule } from './rule.js';
+import { Rule, RuleSpec } from './rule.js';
 import * as values from './values.js';
 
 // Module-local copies of what the per-packet path uses (see key.ts for why).
@@ -131,12 +131,38 @@ interface Xlate {
  * writes most flows (unicast to a peer, ARP responder entries) on many hosts with the same
  * text; a parse (match and actions, immutable once built; counters live in each bridge's
  * Rule) then costs its time and memory once. A hit is reused only where the port names it
- * resolved to numbers resolve the same way on the asking bridge.
+ * resolved to numbers resolve the same way on the asking bridge, and the ports it outputs to
+ * exist there. Outputs keep the port's name, looked up when a packet leaves: a peer's unicast
+ * flow outputs to the tunnel named after the peer, whose number differs from host to host,
+ * and a number per host made a parse (and a rule spec) per host. OVS keeps the number; the two
+ * differ only for a flow left behind while its port is deleted and added again under another
+ * number, which the agents never do (they rewrite a re-created port's flows).
  */
-const PARSED = new Map<string, Array<{ flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }>>();
+const PARSED = new Map<string, Array<{ flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]>; named: readonly string[] }>>();
 const PARSED_MAX = 1_000_000;
 /** Numberings remembered per text (hosts that plugged the same ports in another order). */
 const VARIANTS_MAX = 4;
+
+/** A parse's rule spec, made once for every bridge that installs it (another cookie: its own). */
+const SPECS = new WeakMap<ParsedFlow, RuleSpec>();
+function specOf(pf: ParsedFlow, cookie?: bigint): RuleSpec {
+  const init = () =>
+    new RuleSpec({
+      table: pf.table,
+      priority: pf.priority,
+      cookie: cookie ?? pf.cookie,
+      match: pf.match,
+      actions: pf.actions!,
+      idleTimeout: pf.idleTimeout,
+      hardTimeout: pf.hardTimeout,
+      importance: pf.importance,
+      text: pf.text,
+    });
+  if (cookie !== undefined) return init();
+  let spec = SPECS.get(pf);
+  if (!spec) SPECS.set(pf, (spec = init()));
+  return spec;
+}
 
 export class OvsBridge {
   readonly name: string;
@@ -228,20 +254,25 @@ export class OvsBridge {
    */
   parseFlow(text: string): ParsedFlow {
     let variants = PARSED.get(text);
-    for (const v of variants ?? []) if (v.ports.every(([name, n]) => this.portNumber(name) === n)) return v.flow;
+    for (const v of variants ?? []) if (v.ports.every(([name, n]) => this.portNumber(name) === n) && v.named.every((name) => this.port(name))) return v.flow;
     const ports: Array<[string, number | undefined]> = [];
+    const named: string[] = [];
     const portNumber = (name: string) => {
       const n = this.portNumber(name);
       ports.push([name, n]);
       return n;
     };
-    const flow = parseFlow(text, { portNumber }, 'add');
+    const portKnown = (name: string) => {
+      named.push(name);
+      return this.port(name) !== undefined;
+    };
+    const flow = parseFlow(text, { portNumber, portKnown }, 'add');
     if (!variants) {
       if (PARSED.size >= PARSED_MAX) PARSED.clear();
       PARSED.set(text, (variants = []));
     }
     if (variants.length >= VARIANTS_MAX) variants.shift();
-    variants.push({ flow, ports });
+    variants.push({ flow, ports, named });
     return flow;
   }
 
@@ -257,17 +288,7 @@ export class OvsBridge {
 
   private install(pf: ParsedFlow, cookie?: bigint): Rule {
     const now = this.clock();
-    const rule = new Rule({
-      table: pf.table,
-      priority: pf.priority,
-      cookie: cookie ?? pf.cookie,
-      match: pf.match,
-      actions: pf.actions!,
-      idleTimeout: pf.idleTimeout,
-      hardTimeout: pf.hardTimeout,
-      importance: pf.importance,
-      text: pf.text,
-    });
+    const rule = new Rule(cookie === undefined || cookie === pf.cookie ? specOf(pf) : specOf(pf, cookie));
     rule.created = rule.modified = rule.used = now;
     const old = this.flows.insert(rule);
     if (old && !pf.resetCounts) {
@@ -292,8 +313,11 @@ export class OvsBridge {
     }
     const pf = parseFlow(text, this.resolve, 'spec');
     const victims: Rule[] = [];
-    const candidates =
-      pf.cookieMask === onesBig(64) ? this.flows.withCookie(pf.cookie) : [...this.flows.rules(pf.tableGiven ? pf.table : undefined)];
+    const candidates = strict
+      ? this.strictMatches(pf)
+      : pf.cookieMask === onesBig(64)
+        ? this.flows.withCookie(pf.cookie)
+        : [...this.flows.rules(pf.tableGiven ? pf.table : undefined)];
     for (const r of candidates) {
       if (pf.tableGiven && r.table !== pf.table) continue;
       if (pf.cookieMask !== undefined && (r.cookie & pf.cookieMask) !== (pf.cookie & pf.cookieMask)) continue;
@@ -304,6 +328,17 @@ export class OvsBridge {
     }
     for (const r of victims) this.flows.remove(r);
     return victims.length;
+  }
+
+  /** The flows of exactly this match and priority: in its table, or in every table when none is given. */
+  private strictMatches(pf: ParsedFlow): Rule[] {
+    const hash = hashMatch(pf.match);
+    const out: Rule[] = [];
+    for (let t = pf.tableGiven ? pf.table : 0; t <= (pf.tableGiven ? pf.table : N_TABLES - 1); t++) {
+      const r = this.flows.find(t, pf.match, pf.priority, hash);
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   /**
@@ -355,7 +390,8 @@ export class OvsBridge {
     for (const r of rules) {
       if (filter?.table !== undefined && r.table !== filter.table) continue;
       const match = r.match.toString();
-      const actions = r.actions.length ? r.actions.map((a) => a.text).join(',') : 'drop';
+      // As OVS prints them: an output kept by port name shows the port's number here.
+      const actions = r.actions.length ? r.actions.map((a) => (a.kind === 'output' && a.name !== undefined ? `output:${this.portNumber(a.name) ?? a.name}` : a.text)).join(',') : 'drop';
       const secs = ((now - r.created) / 1000).toFixed(3);
       const timeouts = `${r.idleTimeout ? `idle_timeout=${r.idleTimeout}, ` : ''}${r.hardTimeout ? `hard_timeout=${r.hardTimeout}, ` : ''}`;
       out.push({
@@ -523,7 +559,7 @@ export class OvsBridge {
           break;
         }
         case 'output':
-          this.output(x, a.port, step);
+          this.output(x, a.name === undefined ? a.port : (this.portsByName.get(a.name)?.ofport ?? OFPP.NONE), step);
           break;
         case 'output_reg': {
           const port = Number((readField(w, a.src.field) >> BigInt(a.src.ofs)) & onesBig(a.src.nbits));
@@ -712,8 +748,8 @@ export class OvsBridge {
       idleTimeout: spec.idleTimeout,
       hardTimeout: spec.hardTimeout,
       learned: true,
+      learnSig: learned.sig,
     });
-    rule.learnSig = learned.sig;
     rule.created = rule.modified = rule.used = now;
     if (existing) {
       rule.nPackets = existing.nPackets;

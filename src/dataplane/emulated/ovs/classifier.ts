@@ -202,10 +202,14 @@ export class FlowTable {
   }
 }
 
-/** All tables of a bridge, plus an index by cookie (agents replace and delete by cookie). */
+/**
+ * All tables of a bridge, plus an index by cookie (agents replace and delete by cookie),
+ * made on the first such request: a bridge written only by matches (the host-state drivers)
+ * never pays an entry per flow for it.
+ */
 export class Classifier {
   readonly tables: Array<FlowTable | undefined> = new Array(N_TABLES);
-  private readonly byCookie = new Map<bigint, Set<Rule>>();
+  private byCookie?: Map<bigint, Set<Rule>>;
   count = 0;
 
   table(n: number): FlowTable {
@@ -221,12 +225,7 @@ export class Classifier {
     const old = this.table(rule.table).insert(rule);
     if (old) this.unindex(old);
     else this.count++;
-    let set = this.byCookie.get(rule.cookie);
-    if (!set) {
-      set = new Set();
-      this.byCookie.set(rule.cookie, set);
-    }
-    set.add(rule);
+    if (this.byCookie) this.index(this.byCookie, rule);
     return old;
   }
 
@@ -238,11 +237,20 @@ export class Classifier {
     return true;
   }
 
+  private index(byCookie: Map<bigint, Set<Rule>>, rule: Rule): void {
+    let set = byCookie.get(rule.cookie);
+    if (!set) {
+      set = new Set();
+      byCookie.set(rule.cookie, set);
+    }
+    set.add(rule);
+  }
+
   private unindex(rule: Rule): void {
-    const set = this.byCookie.get(rule.cookie);
+    const set = this.byCookie?.get(rule.cookie);
     if (set) {
       set.delete(rule);
-      if (set.size === 0) this.byCookie.delete(rule.cookie);
+      if (set.size === 0) this.byCookie!.delete(rule.cookie);
     }
   }
 
@@ -256,6 +264,10 @@ export class Classifier {
   }
 
   withCookie(cookie: bigint): Rule[] {
+    if (!this.byCookie) {
+      this.byCookie = new Map();
+      for (const r of this.rules()) this.index(this.byCookie, r);
+    }
     return [...(this.byCookie.get(cookie) ?? [])];
   }
 

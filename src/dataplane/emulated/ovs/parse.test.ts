@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OvsBridge, OvsFlowError, parseFlow } from './index.js';
+import { MAC, icmp } from './fixtures.test-util.js';
 
 function bridge(): OvsBridge {
   const b = new OvsBridge('br-int');
@@ -56,7 +57,30 @@ describe('OVS flow parser', () => {
     const b = bridge();
     const r = b.addFlow('in_port=patch-tun,actions=output:qvo1,resubmit(qvo1,3),qvo1');
     assert.equal(r.match.toString(), 'in_port=1');
-    assert.equal(r.actions.map((a) => a.text).join(','), 'output:2,resubmit(2,3),output:2');
+    // An output keeps the port's name (looked up when a packet leaves); dumps show its number as OVS does.
+    assert.equal(r.actions.map((a) => a.text).join(','), 'output:qvo1,resubmit(2,3),output:qvo1');
+    assert.equal(b.dumpFlows()[0].actions, 'output:2,resubmit(2,3),output:2');
+  });
+
+  it('one parse and rule spec serve bridges that number a named output port differently', () => {
+    const a = new OvsBridge('br-tun');
+    a.addPort('patch-int');
+    a.addPort('vxlan-0a000002');
+    const b = new OvsBridge('br-tun');
+    b.addPort('patch-int');
+    b.addPort('vxlan-0a000003');
+    b.addPort('vxlan-0a000002');
+    const text = 'table=0,priority=1,in_port=patch-int,actions=output:vxlan-0a000002';
+    const [ra, rb] = [a.addFlow(text), b.addFlow(text)];
+    assert.equal(ra.spec, rb.spec);
+    const frame = icmp(MAC.vm1, MAC.vm2);
+    assert.deepEqual(a.process(frame, 'patch-int').outputs.map((o) => [o.port, o.ofport]), [['vxlan-0a000002', 2]]);
+    assert.deepEqual(b.process(frame, 'patch-int').outputs.map((o) => [o.port, o.ofport]), [['vxlan-0a000002', 3]]);
+    assert.equal(b.dumpFlows()[0].actions, 'output:3');
+    // A bridge without the port refuses the flow, as OVS does, even though the text was parsed before.
+    const c = new OvsBridge('br-tun');
+    c.addPort('patch-int');
+    assert.throws(() => c.addFlow(text), /invalid or unknown port/);
   });
 
   it('addFlows is all-or-nothing', () => {

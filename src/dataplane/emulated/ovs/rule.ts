@@ -1,6 +1,8 @@
-// One OpenFlow flow as the bridge holds it: match, priority, cookie, compiled actions,
-// timeouts and counters, and its text (as written by the agent, or generated for flows
-// that learn() installed).
+// One OpenFlow flow as the bridge holds it: what the flow is (its spec: match, priority,
+// cookie, compiled actions, timeouts, text) and its life on this bridge (counters, times).
+// The spec is immutable and shared: an emulated cloud of N hosts installs most flows (a
+// peer's unicast and ARP responder entries) on many bridges from one parse, and a spec per
+// bridge was most of what a big cloud's switches held.
 
 import type { Action } from './actions.js';
 import { actionsText } from './actions.js';
@@ -20,29 +22,25 @@ export interface RuleInit {
   /** The flow text as written; generated from the parts when absent (learned flows). */
   text?: string;
   learned?: boolean;
-}
-
-export class Rule {
-  readonly table: number;
-  readonly priority: number;
-  cookie: bigint;
-  readonly match: Match;
-  actions: Action[];
-  idleTimeout: number;
-  hardTimeout: number;
-  importance: number;
-  readonly learned: boolean;
-  /** Hash of the masked key, the rule's bucket in its subtable. */
-  readonly hash: number;
   /** For learned flows: the values their actions were built from (see learn.ts). */
   learnSig?: number[];
-  nPackets = 0;
-  nBytes = 0;
-  /** Milliseconds on the bridge clock. */
-  created = 0;
-  modified = 0;
-  used = 0;
-  private written?: string;
+}
+
+/** What a flow is; never changed once made (a learn() refresh with other actions makes a new one). */
+export class RuleSpec {
+  readonly table: number;
+  readonly priority: number;
+  readonly cookie: bigint;
+  readonly match: Match;
+  readonly actions: Action[];
+  readonly idleTimeout: number;
+  readonly hardTimeout: number;
+  readonly importance: number;
+  readonly learned: boolean;
+  readonly learnSig?: number[];
+  /** Hash of the masked key, the rule's bucket in its subtable. */
+  readonly hash: number;
+  readonly written?: string;
   private generated?: string;
 
   constructor(init: RuleInit) {
@@ -55,13 +53,9 @@ export class Rule {
     this.hardTimeout = init.hardTimeout ?? 0;
     this.importance = init.importance ?? 0;
     this.learned = init.learned ?? false;
+    if (init.learnSig) this.learnSig = init.learnSig;
     this.written = init.text;
     this.hash = hashMatch(init.match);
-  }
-
-  /** The flow's text: as the agent wrote it, else in dump-flows form. */
-  get text(): string {
-    return this.written ?? this.canonical;
   }
 
   /** `table=20, priority=1,cookie=0x..,vlan_tci=..,dl_dst=.. actions=...` (ovs-ofctl dump-flows layout, no counters). */
@@ -76,19 +70,70 @@ export class Rule {
     }
     return this.generated;
   }
+}
 
-  /** Replace the actions (a learn() refresh with different actions). */
-  setActions(actions: Action[]): void {
-    this.actions = actions;
-    this.generated = undefined;
-    this.written = undefined;
+export class Rule {
+  spec: RuleSpec;
+  nPackets = 0;
+  nBytes = 0;
+  /** Milliseconds on the bridge clock. */
+  created = 0;
+  modified = 0;
+  used = 0;
+
+  constructor(init: RuleInit | RuleSpec) {
+    this.spec = init instanceof RuleSpec ? init : new RuleSpec(init);
+  }
+
+  get table(): number {
+    return this.spec.table;
+  }
+  get priority(): number {
+    return this.spec.priority;
+  }
+  get cookie(): bigint {
+    return this.spec.cookie;
+  }
+  get match(): Match {
+    return this.spec.match;
+  }
+  get actions(): Action[] {
+    return this.spec.actions;
+  }
+  get idleTimeout(): number {
+    return this.spec.idleTimeout;
+  }
+  get hardTimeout(): number {
+    return this.spec.hardTimeout;
+  }
+  get importance(): number {
+    return this.spec.importance;
+  }
+  get learned(): boolean {
+    return this.spec.learned;
+  }
+  get learnSig(): number[] | undefined {
+    return this.spec.learnSig;
+  }
+  get hash(): number {
+    return this.spec.hash;
+  }
+
+  /** The flow's text: as the agent wrote it, else in dump-flows form. */
+  get text(): string {
+    return this.spec.written ?? this.spec.canonical;
+  }
+
+  get canonical(): string {
+    return this.spec.canonical;
   }
 
   /** True when both have the same actions (compared by text: only on add/learn, never per packet). */
   sameActions(o: Rule | Action[]): boolean {
     const a = Array.isArray(o) ? o : o.actions;
-    if (a === this.actions) return true;
-    if (a.length !== this.actions.length) return false;
-    return actionsText(a) === actionsText(this.actions);
+    const mine = this.spec.actions;
+    if (a === mine) return true;
+    if (a.length !== mine.length) return false;
+    return actionsText(a) === actionsText(mine);
   }
 }
