@@ -265,8 +265,9 @@ export class Namespace {
     const dev = this.device(devName);
     const n = ipToInt(ip);
     const prev = dev.neigh.get(n);
-    dev.neigh.set(n, { ip: n, mac: mac.toLowerCase(), state, pending: prev?.pending, updated: this.host.engine.now, managed: true });
-    if (prev?.pending?.length) this.host.stack.flushPending(dev, dev.neigh.get(n)!);
+    const entry: Neighbour = { ip: n, mac: mac.toLowerCase(), state, updated: this.host.engine.now, managed: true };
+    dev.neigh.set(n, entry);
+    if (prev?.pending?.length) (entry.pending = prev.pending), this.host.stack.flushPending(dev, entry);
   }
 
   delNeigh(devName: string, ip: string): void {
