@@ -40,6 +40,20 @@ function permanent(dev: string, ip: string, mac: string): Neighbour {
   return nb;
 }
 const PERMANENT = new Map<string, Neighbour>();
+
+/**
+ * One string per address and MAC for the L3 agents of a process: each host's ARP tables hold
+ * every port of its routers' subnets, decoded from its own RPC answers.
+ */
+function shared(s: string): string {
+  let x = SHARED_STRINGS.get(s);
+  if (x === undefined) {
+    if (SHARED_STRINGS.size >= 1_000_000) SHARED_STRINGS.clear();
+    SHARED_STRINGS.set(s, (x = s));
+  }
+  return x;
+}
+const SHARED_STRINGS = new Map<string, string>();
 /** How long an ARP cast waits for the others of its burst (ms): a thousand ports coming up make a few passes, not a thousand. */
 const ARP_GATHER_MS = 20;
 
@@ -151,8 +165,9 @@ export class L3Agent extends Agent {
     const table = this.arp.get(arp.subnet_id);
     if (!table) return this.refetch(routerId); // a subnet this host has not loaded: ask again
     if (!isIpv4(arp.ip_address) || table.get(arp.ip_address) === arp.mac_address) return;
-    table.set(arp.ip_address, arp.mac_address);
-    for (const [dev, t] of this.neighbourTables.get(arp.subnet_id) ?? []) t.set(permanent(dev, arp.ip_address, arp.mac_address));
+    const [ip, mac] = [shared(arp.ip_address), shared(arp.mac_address)];
+    table.set(ip, mac);
+    for (const [dev, t] of this.neighbourTables.get(arp.subnet_id) ?? []) t.set(permanent(dev, ip, mac));
     this.pending.arp = true;
     this.requestSync(this.gatherMs(ARP_GATHER_MS));
   }
@@ -270,7 +285,7 @@ export class L3Agent extends Agent {
   private async fetchArp(subnetId: string): Promise<Map<string, string>> {
     const ports = await this.call('get_ports_by_subnet', { subnet_id: subnetId });
     const t = new Map<string, string>();
-    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId && isIpv4(ip.ip_address)) t.set(ip.ip_address, p.mac_address);
+    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId && isIpv4(ip.ip_address)) t.set(shared(ip.ip_address), shared(p.mac_address));
     return t;
   }
 

@@ -464,15 +464,15 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   let byNet = netStates.get(s);
   if (!byNet) netStates.set(s, (byNet = new Map()));
   const prev = byNet.get(net.id);
-  const state = (prev && prev.sig === sig && prev.owners && updateNet(ctx, entry, prev)) || buildNet(ctx, entry);
+  const state = (prev && prev.sig === sig && prev.clean && updateNet(ctx, entry, prev)) || buildNet(ctx, entry);
   byNet.set(net.id, state);
   // In the FDB's order (peers as they came), not sorted: the flows are an unordered set.
   const flood: string[] = [];
   for (const ip in entry.ports) {
-    const peer = state.peers.get(ip);
-    if (!peer) continue;
-    chunk.parts.push(peer.part);
-    if (peer.rec.floods) flood.push(peer.rec.tunnel.name);
+    const rec = state.peers.get(ip);
+    if (!rec) continue;
+    chunk.parts.push(state.parts?.get(ip) ?? rec.flows);
+    if (rec.floods) flood.push(rec.tunnel.name);
   }
   if (flood.length) chunk.parts.push(floodFlows(s, net, ctx.load, flood));
   chunk.tunnels = state.tunnels;
@@ -489,6 +489,8 @@ interface PeerContext {
   load: string;
 }
 interface PeerRec {
+  /** The peer's entry list it was made from. */
+  list: PeerList;
   sig: string;
   tunnel: TunnelEndpoint;
   floods: boolean;
@@ -497,17 +499,20 @@ interface PeerRec {
 type PeerList = FdbEntries[string]['ports'][string];
 
 /**
- * A network's chunk as the agent last built it: each peer's entry list, record and the flows
- * it contributes, and which peer holds each flow match. `owners` is absent when two peers
- * claimed one match (a port moving between hosts: the first peer's wins); the next change
- * then rebuilds the network in full, otherwise it costs the peers that changed.
+ * A network's chunk as the agent last built it: each peer's record (with the entry list it was
+ * made from) and the flows it contributes. When two peers held one match (a port moving
+ * between hosts: the first peer's wins) the state is not `clean`, and the next change rebuilds
+ * the network in full; otherwise a change costs the peers it names.
  */
 interface NetState {
   sig: string;
-  peers: Map<string, { list: PeerList; rec: PeerRec; part: Flow[] }>;
+  peers: Map<string, PeerRec>;
+  /** The flows a peer contributes when not all of its record's (another peer held a match first; not `clean`). */
+  parts?: Map<string, Flow[]>;
   /** Entry lists of addresses that contribute nothing (this host's own, not IPv4). */
   skipped: Map<string, PeerList>;
-  owners?: Map<string, string>;
+  /** No match was held by two peers: a change then costs the peers it names. */
+  clean: boolean;
   tunnels: TunnelEndpoint[];
   /** The FDB entry it was last built or updated from. */
   entry?: FdbEntries[string];
@@ -522,15 +527,42 @@ function peerRecord(c: PeerContext, ip: string, list: PeerList): PeerRec | undef
   if (peer) return peer;
   const tunnel = tunnelEndpoint(c.type, ip);
   const floods = list.some(([mac, addr]) => mac === FLOODING_ENTRY[0] && addr === FLOODING_ENTRY[1]);
-  recs.set(c.peerSig, (peer = { sig: c.peerSig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
+  recs.set(c.peerSig, (peer = { list, sig: c.peerSig, tunnel, floods, flows: sharedPeerFlows(c.s, c.net, list, c.load, tunnel.name) }));
   if (recs.size > PEER_RECS_MAX) recs.delete(recs.keys().next().value!);
+  for (const f of peer.flows) claim(f.match, peer);
   return peer;
 }
 
+/**
+ * The records whose flows hold each match, for every host of the process (records are shared):
+ * a host finds whether another of its peers holds a match by asking which records claim it and
+ * whether one of them is that peer's record on this host. A map of its own per host and
+ * network held an entry per flow (two per peer), the most of what a host's FDB state cost.
+ * Weak: a record no host uses any more goes.
+ */
+const CLAIMS = new Map<string, Array<WeakRef<PeerRec>>>();
+
+function claim(match: string, rec: PeerRec): void {
+  let refs = CLAIMS.get(match);
+  if (!refs) CLAIMS.set(match, (refs = []));
+  else if (refs.length >= 4) {
+    refs = refs.filter((r) => r.deref() !== undefined);
+    CLAIMS.set(match, refs);
+  }
+  refs.push(new WeakRef(rec));
+}
+
+/** Another peer of `peers` than `ip` holds `match` (its record there has a flow with it). */
+function heldByAnother(peers: Map<string, PeerRec>, ip: string, match: string): boolean {
+  for (const ref of CLAIMS.get(match) ?? []) {
+    const r = ref.deref();
+    if (r && r.tunnel.remoteIp !== ip && peers.get(r.tunnel.remoteIp) === r) return true;
+  }
+  return false;
+}
+
 function buildNet(c: PeerContext, entry: FdbEntries[string]): NetState {
-  const state: NetState = { sig: c.sig, peers: new Map(), skipped: new Map(), owners: new Map(), tunnels: [] };
-  const owners = state.owners!;
-  let clean = true;
+  const state: NetState = { sig: c.sig, peers: new Map(), skipped: new Map(), clean: true, tunnels: [] };
   for (const ip in entry.ports) {
     const list = entry.ports[ip];
     const rec = peerRecord(c, ip, list);
@@ -538,19 +570,16 @@ function buildNet(c: PeerContext, entry: FdbEntries[string]): NetState {
       state.skipped.set(ip, list);
       continue;
     }
+    // The first peer to hold a match keeps it (the peers added so far are the ones before).
     let part: Flow[] | undefined;
     for (let i = 0; i < rec.flows.length; i++) {
-      const m = rec.flows[i].match;
-      if (!owners.has(m)) {
-        owners.set(m, ip);
-        part?.push(rec.flows[i]);
-      } else part ??= rec.flows.slice(0, i);
+      if (!heldByAnother(state.peers, ip, rec.flows[i].match)) part?.push(rec.flows[i]);
+      else part ??= rec.flows.slice(0, i);
     }
-    if (part) clean = false;
-    state.peers.set(ip, { list, rec, part: part ?? rec.flows });
+    if (part) (state.clean = false), (state.parts ??= new Map()).set(ip, part);
+    state.peers.set(ip, rec);
     state.tunnels.push(rec.tunnel);
   }
-  if (!clean) state.owners = undefined;
   reflects(state, entry);
   return state;
 }
@@ -576,12 +605,11 @@ function reflects(state: NetState, entry: FdbEntries[string]): void {
 
 /** The changed peers only, into `prev` (which it takes over); undefined when a match would be claimed twice (then: build in full). */
 function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): NetState | undefined {
-  const owners = prev.owners!;
   const changed: Array<{ ip: string; list: PeerList; rec: PeerRec | undefined }> = [];
   let tunnelsChanged = false;
   const consider = (ip: string, list: PeerList) => {
     const had = prev.peers.get(ip);
-    if (had ? had.list === list : prev.skipped.get(ip) === list) return;
+    if ((had ? had.list : prev.skipped.get(ip)) === list) return;
     const rec = peerRecord(c, ip, list);
     if (!had !== !rec) tunnelsChanged = true;
     changed.push({ ip, list, rec });
@@ -605,33 +633,22 @@ function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): N
       for (const ip of [...prev.peers.keys(), ...prev.skipped.keys()]) if (!(ip in entry.ports)) gone.push(ip);
     }
   }
-  // Release what the changed and departed peers held, then claim what the changed ones hold now.
-  for (const ip of [...changed.map((x) => x.ip), ...gone]) {
-    const had = prev.peers.get(ip);
-    if (had) for (const f of had.rec.flows) if (owners.get(f.match) === ip) owners.delete(f.match);
-  }
-  for (const { ip, rec } of changed) {
-    if (!rec) continue;
-    for (const f of rec.flows) {
-      const o = owners.get(f.match);
-      if (o !== undefined && o !== ip) return undefined;
-      owners.set(f.match, ip);
-    }
-  }
   for (const ip of gone) {
     if (prev.peers.delete(ip)) tunnelsChanged = true;
     prev.skipped.delete(ip);
   }
   for (const { ip, list, rec } of changed) {
     if (rec) {
-      prev.peers.set(ip, { list, rec, part: rec.flows });
+      prev.peers.set(ip, rec);
       prev.skipped.delete(ip);
     } else {
       prev.peers.delete(ip);
       prev.skipped.set(ip, list);
     }
   }
-  if (tunnelsChanged) prev.tunnels = [...prev.peers.values()].map((p) => p.rec.tunnel);
+  // Then no match may be held twice (prev is dropped when one is: the caller builds afresh).
+  for (const { ip, rec } of changed) if (rec) for (const f of rec.flows) if (heldByAnother(prev.peers, ip, f.match)) return undefined;
+  if (tunnelsChanged) prev.tunnels = [...prev.peers.values()].map((p) => p.tunnel);
   reflects(prev, entry);
   return prev;
 }

@@ -265,6 +265,10 @@ export class Namespace {
     const dev = this.device(devName);
     const n = ipToInt(ip);
     const prev = dev.neigh.get(n);
+    if (state === 'PERMANENT' && !prev?.pending?.length) {
+      dev.neigh.set(n, permanentEntry(n, mac.toLowerCase()));
+      return;
+    }
     const entry: Neighbour = { ip: n, mac: mac.toLowerCase(), state, updated: this.host.engine.now, managed: true };
     dev.neigh.set(n, entry);
     if (prev?.pending?.length) (entry.pending = prev.pending), this.host.stack.flushPending(dev, entry);
@@ -338,3 +342,18 @@ function describeRouteSpec(s: RouteSpec): string {
   return parts.filter(Boolean).join(' ');
 }
 
+/**
+ * A permanent entry written by `ip neigh replace`: never changed by the stack afterwards (ARP
+ * does not override it, nothing queues on it), so the hosts of a world share one object per
+ * address and MAC (every host's router holds an entry for each port of its subnets).
+ */
+function permanentEntry(ip: number, mac: Mac): Neighbour {
+  const key = `${ip} ${mac}`;
+  let e = PERMANENT.get(key);
+  if (!e) {
+    if (PERMANENT.size >= 1_000_000) PERMANENT.clear();
+    PERMANENT.set(key, (e = { ip, mac, state: 'PERMANENT', updated: 0, managed: true }));
+  }
+  return e;
+}
+const PERMANENT = new Map<string, Neighbour>();

@@ -289,7 +289,9 @@ export class OvsBridge {
   private install(pf: ParsedFlow, cookie?: bigint): Rule {
     const now = this.clock();
     const rule = new Rule(cookie === undefined || cookie === pf.cookie ? specOf(pf) : specOf(pf, cookie));
-    rule.created = rule.modified = rule.used = now;
+    // Whole milliseconds stay small integers in the object; the times a timeout reads only where one is set.
+    rule.created = Math.floor(now);
+    if (pf.idleTimeout || pf.hardTimeout) rule.modified = rule.used = now;
     const old = this.flows.insert(rule);
     if (old && !pf.resetCounts) {
       // OpenFlow 1.3: a replaced flow's counters carry over unless reset_counts is given.

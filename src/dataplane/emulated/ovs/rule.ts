@@ -76,7 +76,10 @@ export class Rule {
   spec: RuleSpec;
   nPackets = 0;
   nBytes = 0;
-  /** Milliseconds on the bridge clock. */
+  /**
+   * Milliseconds on the bridge clock. `modified` and `used` serve the timeouts only, and stay
+   * 0 for a flow without one (a big cloud's emulated switches hold millions of rules).
+   */
   created = 0;
   modified = 0;
   used = 0;
