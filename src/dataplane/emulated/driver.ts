@@ -13,6 +13,7 @@ import type { Device } from './linux/device.js';
 import type { Namespace } from './linux/namespace.js';
 import { RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_DEFAULT } from './linux/routing.js';
 import type { VsPortSpec } from './vswitch.js';
+import { SHARED_TEXT_MAX } from './ovs/actions.js';
 import { DhcpServerApp } from './apps/dhcp.js';
 import { MetadataProxyApp } from './apps/metadata.js';
 import { diff } from '../../host/diff.js';
@@ -180,7 +181,7 @@ export class EmulatedDriver {
       const texts = flows.map(renderFlow);
       model.addFlows(texts);
       if (WRITTEN.size + texts.length > WRITTEN_MAX) WRITTEN.clear();
-      for (let i = 0; i < texts.length; i++) WRITTEN.set(texts[i], flows[i]);
+      for (let i = 0; i < texts.length; i++) if (texts[i].length <= SHARED_TEXT_MAX) WRITTEN.set(texts[i], flows[i]);
     },
     'dhcp.start': (o) => this.dhcpStart(o.server),
     'dhcp.reload': (o) => {
@@ -303,7 +304,8 @@ export class EmulatedDriver {
  * The flow each text was written from (flows are immutable values): a read-back of a big host
  * gives the objects it was built from instead of parsing every line again, which also makes
  * the diff after it compare objects that are mostly the same. A text not written here (an
- * operator's ovs-ofctl) is parsed.
+ * operator's ovs-ofctl) is parsed, as is a long one (a host's flood flow: kept, every
+ * version of it would stay).
  */
 const WRITTEN = new Map<string, Flow>();
 const WRITTEN_MAX = 2_000_000;

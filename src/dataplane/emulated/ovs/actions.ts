@@ -280,11 +280,16 @@ export function parseActions(text: string, flow: string, ctx: ParseContext, fact
 }
 
 // Action lists are immutable once parsed and repeat across flows (`strip_vlan,output:5`):
-// sharing one array per distinct list keeps large flow tables small.
+// sharing one array per distinct list keeps large flow tables small. A long list (a host's
+// flood flow, an output per tunnel of a network) is that host's own and changes as peers
+// come and go: kept here, every version would stay.
 const ACTION_LISTS = new Map<string, Action[]>();
+export const SHARED_TEXT_MAX = 1024;
 
 export function internActions(actions: Action[]): Action[] {
+  if (actions.length > 16) return actions;
   const key = actionsText(actions);
+  if (key.length > SHARED_TEXT_MAX) return actions;
   const hit = ACTION_LISTS.get(key);
   if (hit) return hit;
   if (ACTION_LISTS.size >= 1_000_000) ACTION_LISTS.clear();

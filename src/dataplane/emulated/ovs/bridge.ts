@@ -4,7 +4,7 @@
 // packet; `output` emits a copy of the packet as it is at that moment.
 
 import type { Frame } from '../packet.js';
-import type { Action } from './actions.js';
+import { SHARED_TEXT_MAX, type Action } from './actions.js';
 import { Classifier, N_TABLES, hashMatch } from './classifier.js';
 import { OvsFlowError, OvsPortError } from './errors.js';
 import * as fields from './fields.js';
@@ -267,6 +267,7 @@ export class OvsBridge {
       return this.port(name) !== undefined;
     };
     const flow = parseFlow(text, { portNumber, portKnown }, 'add');
+    if (text.length > SHARED_TEXT_MAX) return flow; // one host's own (a flood flow): not shared, and each version would stay
     if (!variants) {
       if (PARSED.size >= PARSED_MAX) PARSED.clear();
       PARSED.set(text, (variants = []));
@@ -289,7 +290,7 @@ export class OvsBridge {
   private install(pf: ParsedFlow, cookie?: bigint): Rule {
     const now = this.clock();
     const rule = new Rule(cookie === undefined || cookie === pf.cookie ? specOf(pf) : specOf(pf, cookie));
-    // Whole milliseconds stay small integers in the object; the times a timeout reads only where one is set.
+    // Whole milliseconds stay a small integer in the object; the times a timeout reads only where one is set.
     rule.created = Math.floor(now);
     if (pf.idleTimeout || pf.hardTimeout) rule.modified = rule.used = now;
     const old = this.flows.insert(rule);
@@ -506,8 +507,7 @@ export class OvsBridge {
       if (x.steps) x.steps.push({ bridge: this.name, table, depth, kind: 'miss', frame: keyToFrame(w, x.base), outputs: [], notes: ['table miss: drop'] });
       return;
     }
-    rule.nPackets++;
-    rule.nBytes += x.bytes + ((w[W.VLAN_TCI] & VLAN_CFI) !== 0 && x.base.vlan === undefined ? 4 : 0);
+    rule.count(x.bytes + ((w[W.VLAN_TCI] & VLAN_CFI) !== 0 && x.base.vlan === undefined ? 4 : 0));
     if (rule.idleTimeout !== 0) rule.used = this.now(x);
     let step: OvsStep | undefined;
     if (x.steps) {

@@ -72,20 +72,62 @@ export class RuleSpec {
   }
 }
 
+/** What a rule has lived through on its bridge, made when it is first hit or given a timeout. */
+interface RuleLife {
+  nPackets: number;
+  nBytes: number;
+  modified: number;
+  used: number;
+}
+
 export class Rule {
   spec: RuleSpec;
-  nPackets = 0;
-  nBytes = 0;
-  /**
-   * Milliseconds on the bridge clock. `modified` and `used` serve the timeouts only, and stay
-   * 0 for a flow without one (a big cloud's emulated switches hold millions of rules).
-   */
+  /** Milliseconds on the bridge clock. */
   created = 0;
-  modified = 0;
-  used = 0;
+  /**
+   * Counters, and the times the timeouts read; absent while all are 0. A big cloud's emulated
+   * switches hold millions of rules (a host's unicast and ARP responder flows for every port
+   * of its networks), most of which no packet of a run ever hits.
+   */
+  private life?: RuleLife;
 
   constructor(init: RuleInit | RuleSpec) {
     this.spec = init instanceof RuleSpec ? init : new RuleSpec(init);
+  }
+
+  /** A packet of `bytes` matched. */
+  count(bytes: number): void {
+    const l = this.lived();
+    l.nPackets++;
+    l.nBytes += bytes;
+  }
+
+  private lived(): RuleLife {
+    return (this.life ??= { nPackets: 0, nBytes: 0, modified: 0, used: 0 });
+  }
+  get nPackets(): number {
+    return this.life?.nPackets ?? 0;
+  }
+  set nPackets(v: number) {
+    if (v || this.life) this.lived().nPackets = v;
+  }
+  get nBytes(): number {
+    return this.life?.nBytes ?? 0;
+  }
+  set nBytes(v: number) {
+    if (v || this.life) this.lived().nBytes = v;
+  }
+  get modified(): number {
+    return this.life?.modified ?? 0;
+  }
+  set modified(v: number) {
+    if (v || this.life) this.lived().modified = v;
+  }
+  get used(): number {
+    return this.life?.used ?? 0;
+  }
+  set used(v: number) {
+    if (v || this.life) this.lived().used = v;
   }
 
   get table(): number {
