@@ -151,6 +151,39 @@ describe('OVS agent flows', () => {
     assert.deepEqual(unicast(planFlows(plan).bridges['br-tun']), []);
   });
 
+  it('hosts of one process share peer records, and each judges a moving port by its own FDB', () => {
+    const [a, b] = ['10.0.1.41', '10.0.1.42'];
+    const moving: [string, string] = ['fa:16:3e:00:00:77', '192.168.1.77'];
+    const other: [string, string] = ['fa:16:3e:00:00:78', '192.168.1.78'];
+    // The same list objects on both hosts, as the agents' shared entry lists are.
+    const aList: FdbEntries[string]['ports'][string] = [FLOODING_ENTRY, moving];
+    const bList: FdbEntries[string]['ports'][string] = [FLOODING_ENTRY, other];
+    const bMoved: FdbEntries[string]['ports'][string] = [FLOODING_ENTRY, other, moving];
+    const entry = (ports: FdbEntries[string]['ports']) => ({ [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports } });
+    // Host 1 has not heard that the port moved; host 2 (another address) has heard a let go.
+    const one = { ...testbedPlan(), settings: { ...SETTINGS } };
+    one.fdb = { ...one.fdb, ...entry({ [a]: aList, [b]: bList }) };
+    const two = { ...testbedPlan(), settings: { ...SETTINGS, localIp: '10.0.1.50' } };
+    two.fdb = { ...two.fdb, ...entry({ [a]: [FLOODING_ENTRY], [b]: bMoved }) };
+    const unicast = (p: OvsPlan) => planFlows(p).bridges['br-tun'].filter((f) => f.table === 20 && f.match.includes(moving[0])).map((f) => f.actions.split('output:')[1]);
+    const sorted = (flows: Flow[]) => flows.map((f) => `${key(f)} ${f.actions}`).sort();
+    const fresh = (p: OvsPlan) => sorted(planFlows({ ...p, settings: { ...p.settings }, fdb: structuredClone(p.fdb) }).bridges['br-tun']);
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(unicast(one), ['vxlan-0a000129']);
+      assert.deepEqual(unicast(two), ['vxlan-0a00012a']);
+    }
+    // Host 1 hears b learn it before a lets go: still a's, once; then a's goes, and b's is the one.
+    applyFdb(one.fdb, entry({ [b]: [moving] }), true);
+    assert.deepEqual(unicast(one), ['vxlan-0a000129']);
+    assert.deepEqual(sorted(planFlows(one).bridges['br-tun']), fresh(one));
+    applyFdb(one.fdb, entry({ [a]: [moving] }), false);
+    assert.deepEqual(unicast(one), ['vxlan-0a00012a']);
+    assert.deepEqual(sorted(planFlows(one).bridges['br-tun']), fresh(one));
+    // Host 2 was not disturbed by any of it.
+    assert.deepEqual(unicast(two), ['vxlan-0a00012a']);
+    assert.deepEqual(sorted(planFlows(two).bridges['br-tun']), fresh(two));
+  });
+
   it('without distributed routing: no DVR tables, patch-int goes straight to t2', () => {
     const plan = { ...testbedPlan(), settings: { ...SETTINGS, distributed: false } };
     const tun = planFlows(plan).bridges['br-tun'];
