@@ -541,8 +541,14 @@ function peerRecord(c: PeerContext, ip: string, list: PeerList): PeerRec | undef
  * Weak: a record no host uses any more goes.
  */
 const CLAIMS = new Map<string, Array<WeakRef<PeerRec>>>();
+/** Claims made since the last sweep of matches no live record holds (ports long gone). */
+let claimsSinceSweep = 0;
 
 function claim(match: string, rec: PeerRec): void {
+  if (++claimsSinceSweep > Math.max(100_000, CLAIMS.size)) {
+    claimsSinceSweep = 0;
+    for (const [m, refs] of CLAIMS) if (refs.every((r) => r.deref() === undefined)) CLAIMS.delete(m);
+  }
   let refs = CLAIMS.get(match);
   if (!refs) CLAIMS.set(match, (refs = []));
   else if (refs.length >= 4) {
