@@ -465,15 +465,28 @@ function pluggedSignature(state: HostState, bridge: string): string {
     .join(',');
 }
 
+/** Peers records `applyFdb` made, which it changes in place (each host's own, never shared). */
+const ownPeers = new WeakSet<object>();
+
 /**
- * Folds an add_fdb_entries / remove_fdb_entries cast into the cached FDB. Copy on write: a
- * network's entry object changes only when its content does (the flow builder memoizes on it).
+ * Folds an add_fdb_entries / remove_fdb_entries cast into the cached FDB. A network's entry
+ * object changes when its content does (the flow builder memoizes on it, and learns from
+ * `noteFdbChange` which peers the new one changed); its peers record is changed in place, not
+ * copied: a copy per cast was a network's whole peer list, per host, per port coming up (the
+ * cube of the hosts in garbage over a cloud's start). Nothing reads an entry's peers after the
+ * entry was replaced.
  */
 export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void {
   const key = (x: [string, string]) => `${x[0]}|${x[1]}`;
   for (const [net, e] of Object.entries(delta)) {
     const old = fdb[net];
-    const ports = { ...(old?.ports ?? {}) };
+    let ports = old?.ports;
+    if (!ports || !ownPeers.has(ports)) {
+      // This host's own record of the peers, a dictionary from the start: the peers of
+      // thousands of hosts added one by one to plain objects made a hidden class per step.
+      ports = Object.assign(Object.create(null) as FdbEntries[string]['ports'], ports);
+      ownPeers.add(ports);
+    }
     let changed = !old;
     const named: string[] = [];
     for (const [ip, entries] of Object.entries(e.ports)) {
@@ -493,7 +506,12 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
       }
     }
     if (!changed) continue;
-    if (Object.keys(ports).length) {
+    let any = false;
+    for (const _ in ports) {
+      any = true;
+      break;
+    }
+    if (any) {
       fdb[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
       if (old && old.network_type === e.network_type && old.segment_id === e.segment_id) noteFdbChange(fdb[net], old, named);
     } else delete fdb[net];

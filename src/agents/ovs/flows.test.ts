@@ -235,15 +235,17 @@ describe('OVS agent flows', () => {
 describe('FDB cache', () => {
   const delta = (ip: string, entries: Array<[string, string]>): FdbEntries => ({ n: { network_type: 'vxlan', segment_id: 5, ports: { [ip]: entries } } });
 
-  it('adds and removes entries, copy on write, and forgets a network with no entry left', () => {
+  it('adds and removes entries, a new entry object per change, and forgets a network with no entry left', () => {
     const fdb: FdbEntries = {};
     applyFdb(fdb, delta('10.0.1.2', [FLOODING_ENTRY, ['fa:16:3e:00:00:01', '10.1.0.5']]), true);
     const first = fdb.n;
     applyFdb(fdb, delta('10.0.1.2', [['fa:16:3e:00:00:01', '10.1.0.5']]), true);
     assert.equal(fdb.n, first, 'a duplicate add changes nothing');
+    const firstList = first.ports['10.0.1.2'];
     applyFdb(fdb, delta('10.0.1.3', [FLOODING_ENTRY]), true);
-    assert.notEqual(fdb.n, first);
-    assert.deepEqual(Object.keys(first.ports), ['10.0.1.2'], 'the old value is untouched');
+    assert.notEqual(fdb.n, first, 'the entry object changes with its content');
+    assert.deepEqual(Object.keys(fdb.n.ports), ['10.0.1.2', '10.0.1.3']);
+    assert.equal(fdb.n.ports['10.0.1.2'], firstList, "a peer's unchanged list stays the same object");
     applyFdb(fdb, delta('10.0.1.2', [FLOODING_ENTRY, ['fa:16:3e:00:00:01', '10.1.0.5']]), false);
     applyFdb(fdb, delta('10.0.1.3', [FLOODING_ENTRY]), false);
     assert.deepEqual(fdb, {});
