@@ -314,24 +314,31 @@ export class OvsAgent extends Agent {
 
   /** Local VLANs, wired ports, FDB and DVR MACs: what the OVS fragment is built from. */
   private plan(snap: Snapshot): OvsPlan {
-    const nets = new Map<string, LocalNetwork>();
-    for (const d of snap.details.values()) {
-      if (nets.has(d.network_id)) continue;
-      nets.set(d.network_id, { id: d.network_id, lvid: 0, network_type: d.network_type, physical_network: d.physical_network, segmentation_id: d.segmentation_id });
+    // The same ports and networks (objects) while the devices are: the flow builder keeps
+    // the flows of the host's own ports on them (a pass for an FDB change makes none).
+    const retained = this.syncs > 0;
+    let kept = this.planned;
+    if (!kept || kept.plugged !== snap.plugged || kept.details !== snap.details || kept.retained !== retained) {
+      const nets = new Map<string, LocalNetwork>();
+      for (const d of snap.details.values()) {
+        if (nets.has(d.network_id)) continue;
+        nets.set(d.network_id, { id: d.network_id, lvid: 0, network_type: d.network_type, physical_network: d.physical_network, segmentation_id: d.segmentation_id });
+      }
+      // Not on the first pass: VLANs restored from the host belong to ports that the other
+      // agents of a restarting host may not have declared yet.
+      if (retained) this.vlans.retain(new Set(nets.keys()));
+      for (const n of nets.values()) n.lvid = this.vlans.allocate(n.id, n.segmentation_id ?? undefined);
+      const ports: WiredPort[] = snap.plugged.map((p) => {
+        const details = snap!.details.get(p.ifaceId);
+        return { name: p.name, type: p.type, ifaceId: p.ifaceId, details, network: details && nets.get(details.network_id) };
+      });
+      kept = this.planned = { plugged: snap.plugged, details: snap.details, retained, ports, networks: [...nets.values()] };
     }
-    // Not on the first pass: VLANs restored from the host belong to ports that the other
-    // agents of a restarting host may not have declared yet.
-    if (this.syncs > 0) this.vlans.retain(new Set(nets.keys()));
-    for (const n of nets.values()) n.lvid = this.vlans.allocate(n.id, n.segmentation_id ?? undefined);
-
-    const ports: WiredPort[] = snap.plugged.map((p) => {
-      const details = snap!.details.get(p.ifaceId);
-      return { name: p.name, type: p.type, ifaceId: p.ifaceId, details, network: details && nets.get(details.network_id) };
-    });
+    const { ports, networks } = kept;
     const plan: OvsPlan = {
       settings: this.settings,
       ports,
-      networks: [...nets.values()],
+      networks,
       fdb: this.fdb,
       dvrMac: this.dvrMac,
       remoteDvrMacs: this.remoteDvrMacs(),
@@ -344,6 +351,8 @@ export class OvsAgent extends Agent {
 
   /** The ports wired by the last plan (a full pass reports them). */
   private lastPorts: WiredPort[] = [];
+  /** What the last plan made of a snapshot's devices. */
+  private planned?: { plugged: Snapshot['plugged']; details: Snapshot['details']; retained: boolean; ports: WiredPort[]; networks: LocalNetwork[] };
 
   /** The bridge_mappings bridges that exist on the host (the operator makes them). */
   private mappedBridges(others: HostState): OvsPlan['physicalBridges'] {

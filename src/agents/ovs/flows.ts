@@ -146,11 +146,16 @@ function physicalVlanMatch(net: LocalNetwork): string {
   return net.network_type === 'vlan' ? `dl_vlan=${net.segmentation_id}` : 'vlan_tci=0x0000/0x1fff';
 }
 
-/** Every flow of the plan, per bridge, plus the tunnel ports br-tun needs. */
-export function planFlows(plan: OvsPlan): PlannedFlows {
+/**
+ * The flows of the host's own ports, networks and router interfaces (br-int, the skeletons,
+ * local VLANs, DVR interfaces, anti-spoofing): everything but the FDB's and the remote DVR
+ * MACs'. Kept while the plan's ports, networks, bridges and DVR MAC are the same objects (the
+ * agent keeps them while its devices are): a pass for an FDB change then makes none of them.
+ */
+function localFlows(plan: OvsPlan, tunnelling: boolean, dvr: boolean): LocalFlows {
   const s = plan.settings;
-  const tunnelling = s.tunnelTypes.length > 0 && !!s.localIp;
-  const dvr = s.distributed && !!plan.dvrMac;
+  const have = localMemo.get(s);
+  if (have && have.ports === plan.ports && have.networks === plan.networks && have.physicalBridges === plan.physicalBridges && have.dvrMac === plan.dvrMac && have.tunnelling === tunnelling && have.dvr === dvr) return have;
   const int: Flow[] = [];
   const tun: Flow[] = [];
   const phys = new Map<string, Flow[]>(plan.physicalBridges.map((b) => [b.bridge, []]));
@@ -243,31 +248,9 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
       );
   }
 
-  // ---- l2population: tunnels, unicast, ARP responder, flooding (one memoized chunk per network)
-  let tunnels: TunnelEndpoint[] = [];
-  const tunChunks: Flow[][] = [];
-  if (tunnelling) {
-    const byId = new Map(plan.networks.map((n) => [n.id, n]));
-    const chunks = new Map<string, FdbChunk>();
-    for (const netId of Object.keys(plan.fdb).sort()) {
-      const net = byId.get(netId);
-      if (!net || !isTunnelNetwork(net)) continue;
-      const chunk = fdbChunk(s, net, plan.fdb[netId]);
-      tunChunks.push(...chunk.parts);
-      chunks.set(netId, chunk);
-    }
-    let union = unions.get(s);
-    if (!union) unions.set(s, (union = new TunnelUnion()));
-    tunnels = union.update(chunks);
-    tunChunks.push(tunnelInFlows(tunnels));
-  }
-
   // ---- DVR
-  let dvrChunks: RemoteDvrChunks | undefined;
   if (dvr) {
     const own = plan.dvrMac!;
-    // Frames routed by another host's DVR router: never learned, source MAC rewritten on arrival.
-    dvrChunks = remoteDvrChunks(plan, tunnelling);
     const itfs = dvrInterfaces(plan);
     const gatewayMac = new Map<string, string>(); // subnet -> qr MAC
     for (const itf of itfs) for (const subnet of itf.subnets.keys()) gatewayMac.set(subnet, itf.mac);
@@ -341,13 +324,71 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
     }
   }
 
+  // Each role's flows made unique, and the last pass's array again when they are equal.
+  const out: LocalFlows = {
+    ports: plan.ports,
+    networks: plan.networks,
+    physicalBridges: plan.physicalBridges,
+    dvrMac: plan.dvrMac,
+    tunnelling,
+    dvr,
+    int: stable(s, 'int', unique(int)),
+    tun: stable(s, 'tun', unique(tun)),
+    phys: new Map([...phys].map(([name, fl]) => [name, stable(s, `phys:${name}`, unique(fl))])),
+  };
+  localMemo.set(s, out);
+  return out;
+}
+
+interface LocalFlows {
+  ports: OvsPlan['ports'];
+  networks: OvsPlan['networks'];
+  physicalBridges: OvsPlan['physicalBridges'];
+  dvrMac: OvsPlan['dvrMac'];
+  tunnelling: boolean;
+  dvr: boolean;
+  int: Flow[];
+  tun: Flow[];
+  phys: Map<string, Flow[]>;
+}
+const localMemo = new WeakMap<OvsSettings, LocalFlows>();
+
+/** Every flow of the plan, per bridge, plus the tunnel ports br-tun needs. */
+export function planFlows(plan: OvsPlan): PlannedFlows {
+  const s = plan.settings;
+  const tunnelling = s.tunnelTypes.length > 0 && !!s.localIp;
+  const dvr = s.distributed && !!plan.dvrMac;
+  const local = localFlows(plan, tunnelling, dvr);
+
+  // ---- l2population: tunnels, unicast, ARP responder, flooding (one memoized chunk per network)
+  let tunnels: TunnelEndpoint[] = [];
+  const tunChunks: Flow[][] = [];
+  if (tunnelling) {
+    const byId = new Map(plan.networks.map((n) => [n.id, n]));
+    const chunks = new Map<string, FdbChunk>();
+    for (const netId of Object.keys(plan.fdb).sort()) {
+      const net = byId.get(netId);
+      if (!net || !isTunnelNetwork(net)) continue;
+      const chunk = fdbChunk(s, net, plan.fdb[netId]);
+      tunChunks.push(...chunk.parts);
+      chunks.set(netId, chunk);
+    }
+    let union = unions.get(s);
+    if (!union) unions.set(s, (union = new TunnelUnion()));
+    tunnels = union.update(chunks);
+    tunChunks.push(tunnelInFlows(tunnels));
+  }
+
+  // Frames routed by another host's DVR router: never learned, source MAC rewritten on arrival.
+  const dvrChunks = dvr ? remoteDvrChunks(plan, tunnelling) : undefined;
+
   // The memoized chunks are unique by construction (and keyed apart from everything else by
-  // table/priority); the rest is small and made unique here.
+  // table/priority); the local flows are made unique in localFlows.
   const last = lastJoined.get(s);
-  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([stable(s, 'int', unique(int)), dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
+  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([local.int, dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
   // br-tun's parts are all plain arrays: a chunk per peer per network, joined without looking each up.
-  if (tunnelling) bridges[s.tunnelBridge] = joinLeaves([stable(s, 'tun', unique(tun)), ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
-  for (const [name, fl] of phys) bridges[name] = joinChunks([stable(s, `phys:${name}`, unique(fl)), dvrChunks?.phys.get(name) ?? []], last?.[name]);
+  if (tunnelling) bridges[s.tunnelBridge] = joinLeaves([local.tun, ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
+  for (const [name, fl] of local.phys) bridges[name] = joinChunks([fl, dvrChunks?.phys.get(name) ?? []], last?.[name]);
   lastJoined.set(s, bridges);
   return { bridges, tunnels };
 }
