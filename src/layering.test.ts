@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   identity: ['common', 'config', 'db'],
   api: ['common', 'config', 'db', 'server', 'rpc', 'identity'],
   trace: ['dataplane'],
-  dataplane: ['host', 'trace'],
+  dataplane: ['common', 'host', 'trace'],
   agents: ['common', 'config', 'host', 'rpc'],
   compute: ['common', 'config', 'host', 'server', 'agents', 'dataplane', 'trace', 'api'],
   cloud: ['common', 'config', 'host', 'server', 'agents', 'dataplane', 'trace', 'api', 'rpc', 'compute', 'identity', 'cli'],

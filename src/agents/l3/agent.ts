@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import type { L3AgentConfig } from '../../config/agents.js';
 import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
+import { cached } from '../../common/cache.js';
 import { isIpv4 } from '../../host/ip.js';
 import { ChunkedTable, joinChunks } from '../../host/chunks.js';
 import type { HostState, Neighbour } from '../../host/state.js';
@@ -31,13 +32,7 @@ function* arpEntries(table: Map<string, string> | undefined): Iterable<{ ip: str
  * immutable values.
  */
 function permanent(dev: string, ip: string, mac: string): Neighbour {
-  const key = `${dev} ${ip} ${mac}`;
-  let nb = PERMANENT.get(key);
-  if (!nb) {
-    if (PERMANENT.size >= 1_000_000) PERMANENT.clear();
-    PERMANENT.set(key, (nb = { dev, ip, lladdr: mac, nud: 'permanent' }));
-  }
-  return nb;
+  return cached(PERMANENT, `${dev} ${ip} ${mac}`, 1_000_000, () => ({ dev, ip, lladdr: mac, nud: 'permanent' }));
 }
 const PERMANENT = new Map<string, Neighbour>();
 
@@ -46,12 +41,7 @@ const PERMANENT = new Map<string, Neighbour>();
  * every port of its routers' subnets, decoded from its own RPC answers.
  */
 function shared(s: string): string {
-  let x = SHARED_STRINGS.get(s);
-  if (x === undefined) {
-    if (SHARED_STRINGS.size >= 1_000_000) SHARED_STRINGS.clear();
-    SHARED_STRINGS.set(s, (x = s));
-  }
-  return x;
+  return cached(SHARED_STRINGS, s, 1_000_000, () => s);
 }
 const SHARED_STRINGS = new Map<string, string>();
 /** How long an ARP cast waits for the others of its burst (ms): a thousand ports coming up make a few passes, not a thousand. */

@@ -9,6 +9,7 @@
 
 import type { DeviceDetails, FdbEntries } from '../../rpc/messages.js';
 import { FLOODING_ENTRY } from '../../rpc/messages.js';
+import { cached } from '../../common/cache.js';
 import { joinChunks, joinLeaves } from '../../host/chunks.js';
 import { flowKey } from '../../host/flow.js';
 import { tunnelPortName } from '../../host/names.js';
@@ -402,14 +403,7 @@ function tunnelInFlows(tunnels: TunnelEndpoint[]): Flow[] {
   let flows = tunnelInMemo.get(tunnels);
   if (flows) return flows;
   const table = (t: TunnelType) => (t === 'gre' ? TUN.GRE_TUN_TO_LV : TUN.VXLAN_TUN_TO_LV);
-  flows = tunnels.map((t) => {
-    let fl = TUNNEL_IN.get(t.name);
-    if (!fl) {
-      if (TUNNEL_IN.size >= 100_000) TUNNEL_IN.clear();
-      TUNNEL_IN.set(t.name, (fl = f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`)));
-    }
-    return fl;
-  });
+  flows = tunnels.map((t) => cached(TUNNEL_IN, t.name, 100_000, () => f(TUN.LOCAL_SWITCHING, 1, COOKIE.base, `in_port=${t.name}`, `resubmit(,${table(t.type)})`)));
   tunnelInMemo.set(tunnels, flows);
   return flows;
 }
@@ -477,14 +471,7 @@ const PEER_RECS_MAX = 256;
 const tunnelEndpoints = new Map<string, TunnelEndpoint>();
 
 function tunnelEndpoint(type: TunnelType, ip: string): TunnelEndpoint {
-  const k = type + ip;
-  let t = tunnelEndpoints.get(k);
-  if (t === undefined) {
-    t = { name: tunnelPortName(type, ip), type, remoteIp: ip };
-    if (tunnelEndpoints.size > 100_000) tunnelEndpoints.clear();
-    tunnelEndpoints.set(k, t);
-  }
-  return t;
+  return cached(tunnelEndpoints, type + ip, 100_000, () => ({ name: tunnelPortName(type, ip), type, remoteIp: ip }));
 }
 
 /**
@@ -731,12 +718,7 @@ const SHARED_PEER_FLOWS_MAX = 200_000;
 function sharedPeerFlows(s: OvsSettings, net: LocalNetwork, list: FdbEntries[string]['ports'][string], load: string, tunnel: string): Flow[] {
   let key = `${net.lvid}|${load}|${s.arpResponder}|${tunnel}`;
   for (const [mac, addr] of list) key += `|${mac} ${addr}`;
-  let flows = SHARED_PEER_FLOWS.get(key);
-  if (!flows) {
-    if (SHARED_PEER_FLOWS.size >= SHARED_PEER_FLOWS_MAX) SHARED_PEER_FLOWS.clear();
-    SHARED_PEER_FLOWS.set(key, (flows = peerFlows(s, net, list, load, tunnel)));
-  }
-  return flows;
+  return cached(SHARED_PEER_FLOWS, key, SHARED_PEER_FLOWS_MAX, () => peerFlows(s, net, list, load, tunnel));
 }
 
 function peerFlows(s: OvsSettings, net: LocalNetwork, list: FdbEntries[string]['ports'][string], load: string, tunnel: string): Flow[] {
@@ -769,20 +751,18 @@ function remoteDvrChunks(plan: OvsPlan, tunnelling: boolean): RemoteDvrChunks {
   const D = COOKIE.dvr;
   const out: RemoteDvrChunks = { key, int: [], tun: [], phys: new Map(plan.physicalBridges.map((b) => [b.bridge, []])) };
   for (const mac of new Set(plan.remoteDvrMacs)) {
-    let macFlows = DVR_MAC_FLOWS.get(`${key}|${mac}`);
-    if (!macFlows) {
-      macFlows = { int: [], tun: [], phys: [] };
+    const macFlows = cached(DVR_MAC_FLOWS, `${key}|${mac}`, 100_000, () => {
+      const made: { int: Flow[]; tun: Flow[]; phys: Flow[] } = { int: [], tun: [], phys: [] };
       if (tunnelling) {
-        macFlows.int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
-        macFlows.tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
+        made.int.push(f(INT.LOCAL_SWITCHING, 2, D, `in_port=${s.intPeerPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC})`));
+        made.tun.push(f(TUN.DVR_NOT_LEARN, 1, D, `dl_src=${mac}`, `output:${s.tunPeerPatch}`));
       }
       for (const b of plan.physicalBridges) {
-        macFlows.int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
-        macFlows.phys.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
+        made.int.push(f(INT.LOCAL_SWITCHING, 4, D, `in_port=${b.intPatch},dl_src=${mac}`, `resubmit(,${INT.DVR_TO_SRC_MAC_PHYSICAL})`));
+        made.phys.push(f(PHYS.DVR_NOT_LEARN_PHYSICAL, 2, D, `dl_src=${mac}`, `output:${b.phyPatch}`));
       }
-      if (DVR_MAC_FLOWS.size >= 100_000) DVR_MAC_FLOWS.clear();
-      DVR_MAC_FLOWS.set(`${key}|${mac}`, macFlows);
-    }
+      return made;
+    });
     out.int.push(...macFlows.int);
     out.tun.push(...macFlows.tun);
     plan.physicalBridges.forEach((b, i) => out.phys.get(b.bridge)!.push(macFlows.phys[i]));

@@ -452,15 +452,15 @@ export class HostViews {
       .$if(!!r.distributed, (q) => q.where('p.binding_host_id', '=', host))
       .execute();
     const fips: FloatingIpInfo[] = fipRows.map((f) => ({
-        id: f.id,
-        floating_ip_address: f.floating_ip_address,
-        floating_network_id: f.floating_network_id,
-        fixed_ip_address: f.fixed_ip_address!,
-        port_id: f.fixed_port_id!,
-        router_id: r.id,
-        status: f.status,
-        host: f.binding_host_id,
-      }));
+      id: f.id,
+      floating_ip_address: f.floating_ip_address,
+      floating_network_id: f.floating_network_id,
+      fixed_ip_address: f.fixed_ip_address!,
+      port_id: f.fixed_port_id!,
+      router_id: r.id,
+      status: f.status,
+      host: f.binding_host_id,
+    }));
     let fg: PortInfo | null = null;
     if (r.distributed && gw) {
       const fgRow = await this.k

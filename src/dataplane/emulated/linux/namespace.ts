@@ -9,6 +9,7 @@ import type { EmulatedHost } from './host.js';
 import { neighText, type Neighbour } from './neigh.js';
 import { Netfilter } from '../netfilter/index.js';
 import type { IpSet, IptablesTable } from '../../../host/state.js';
+import { cached } from '../../../common/cache.js';
 import { Rib, RT_TABLE_MAIN, routeText, type Route, type RouteType, type Rule } from './routing.js';
 
 /** A datagram or segment handed to a local socket. */
@@ -348,12 +349,6 @@ function describeRouteSpec(s: RouteSpec): string {
  * address and MAC (every host's router holds an entry for each port of its subnets).
  */
 function permanentEntry(ip: number, mac: Mac): Neighbour {
-  const key = `${ip} ${mac}`;
-  let e = PERMANENT.get(key);
-  if (!e) {
-    if (PERMANENT.size >= 1_000_000) PERMANENT.clear();
-    PERMANENT.set(key, (e = { ip, mac, state: 'PERMANENT', updated: 0, managed: true }));
-  }
-  return e;
+  return cached(PERMANENT, `${ip} ${mac}`, 1_000_000, () => ({ ip, mac, state: 'PERMANENT', updated: 0, managed: true }));
 }
 const PERMANENT = new Map<string, Neighbour>();

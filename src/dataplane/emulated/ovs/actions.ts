@@ -4,6 +4,7 @@
 // prerequisites the flow's match does not guarantee (arp_op without `arp`, vlan_vid without
 // a VLAN) is refused, as ovs-ofctl refuses it.
 
+import { cached } from '../../../common/cache.js';
 import { OvsFlowError } from './errors.js';
 import {
   ETH_TYPE_ARP,
@@ -150,24 +151,22 @@ export function subfieldText(s: Subfield): string {
   return `${s.field.nxm}[${s.ofs}..${s.ofs + s.nbits - 1}]`;
 }
 
+/** The reserved port names a flow may use, in either case. */
+const SPECIAL_PORTS = new Map<string, number>(
+  (['IN_PORT', 'LOCAL', 'NORMAL', 'FLOOD', 'ALL', 'NONE'] as const).flatMap((n) => [
+    [n, OFPP[n]],
+    [n.toLowerCase(), OFPP[n]],
+  ]),
+);
+
+/** Every reserved name: the special ports, and those the model does not support (never a bridge port's name). */
+const RESERVED_PORTS = new Set([...SPECIAL_PORTS.keys(), ...['CONTROLLER', 'TABLE', 'ANY'].flatMap((n) => [n, n.toLowerCase()])]);
+
 /** Port argument of output/resubmit: number, special name, or a bridge port name. */
 export function parsePort(text: string, flow: string, ctx: ParseContext, what = 'port'): number {
   const t = text.trim();
-  const special: Record<string, number> = {
-    IN_PORT: OFPP.IN_PORT,
-    in_port: OFPP.IN_PORT,
-    LOCAL: OFPP.LOCAL,
-    local: OFPP.LOCAL,
-    NORMAL: OFPP.NORMAL,
-    normal: OFPP.NORMAL,
-    FLOOD: OFPP.FLOOD,
-    flood: OFPP.FLOOD,
-    ALL: OFPP.ALL,
-    all: OFPP.ALL,
-    NONE: OFPP.NONE,
-    none: OFPP.NONE,
-  };
-  if (t in special) return special[t];
+  const special = SPECIAL_PORTS.get(t);
+  if (special !== undefined) return special;
   if (/^\d+$/.test(t)) {
     const n = Number(t);
     if (n > 0xffff) throw new OvsFlowError(flow, t, `${what} number out of range`);
@@ -290,11 +289,7 @@ export function internActions(actions: Action[]): Action[] {
   if (actions.length > 16) return actions;
   const key = actionsText(actions);
   if (key.length > SHARED_TEXT_MAX) return actions;
-  const hit = ACTION_LISTS.get(key);
-  if (hit) return hit;
-  if (ACTION_LISTS.size >= 1_000_000) ACTION_LISTS.clear();
-  ACTION_LISTS.set(key, actions);
-  return actions;
+  return cached(ACTION_LISTS, key, 1_000_000, () => actions);
 }
 
 function parseAction(item: string, flow: string, ctx: ParseContext, facts: FlowFacts): Action {
@@ -496,18 +491,12 @@ function need(arg: string | undefined, name: string, flow: string, item: string)
 /** An output to a port by name, when the context keeps names (not numbers, specials or unknown ports). */
 function namedOutput(text: string, flow: string, item: string, ctx: ParseContext): Action | undefined {
   const name = text.trim();
-  if (!ctx.portKnown || /^\d+$/.test(name) || PORT_WORDS.test(name)) return undefined;
+  if (!ctx.portKnown || /^\d+$/.test(name) || RESERVED_PORTS.has(name)) return undefined;
   if (!ctx.portKnown(name)) throw new OvsFlowError(flow, name, 'invalid or unknown port');
-  let a = NAMED_OUTPUTS.get(name);
-  if (!a) {
-    if (NAMED_OUTPUTS.size >= 100_000) NAMED_OUTPUTS.clear();
-    NAMED_OUTPUTS.set(name, (a = { kind: 'output', port: 0, name, text: `output:${name}` }));
-  }
-  return a;
+  return cached(NAMED_OUTPUTS, name, 100_000, () => ({ kind: 'output', port: 0, name, text: `output:${name}` }));
 }
 /** One action object per named output (immutable): a host's flood flows list every tunnel of a network. */
 const NAMED_OUTPUTS = new Map<string, Action>();
-const PORT_WORDS = /^(IN_PORT|in_port|LOCAL|local|NORMAL|normal|FLOOD|flood|ALL|all|NONE|none|CONTROLLER|controller|TABLE|table|ANY|any)$/;
 
 function outputAction(port: number, flow: string, item: string): Action {
   if (port === OFPP.NONE || port === OFPP.CONTROLLER || port === OFPP.TABLE || (port > OFPP.MAX && port < OFPP.IN_PORT))

@@ -292,13 +292,10 @@ export class OvsBridge {
     const rule = new Rule(cookie === undefined || cookie === pf.cookie ? specOf(pf) : specOf(pf, cookie));
     // Whole milliseconds stay a small integer in the object; the times a timeout reads only where one is set.
     rule.created = Math.floor(now);
-    if (pf.idleTimeout || pf.hardTimeout) rule.modified = rule.used = now;
+    if (pf.idleTimeout || pf.hardTimeout) rule.stamp(now);
     const old = this.flows.insert(rule);
-    if (old && !pf.resetCounts) {
-      // OpenFlow 1.3: a replaced flow's counters carry over unless reset_counts is given.
-      rule.nPackets = old.nPackets;
-      rule.nBytes = old.nBytes;
-    }
+    // OpenFlow 1.3: a replaced flow's counters carry over unless reset_counts is given.
+    if (old && !pf.resetCounts) rule.carryCounters(old);
     return rule;
   }
 
@@ -507,8 +504,7 @@ export class OvsBridge {
       if (x.steps) x.steps.push({ bridge: this.name, table, depth, kind: 'miss', frame: keyToFrame(w, x.base), outputs: [], notes: ['table miss: drop'] });
       return;
     }
-    rule.count(x.bytes + ((w[W.VLAN_TCI] & VLAN_CFI) !== 0 && x.base.vlan === undefined ? 4 : 0));
-    if (rule.idleTimeout !== 0) rule.used = this.now(x);
+    rule.count(x.bytes + ((w[W.VLAN_TCI] & VLAN_CFI) !== 0 && x.base.vlan === undefined ? 4 : 0), rule.idleTimeout !== 0 ? this.now(x) : undefined);
     let step: OvsStep | undefined;
     if (x.steps) {
       step = {
@@ -738,7 +734,7 @@ export class OvsBridge {
     const existing = this.flows.find(spec.table, learned.match, spec.priority, hashMatch(learned.match));
     if (existing && existing.learned && existing.cookie === spec.cookie && sameSig(existing.learnSig, learned.sig)) {
       // Re-learning an identical flow refreshes it: the hard timeout counts from now.
-      existing.modified = now;
+      existing.stamp(now, false);
       return;
     }
     const rule = new Rule({
@@ -752,11 +748,9 @@ export class OvsBridge {
       learned: true,
       learnSig: learned.sig,
     });
-    rule.created = rule.modified = rule.used = now;
-    if (existing) {
-      rule.nPackets = existing.nPackets;
-      rule.nBytes = existing.nBytes;
-    }
+    rule.created = now;
+    rule.stamp(now);
+    if (existing) rule.carryCounters(existing);
     this.flows.insert(rule);
     if (step) this.note(step, `learned: ${rule.canonical}`);
   }

@@ -95,11 +95,27 @@ export class Rule {
     this.spec = init instanceof RuleSpec ? init : new RuleSpec(init);
   }
 
-  /** A packet of `bytes` matched. */
-  count(bytes: number): void {
+  /** A packet of `bytes` matched; `now` given, the idle timeout counts from it. */
+  count(bytes: number, now?: number): void {
     const l = this.lived();
     l.nPackets++;
     l.nBytes += bytes;
+    if (now !== undefined) l.used = now;
+  }
+
+  /** Installed (or refreshed, `used` false: only the hard timeout restarts) at `now`. */
+  stamp(now: number, used = true): void {
+    const l = this.lived();
+    l.modified = now;
+    if (used) l.used = now;
+  }
+
+  /** The counters of the flow this one replaces (OpenFlow 1.3 keeps them). */
+  carryCounters(old: Rule): void {
+    if (!old.life) return;
+    const l = this.lived();
+    l.nPackets = old.life.nPackets;
+    l.nBytes = old.life.nBytes;
   }
 
   private lived(): RuleLife {
@@ -108,26 +124,14 @@ export class Rule {
   get nPackets(): number {
     return this.life?.nPackets ?? 0;
   }
-  set nPackets(v: number) {
-    if (v || this.life) this.lived().nPackets = v;
-  }
   get nBytes(): number {
     return this.life?.nBytes ?? 0;
-  }
-  set nBytes(v: number) {
-    if (v || this.life) this.lived().nBytes = v;
   }
   get modified(): number {
     return this.life?.modified ?? 0;
   }
-  set modified(v: number) {
-    if (v || this.life) this.lived().modified = v;
-  }
   get used(): number {
     return this.life?.used ?? 0;
-  }
-  set used(v: number) {
-    if (v || this.life) this.lived().used = v;
   }
 
   get table(): number {
