@@ -75,6 +75,8 @@ export const instanceNotFound = (id: string) => new NeutronError('InstanceNotFou
 
 export class ComputeService implements InstanceDirectory {
   private readonly instances = new Map<string, Instance>();
+  /** The instances of each host: what a host's VIF fragment and the placement count (a cloud of thousands plugs per host). */
+  private readonly byHost = new Map<string, Map<string, Instance>>();
 
   constructor(
     private readonly plugin: CorePlugin,
@@ -82,13 +84,27 @@ export class ComputeService implements InstanceDirectory {
     private readonly vms: VmRuntime,
     private readonly stateFile?: string,
   ) {
-    if (stateFile && existsSync(stateFile)) for (const i of JSON.parse(readFileSync(stateFile, 'utf8')) as Instance[]) this.instances.set(i.id, i);
+    if (stateFile && existsSync(stateFile)) for (const i of JSON.parse(readFileSync(stateFile, 'utf8')) as Instance[]) this.add(i);
   }
 
   /** The metadata service's view of an instance (InstanceDirectory). */
   instance(id: string): MetadataInstance | undefined {
     const i = this.instances.get(id);
     return i && { id: i.id, name: i.name, project_id: i.project_id, host: i.host, fixed_ip: i.lease?.ip ?? i.fixed_ip, security_groups: i.security_groups, availability_zone: 'nova' };
+  }
+
+  private add(i: Instance): void {
+    this.instances.set(i.id, i);
+    let mine = this.byHost.get(i.host);
+    if (!mine) this.byHost.set(i.host, (mine = new Map()));
+    mine.set(i.id, i);
+  }
+
+  private remove(i: Instance): void {
+    this.instances.delete(i.id);
+    const mine = this.byHost.get(i.host);
+    mine?.delete(i.id);
+    if (mine && !mine.size) this.byHost.delete(i.host);
   }
 
   private save() {
@@ -128,7 +144,7 @@ export class ComputeService implements InstanceDirectory {
    */
   async bootMany(ctx: RequestContext, reqs: BootRequest[]): Promise<Instance[]> {
     const load = new Map([...this.nodes.keys()].map((n) => [n, 0]));
-    for (const i of this.instances.values()) load.set(i.host, (load.get(i.host) ?? 0) + 1);
+    for (const [h, mine] of this.byHost) load.set(h, (load.get(h) ?? 0) + mine.size);
     const hosts = reqs.map((r) => {
       const h = this.place(ctx, load, r.host);
       load.set(h, (load.get(h) ?? 0) + 1);
@@ -164,7 +180,7 @@ export class ComputeService implements InstanceDirectory {
         created_at: new Date().toISOString(),
         datapath_type: datapathOf(port),
       };
-      this.instances.set(inst.id, inst);
+      this.add(inst);
       return inst;
     });
     this.save();
@@ -176,7 +192,7 @@ export class ComputeService implements InstanceDirectory {
   async delete(ctx: RequestContext, idOrName: string): Promise<void> {
     const inst = this.get(ctx, idOrName);
     await this.vms.deleteVm(this.vmSpec(inst));
-    this.instances.delete(inst.id);
+    this.remove(inst);
     this.save();
     await this.plug(inst.host);
     try {
@@ -191,11 +207,10 @@ export class ComputeService implements InstanceDirectory {
     let s = emptyHost();
     // os-vif makes the bridge with the binding's datapath type when it is missing (the OVS
     // agent's: the userspace datapath's bridges are netdev).
-    const mine = [...this.instances.values()].filter((i) => i.host === host);
+    const mine = [...(this.byHost.get(host)?.values() ?? [])];
     s = addBridge(s, INTEGRATION_BRIDGE, { datapath_type: mine.find((i) => i.datapath_type)?.datapath_type ?? 'system' });
     s = setSysctl(s, '', 'net.bridge.bridge-nf-call-iptables', 1);
-    for (const i of this.instances.values()) {
-      if (i.host !== host) continue;
+    for (const i of mine) {
       const qbr = hybridBridge(i.port_id);
       s = addLinuxBridge(s, '', qbr);
       // The tap's own MAC is the port's with fe: in front, as libvirt makes it.
@@ -239,7 +254,7 @@ export class ComputeService implements InstanceDirectory {
 
   /** A restarted cloud, first half: every host's VIF fragment again. */
   async plugAll(): Promise<void> {
-    for (const host of new Set([...this.instances.values()].map((i) => i.host))) await this.plug(host);
+    for (const host of [...this.byHost.keys()]) await this.plug(host);
   }
 
   /** Second half, once the VIFs exist: the VMs, with the addresses their leases gave them. */

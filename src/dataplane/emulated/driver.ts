@@ -124,7 +124,7 @@ export class EmulatedDriver {
     'ipset.create': (o) => {
       const ns = this.ns(o.namespace);
       ns.ipsetRestore([`create ${o.set.name} ${o.set.type} family ${o.set.family}`, ...o.set.members.map((m) => `add ${o.set.name} ${m}`)].join('\n'));
-      ns.ipsetState[o.set.name] = { ...o.set, members: [...o.set.members] };
+      ns.ipsetState[o.set.name] = o.set;
     },
     'ipset.replace': (o) => {
       const ns = this.ns(o.namespace);
@@ -132,13 +132,13 @@ export class EmulatedDriver {
       ns.ipsetRestore(
         [`create ${tmp} ${o.set.type} family ${o.set.family}`, ...o.set.members.map((m) => `add ${tmp} ${m}`), `swap ${tmp} ${o.set.name}`, `destroy ${tmp}`].join('\n'),
       );
-      ns.ipsetState[o.set.name] = { ...o.set, members: [...o.set.members] };
+      ns.ipsetState[o.set.name] = o.set;
     },
     'ipset.update': (o) => {
       const ns = this.ns(o.namespace);
       ns.ipsetRestore([...o.del.map((m) => `del ${o.name} ${m}`), ...o.add.map((m) => `add ${o.name} ${m}`)].join('\n'));
       const s = ns.ipsetState[o.name];
-      if (s) ns.ipsetState[o.name] = { ...s, members: [...o.members] };
+      if (s) ns.ipsetState[o.name] = { ...s, members: o.members };
     },
     'ipset.destroy': (o) => {
       const ns = this.ns(o.namespace);
@@ -153,9 +153,11 @@ export class EmulatedDriver {
       this.host.vswitch.bridge(o.bridge.name).spec = structuredClone(o.bridge);
     },
     'bridge.delete': (o) => this.host.vswitch.delBridge(o.name),
+    // States are immutable values (host/README.md): what the driver keeps of one (a port's
+    // columns, an ipset's members) is kept as given, and a read-back copies it.
     'port.add': (o) => {
       const p = this.host.vswitch.addPort(o.bridge, portSpec(o.port));
-      p.state = structuredClone(o.port);
+      p.state = o.port;
     },
     'port.set': (o) => {
       const vs = this.host.vswitch;
@@ -168,17 +170,17 @@ export class EmulatedDriver {
         const np = vs.addPort(o.bridge, portSpec(o.port));
         np.bridge.model.delFlows('');
         np.bridge.model.addFlows(flows);
-        np.state = structuredClone(o.port);
+        np.state = o.port;
         return;
       }
-      p.state = structuredClone(o.port);
+      p.state = o.port;
     },
     'port.del': (o) => this.host.vswitch.delPort(o.name),
     'flows.update': (o) => {
       const model = this.host.vswitch.bridge(o.bridge).model;
       for (const k of o.delete) model.delFlows(`--strict ${renderFlowKey(k)}`);
       const flows = [...o.modify, ...o.add];
-      const texts = flows.map(renderFlow);
+      const texts = flows.map(flowText);
       model.addFlows(texts);
       if (WRITTEN.size + texts.length > WRITTEN_MAX) WRITTEN.clear();
       for (let i = 0; i < texts.length; i++) if (texts[i].length <= SHARED_TEXT_MAX) WRITTEN.set(texts[i], flows[i]);
@@ -309,6 +311,22 @@ export class EmulatedDriver {
  */
 const WRITTEN = new Map<string, Flow>();
 const WRITTEN_MAX = 2_000_000;
+
+/**
+ * A flow's text, made once per flow object: the hosts of an emulated cloud install the same
+ * objects (a peer's unicast and ARP responder flows), and the same string each time is looked
+ * up in the parse cache by its cached hash instead of being built, hashed and compared anew
+ * per host. A long text (a host's own flood flow, one version per pass) is not kept.
+ */
+const TEXTS = new WeakMap<Flow, string>();
+function flowText(f: Flow): string {
+  let text = TEXTS.get(f);
+  if (text === undefined) {
+    text = renderFlow(f);
+    if (text.length <= SHARED_TEXT_MAX) TEXTS.set(f, text);
+  }
+  return text;
+}
 
 function readNamespace(ns: Namespace): NsState {
   const links: Record<string, Link> = {};

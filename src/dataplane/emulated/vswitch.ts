@@ -54,7 +54,9 @@ export interface VsBridge {
 export class Vswitch {
   bridges = new Map<string, VsBridge>();
   ports = new Map<string, VsPort>();
-  private tunnelsByRemote = new Map<string, VsPort[]>();
+  /** Tunnel ports by type and remote IP (as an integer): what a tunnel packet arriving is matched against. */
+  private readonly tunnelsByRemote = { vxlan: new Map<number, VsPort[]>(), gre: new Map<number, VsPort[]>() };
+  private readonly tunnelCount = { vxlan: 0, gre: 0 };
 
   constructor(private host: EmulatedHost) {}
 
@@ -153,18 +155,19 @@ export class Vswitch {
   }
 
   private indexTunnel(p: VsPort, add: boolean): void {
-    const k = `${p.type}|${p.remote}`;
-    const list = this.tunnelsByRemote.get(k) ?? [];
+    const byRemote = this.tunnelsByRemote[p.type as 'vxlan' | 'gre'];
+    const list = byRemote.get(p.remote!) ?? [];
     const next = add ? [...list, p] : list.filter((x) => x !== p);
-    if (next.length) this.tunnelsByRemote.set(k, next);
-    else this.tunnelsByRemote.delete(k);
+    if (next.length) byRemote.set(p.remote!, next);
+    else byRemote.delete(p.remote!);
+    // The kernel's vxlan_sys_4789 / gre0 receivers exist while a tunnel port of the kind does
+    // (counted, not looked for: a host adds a tunnel per peer, and a walk per add was the
+    // cube of the hosts over a cloud's start).
     const root = this.host.root;
-    // The kernel's vxlan_sys_4789 / gre0 receivers exist while a tunnel port of the kind does.
-    const hasVxlan = [...this.ports.values()].some((x) => x.type === 'vxlan');
-    const hasGre = [...this.ports.values()].some((x) => x.type === 'gre');
-    if (hasVxlan) root.udpKernel.set(VXLAN_PORT, this.vxlanRx);
+    this.tunnelCount[p.type as 'vxlan' | 'gre'] += add ? 1 : -1;
+    if (this.tunnelCount.vxlan) root.udpKernel.set(VXLAN_PORT, this.vxlanRx);
     else root.udpKernel.delete(VXLAN_PORT);
-    if (hasGre) root.protoKernel.set(IPPROTO_GRE, this.greRx);
+    if (this.tunnelCount.gre) root.protoKernel.set(IPPROTO_GRE, this.greRx);
     else root.protoKernel.delete(IPPROTO_GRE);
   }
 
@@ -279,7 +282,7 @@ export class Vswitch {
     const key = e.kind === 'vxlan' ? e.vni : e.key;
     const src = ipToInt(outer.ip!.src);
     const dst = ipToInt(outer.ip!.dst);
-    const port = (this.tunnelsByRemote.get(`${type}|${src}`) ?? []).find((p) => (p.local === undefined || p.local === dst) && (p.key === 'flow' || p.key === key));
+    const port = (this.tunnelsByRemote[type].get(src) ?? []).find((p) => (p.local === undefined || p.local === dst) && (p.key === 'flow' || p.key === key));
     if (!port) return host.drop(host.root, dev, outer, pkt, `no ${type} port with remote_ip=${outer.ip!.src} and key ${key} (flow or ${key}): packet discarded`);
     const inner = e.inner;
     if (host.engine.tracer.steps) {

@@ -219,7 +219,7 @@ export class OvsBridge {
     if (!p || p.ofport === OFPP.LOCAL) throw new OvsPortError(`No port '${name}' on bridge ${this.name}`);
     this.portsByName.delete(name);
     this.portsByNum.delete(p.ofport);
-    this.portList = this.portList.filter((x) => x !== p);
+    this.portList.splice(this.portList.indexOf(p), 1);
     this.macTable.flushPort(p.ofport);
   }
 
@@ -242,8 +242,17 @@ export class OvsBridge {
   private insertPort(p: OvsPort): void {
     this.portsByName.set(p.name, p);
     this.portsByNum.set(p.ofport, p);
-    this.portList.push(p);
-    this.portList.sort((a, b) => a.ofport - b.ofport);
+    // In place (a bridge gets a tunnel port per peer host: a sort per port was the square of
+    // the ports per bridge); new numbers are mostly the highest but LOCAL's.
+    const list = this.portList;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid].ofport < p.ofport) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, p);
   }
 
   // ---- flows ----
