@@ -6,6 +6,7 @@ import { Agent } from './agent.js';
 import { HostComposer } from './composer.js';
 import { World } from '../dataplane/emulated/world.js';
 import { InProcessTransport } from '../rpc/inproc.js';
+import { RpcTimeout } from '../rpc/transport.js';
 
 class Counting extends Agent {
   readonly agentType = 'Test agent';
@@ -66,5 +67,60 @@ describe('Agent passes', () => {
     a.requestSync(0); // ...and so does this one's
     await a.idle();
     assert.equal(a.passes, 2, 'the pass after the running one took both requests in');
+  });
+});
+
+describe('Agent calls to the server', () => {
+  /** A transport whose calls to the server are lost (or fail at once), recording each call's timeout. */
+  function lossy(opts: { failAtOnce?: boolean } = {}) {
+    const t = new InProcessTransport();
+    t.inject({ drop: () => true });
+    const timeouts: Array<[string, number | undefined]> = [];
+    const call = t.call.bind(t);
+    t.call = (topic: string, method: string, args: unknown, o: { timeoutMs?: number } = {}) => {
+      timeouts.push([method, o.timeoutMs]);
+      return opts.failAtOnce ? Promise.reject(new RpcTimeout(topic, method, o.timeoutMs ?? 0)) : call(topic, method, args, o);
+    };
+    return { t, timeouts };
+  }
+
+  it("back off as Neutron's agents do: a method that timed out waits twice as long next time, up to the maximum; others keep the default", async (ctx) => {
+    ctx.mock.method(Math, 'random', () => 0); // no wait between attempts
+    const errors = ctx.mock.method(console, 'error', () => {});
+    const { t, timeouts } = lossy();
+    const host = new World().addHost('h1');
+    const a = new Counting({ transport: t, host: 'h1', composer: new HostComposer('h1', host.driver), rpcResponseTimeout: 0.02, rpcResponseMaxTimeout: 0.07 });
+    for (let i = 0; i < 4; i++) await assert.rejects(a.call('get_dvr_mac_address_list', {}), RpcTimeout);
+    await assert.rejects(a.call('get_dvr_mac_address_by_host', { host: 'h1' }), RpcTimeout);
+    assert.deepEqual(timeouts, [
+      ['get_dvr_mac_address_list', 20],
+      ['get_dvr_mac_address_list', 40],
+      ['get_dvr_mac_address_list', 70],
+      ['get_dvr_mac_address_list', 70],
+      ['get_dvr_mac_address_by_host', 20],
+    ]);
+    const said = errors.mock.calls.map((c) => String(c.arguments[0]));
+    assert.ok(said.some((m) => m.includes('Timeout in RPC method get_dvr_mac_address_list. Waiting for 0 seconds before next attempt')), said.join('\n'));
+    assert.ok(said.some((m) => m.includes('Increasing timeout for get_dvr_mac_address_list calls to 0.04 seconds')), said.join('\n'));
+  });
+
+  it('the caller of a call that timed out waits a random while before its next attempt, cut short when the agent stops', async (ctx) => {
+    ctx.mock.method(Math, 'random', () => 0.99);
+    ctx.mock.method(console, 'error', () => {});
+    const { t } = lossy({ failAtOnce: true });
+    const host = new World().addHost('h1');
+    const a = new Counting({ transport: t, host: 'h1', composer: new HostComposer('h1', host.driver), rpcResponseTimeout: 0.1 });
+    let t0 = performance.now();
+    await assert.rejects(a.call('get_dvr_mac_address_list', {}), RpcTimeout);
+    const waited = performance.now() - t0;
+    assert.ok(waited >= 90, `waited ${waited} ms: 0.99 of the 100 ms timeout`);
+    // A long wait (30 s at most 60) ends with the agent.
+    const b = new Counting({ transport: t, host: 'h1', composer: new HostComposer('h1', host.driver), rpcResponseTimeout: 60 });
+    t0 = performance.now();
+    const attempt = assert.rejects(b.call('get_dvr_mac_address_list', {}), RpcTimeout);
+    await new Promise((r) => setTimeout(r, 20));
+    await b.stop();
+    await attempt;
+    assert.ok(performance.now() - t0 < 5000, 'stop() ended the wait');
   });
 });

@@ -13,7 +13,9 @@ import {
   type ServerMethod,
   type ServerMethods,
 } from '../rpc/messages.js';
-import type { Transport } from '../rpc/transport.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RpcTimeout, type Transport } from '../rpc/transport.js';
+import type { AgentCommon } from '../config/agents.js';
 import type { HostComposer } from './composer.js';
 
 export interface AgentOptions {
@@ -26,7 +28,18 @@ export interface AgentOptions {
   resyncInterval?: number;
   /** Delay that batches notifications into one resync (ms, default 0: next tick). */
   debounceMs?: number;
+  /** Seconds a call waits for its reply at first (rpc_response_timeout, default 60). */
+  rpcResponseTimeout?: number;
+  /** Seconds a method's timeout may double up to (rpc_response_max_timeout, default 600). */
+  rpcResponseMaxTimeout?: number;
 }
+
+/** The options an agent's config file sets (a caller's own options override them). */
+export const configOptions = (c: AgentCommon): Pick<AgentOptions, 'reportInterval' | 'rpcResponseTimeout' | 'rpcResponseMaxTimeout'> => ({
+  reportInterval: c.agent.report_interval,
+  rpcResponseTimeout: c.rpc_response_timeout,
+  rpcResponseMaxTimeout: c.rpc_response_max_timeout,
+});
 
 /**
  * Busy (see gatherMs): this many requests within this time found a pass already gathering
@@ -74,14 +87,45 @@ export abstract class Agent {
     return {};
   }
 
-  call<M extends ServerMethod>(method: M, args: ServerMethods[M][0]): Promise<ServerMethods[M][1]> {
+  /**
+   * A call to the server, backing off as Neutron's agents do (neutron_lib.rpc
+   * BackingOffClient): a method that timed out waits twice as long next time (up to
+   * rpc_response_max_timeout; never shortened again, as busy servers rather than lost
+   * messages are the usual cause), and the failing caller waits a random while before its
+   * next attempt. A server swamped by a thousand hosts coming up then sees fewer, spread
+   * retries, instead of every agent asking again at once and timing out again.
+   */
+  async call<M extends ServerMethod>(method: M, args: ServerMethods[M][0]): Promise<ServerMethods[M][1]> {
     const topic = method === 'report_state' ? SERVER_TOPICS.reports : this.topic === 'l3_agent' ? SERVER_TOPICS.l3 : SERVER_TOPICS.plugin;
-    return this.transport.call(topic, method, args);
+    const base = this.opts.rpcResponseTimeout ?? 60;
+    const timeout = this.methodTimeouts.get(method) ?? base;
+    try {
+      return await this.transport.call(topic, method, args, { timeoutMs: timeout * 1000 });
+    } catch (err) {
+      if (!(err instanceof RpcTimeout)) throw err;
+      const wait = Math.random() * Math.min(timeout, base);
+      console.error(
+        `${this.binary} on ${this.host}: Timeout in RPC method ${method}. Waiting for ${Math.round(wait)} seconds before next attempt. If the server is not down, consider increasing the rpc_response_timeout option as Neutron server(s) may be overloaded and unable to respond quickly enough.`,
+      );
+      const next = Math.min(timeout * 2, this.opts.rpcResponseMaxTimeout ?? 600);
+      if (next > timeout) {
+        console.error(`${this.binary} on ${this.host}: Increasing timeout for ${method} calls to ${next} seconds. Restart the agent to restore it to the default value.`);
+        this.methodTimeouts.set(method, next);
+      }
+      await sleep(wait * 1000, undefined, { signal: this.stopping.signal }).catch(() => {}); // cut short by stop()
+      throw err;
+    }
   }
+
+  /** Per method, the timeout (s) it backed off to; the default for the others. */
+  private readonly methodTimeouts = new Map<string, number>();
+  /** Aborted by stop(): a caller waiting before its next attempt gives up waiting. */
+  private stopping = new AbortController();
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.stopping = new AbortController();
     if (this.serveBase) {
       const own = this.handlers() as Record<string, (a: unknown) => void | Promise<void>>;
       const wrap = Object.fromEntries(
@@ -99,6 +143,7 @@ export abstract class Agent {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     for (const s of this.stops) await s();

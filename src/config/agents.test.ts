@@ -104,6 +104,8 @@ test("agent defaults are Neutron's", () => {
   assert.equal(l3.handle_internal_only_routers, true);
   assert.equal(l3.agent.report_interval, 30);
   assert.equal(l3.agent.availability_zone, 'nova');
+  assert.equal(l3.rpc_response_timeout, 60);
+  assert.equal(l3.rpc_response_max_timeout, 600);
   const ovs = loadOvsAgentConfig([], opts);
   assert.equal(ovs.ovs.local_ip, undefined);
   assert.deepEqual(ovs.agent.tunnel_types, []);
@@ -170,6 +172,8 @@ test('L3 / DHCP agents: bad or contradictory values stop startup', () => {
   rejects(l3, '[DEFAULT]\ninterface_driver = openvswitch\nuse_namespaces = False\n', '[DEFAULT] use_namespaces = False', 'always uses network namespaces');
   rejects(l3, '[DEFAULT]\ninterface_driver = openvswitch\nexternal_network_bridge = br-ex\n', '[DEFAULT] external_network_bridge = br-ex', 'must be empty');
   rejects(l3, '[DEFAULT]\ninterface_driver = openvswitch\nmetadata_port = http\n', '[DEFAULT] metadata_port = http');
+  rejects(l3, '[DEFAULT]\ninterface_driver = openvswitch\nrpc_response_timeout = 0\n', '[DEFAULT] rpc_response_timeout = 0');
+  rejects(l3, '[DEFAULT]\ninterface_driver = openvswitch\nrpc_response_max_timeout = soon\n', '[DEFAULT] rpc_response_max_timeout = soon');
   rejects(dhcp, '[DEFAULT]\ninterface_driver = openvswitch\ndhcp_driver = isc\n', '[DEFAULT] dhcp_driver = isc', 'unsupported DHCP driver');
   rejects(dhcp, '[DEFAULT]\ninterface_driver = openvswitch\ndnsmasq_config_file = etc/none.conf\n', '[DEFAULT] dnsmasq_config_file = etc/none.conf', 'cannot read /nonexistent/etc/none.conf');
   rejects(dhcp, '[DEFAULT]\ninterface_driver = openvswitch\ndnsmasq_dns_servers = 8.8.8.8,dns.example\n', "'dns.example' is not an IP address");

@@ -26,6 +26,10 @@ export interface AgentCommon {
   state_path: string;
   debug: boolean;
   agent: { report_interval: number; availability_zone: string };
+  /** Seconds an RPC call waits for its reply at first (oslo.messaging's, default 60). */
+  rpc_response_timeout: number;
+  /** Seconds a method's timeout may double up to after timeouts (Neutron's backing-off client, default 600). */
+  rpc_response_max_timeout: number;
   config_files: string[];
   raw: Record<string, Record<string, string>>;
 }
@@ -138,6 +142,8 @@ function open(files: string[], known: KnownSet, opts: AgentLoadOptions): { o: Op
       report_interval: Number(o.str('agent', 'report_interval', '30')),
       availability_zone: o.str('agent', 'availability_zone', 'nova'),
     },
+    rpc_response_timeout: o.int(D, 'rpc_response_timeout', 60, { min: 1 }),
+    rpc_response_max_timeout: o.int(D, 'rpc_response_max_timeout', 600, { min: 1 }),
     config_files: [...files],
     raw: ini.toRaw(),
   };

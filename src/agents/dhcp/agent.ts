@@ -15,7 +15,7 @@ import type { HostState, OvsBridge } from '../../host/state.js';
 import type { NetworkInfo, PortInfo } from '../../rpc/messages.js';
 import { AGENT_TOPICS } from '../../rpc/messages.js';
 import { DEVICE_OWNER } from '../../common/constants.js';
-import { Agent, type AgentOptions } from '../agent.js';
+import { Agent, configOptions, type AgentOptions } from '../agent.js';
 import { dhcpDeviceId } from './device-id.js';
 import { metadataProxySocket } from '../metadata/socket.js';
 import { addDhcpNetwork, dhcpSubnets, parseDnsmasqOptions, type DnsmasqSettings } from './dnsmasq.js';
@@ -50,7 +50,7 @@ export class DhcpAgent extends Agent {
   constructor(opts: DhcpAgentOptions) {
     // Neutron's resync_interval is a retry delay after a failure; the base class's periodic
     // full resync (default 60 s) is what heals missed casts here.
-    super({ reportInterval: opts.config.agent.report_interval, ...opts });
+    super({ ...configOptions(opts.config), ...opts });
     this.config = opts.config;
     const raw = opts.config.raw.DEFAULT ?? {};
     this.settings = {

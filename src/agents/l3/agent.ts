@@ -16,7 +16,7 @@ import { isIpv4 } from '../../host/ip.js';
 import { ChunkedTable, joinChunks } from '../../host/chunks.js';
 import type { HostState, Neighbour } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type ArpEntry, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
-import { Agent, type AgentOptions } from '../agent.js';
+import { Agent, configOptions, type AgentOptions } from '../agent.js';
 import { metadataProxySocket } from '../metadata/socket.js';
 import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
 import { buildL3, type Announcement, type FipStatus, type L3BuildOutput } from './build.js';
@@ -101,7 +101,7 @@ export class L3Agent extends Agent {
   readonly statusReports: Array<{ router_id: string; fip_statuses: Record<string, FipStatus> }> = [];
 
   constructor(opts: L3AgentOptions) {
-    super({ ...opts, host: opts.host ?? opts.config.host, reportInterval: opts.reportInterval ?? opts.config.agent.report_interval });
+    super({ ...configOptions(opts.config), ...opts, host: opts.host ?? opts.config.host });
     const mode = opts.config.agent_mode;
     if (mode !== 'dvr' && mode !== 'dvr_snat')
       throw new Error(`L3 agent on ${this.host}: agent_mode "${mode}" is not supported (use dvr, or dvr_snat, which also hosts centralized routers)`);

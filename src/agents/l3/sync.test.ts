@@ -110,6 +110,8 @@ function config(mode: 'dvr' | 'dvr_snat' = 'dvr', over: Partial<L3AgentConfig> =
     state_path: '/nonexistent',
     debug: false,
     agent: { report_interval: 30, availability_zone: 'nova', extensions: [] },
+    rpc_response_timeout: 60,
+    rpc_response_max_timeout: 600,
     config_files: [],
     raw: {},
     agent_mode: mode,

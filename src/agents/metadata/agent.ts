@@ -13,7 +13,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname } from 'node:path';
 import type { MetadataAgentConfig } from '../../config/agents.js';
-import { Agent, type AgentOptions } from '../agent.js';
+import { Agent, configOptions, type AgentOptions } from '../agent.js';
 import { errorResponse, header, type HttpRequest, type HttpResponse } from './http.js';
 import { signInstanceId } from './signature.js';
 
@@ -46,7 +46,7 @@ export class MetadataAgent extends Agent {
   readonly statuses = new Map<number, number>();
 
   constructor(opts: MetadataAgentOptions) {
-    super(opts);
+    super({ ...configOptions(opts.config), ...opts });
     this.config = opts.config;
     this.nova = opts.nova ?? httpNovaClient(opts.config);
   }

@@ -22,7 +22,7 @@ import { intToPhysPatch, physToIntPatch } from '../../host/names.js';
 import type { HostState, IpSet, OvsPort } from '../../host/state.js';
 import type { MemberChange, MemberIps } from '../../rpc/members.js';
 import { AGENT_TOPICS, type AgentMethods, type DeviceDetails, type FdbEntries, type SecurityGroupInfo } from '../../rpc/messages.js';
-import { Agent, type AgentOptions } from '../agent.js';
+import { Agent, configOptions, type AgentOptions } from '../agent.js';
 import { noteFdbChange, type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
 import { firewallIpsets, hybridFirewall, zonesFromRaw, type HybridFirewall } from './firewall.js';
 import { ovsFragment } from './fragment.js';
@@ -116,7 +116,7 @@ export class OvsAgent extends Agent {
   devices = 0;
 
   constructor(opts: OvsAgentOptions) {
-    super({ ...opts, host: opts.host ?? opts.config.host });
+    super({ ...configOptions(opts.config), ...opts, host: opts.host ?? opts.config.host });
     this.config = opts.config;
     this.settings = ovsSettings(opts.config);
   }
