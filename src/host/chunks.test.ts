@@ -97,4 +97,24 @@ describe('chunks', () => {
     assert.equal(t.count, 4);
     assert.equal(t.delete('nope'), false);
   });
+
+  it('ChunkedTable never changes a chunk it handed out; changes between two reads share one copy', () => {
+    const t = new ChunkedTable<{ ip: string; mac: string }>((x) => x.ip, 4);
+    t.set({ ip: 'a', mac: '1' });
+    const first = t.chunks();
+    const snapshot = first.map((c) => [...c]);
+    t.set({ ip: 'b', mac: '2' });
+    t.set({ ip: 'c', mac: '3' });
+    t.set({ ip: 'a', mac: '9' });
+    assert.deepEqual(first.map((c) => [...c]), snapshot, 'what was handed out stays as it was');
+    const second = t.chunks();
+    assert.deepEqual(second, [[{ ip: 'a', mac: '9' }, { ip: 'b', mac: '2' }, { ip: 'c', mac: '3' }]]);
+    assert.equal(t.chunks()[0], second[0], 'no change, the same chunk');
+    for (const k of ['a', 'b', 'c']) t.delete(k);
+    t.set({ ip: 'd', mac: '4' });
+    assert.deepEqual(t.chunks(), [[{ ip: 'd', mac: '4' }]], 'a block emptied and filled again in one pass');
+    t.delete('d');
+    assert.deepEqual(t.chunks(), [], 'an emptied block goes');
+    assert.equal(t.count, 0);
+  });
 });

@@ -99,10 +99,12 @@ export function changedParts<T>(cur: readonly T[], des: readonly T[]): { cur: re
  * A keyed collection kept as chunks of at most `size` elements: adding, replacing or deleting
  * one element makes one new chunk, every other chunk stays the same object. What a builder
  * holds for a table that changes one entry at a time (a router's neighbours, thousands).
+ * Changes between two `chunks()` go to a working copy of each block they touch, made once:
+ * a burst of adds (a cloud coming up) copies the last block once per pass, not once per add.
  */
 export class ChunkedTable<T> {
-  private readonly blocks: Array<{ items: readonly T[] }> = [];
-  private readonly where = new Map<string, { items: readonly T[] }>();
+  private blocks: Array<Block<T>> = [];
+  private readonly where = new Map<string, Block<T>>();
 
   constructor(
     private readonly keyOf: (x: T) => string,
@@ -118,16 +120,15 @@ export class ChunkedTable<T> {
     const key = this.keyOf(x);
     const block = this.where.get(key);
     if (block) {
-      const i = block.items.findIndex((y) => this.keyOf(y) === key);
-      if (same(block.items[i], x)) return false;
-      const items = block.items.slice();
-      items[i] = x;
-      block.items = items;
+      const items = block.draft ?? block.items;
+      const i = items.findIndex((y) => this.keyOf(y) === key);
+      if (same(items[i], x)) return false;
+      draft(block)[i] = x;
       return true;
     }
     let last = this.blocks[this.blocks.length - 1];
-    if (!last || last.items.length >= this.size) this.blocks.push((last = { items: [] }));
-    last.items = [...last.items, x];
+    if (!last || (last.draft ?? last.items).length >= this.size) this.blocks.push((last = { items: [], draft: [] }));
+    draft(last).push(x);
     this.where.set(key, last);
     return true;
   }
@@ -136,13 +137,32 @@ export class ChunkedTable<T> {
     const block = this.where.get(key);
     if (!block) return false;
     this.where.delete(key);
-    block.items = block.items.filter((y) => this.keyOf(y) !== key);
-    if (!block.items.length) this.blocks.splice(this.blocks.indexOf(block), 1);
+    const items = draft(block);
+    items.splice(
+      items.findIndex((y) => this.keyOf(y) === key),
+      1,
+    );
     return true;
   }
 
   /** The chunks, in a stable order; the same objects for the blocks that did not change. */
   chunks(): ReadonlyArray<readonly T[]> {
+    let emptied = false;
+    for (const b of this.blocks) {
+      if (!b.draft) continue;
+      b.items = b.draft;
+      b.draft = undefined;
+      emptied ||= b.items.length === 0;
+    }
+    if (emptied) this.blocks = this.blocks.filter((b) => b.items.length > 0);
     return this.blocks.map((b) => b.items);
   }
 }
+
+/** A block's elements as last handed out (never changed after), and its working copy while it changes. */
+interface Block<T> {
+  items: readonly T[];
+  draft?: T[];
+}
+
+const draft = <T>(b: Block<T>): T[] => (b.draft ??= b.items.slice());

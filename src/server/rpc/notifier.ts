@@ -74,11 +74,17 @@ export class AgentNotifier {
     if (method === 'add_fdb_entries' || method === 'remove_fdb_entries') {
       // Merged into the topic's last stateful message when it is of the same kind (order
       // kept: resync triggers in between commute with FDB casts, a full pass rebuilds the FDB).
-      this.merge(kind, topic, method, (last) => (last.args = { fdb_entries: mergeFdb(last.args.fdb_entries, args.fdb_entries) }), () => ({ fdb_entries: mergeFdb({}, args.fdb_entries) }));
+      // Once per host of a network per port coming up: no closures made per call.
+      const last = this.mergeable(tk, method);
+      if (last) mergeFdb(last.args.fdb_entries, args.fdb_entries);
+      else this.push(tk, kind, topic, method, { fdb_entries: mergeFdb({}, args.fdb_entries) });
     } else if (method === 'add_arp_entry' || method === 'del_arp_entry') {
       // The same for ARP entries: a run of them to one topic goes as one add_arp_entries or
       // del_arp_entries, in order (an add after a del starts a new message).
-      this.merge(kind, topic, method === 'add_arp_entry' ? 'add_arp_entries' : 'del_arp_entries', (last) => last.args.entries.push(args), () => ({ entries: [args] }));
+      const batch = method === 'add_arp_entry' ? 'add_arp_entries' : 'del_arp_entries';
+      const last = this.mergeable(tk, batch);
+      if (last) last.args.entries.push(args);
+      else this.push(tk, kind, topic, batch, { entries: [args] });
     } else if (RESYNC_TRIGGERS.has(method)) {
       // A pure "look again" message: a copy already queued since the topic's last stateful
       // message is as good (router removals count as stateful: an update after one must stay).
@@ -95,12 +101,15 @@ export class AgentNotifier {
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
   }
 
-  /** Into the topic's last stateful message when it is a `method` one (`into`), else as a new one (`fresh()`'s args). */
-  private merge(kind: 'cast' | 'fanout', topic: string, method: AgentMethod, into: (last: { args: any }) => void, fresh: () => any) {
-    const tk = `${kind}|${topic}`;
+  /** The topic's last stateful message when it is a `method` one (what the next of its kind merges into). */
+  private mergeable(tk: string, method: AgentMethod): { method: AgentMethod; args: any } | undefined {
     const last = this.lastMergeable.get(tk);
-    if (last && last.method === method) return void into(last);
-    const m = { kind, topic, method, args: fresh() };
+    return last && last.method === method ? last : undefined;
+  }
+
+  /** A new mergeable message at the end of the outbox. */
+  private push(tk: string, kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any) {
+    const m = { kind, topic, method, args };
     this.outbox.push(m);
     this.bump(kind, topic);
     this.lastMergeable.set(tk, m);
@@ -406,14 +415,20 @@ const RESYNC_TRIGGERS: ReadonlySet<AgentMethod> = new Set<AgentMethod>([
  * small merges, not a thousand copies of everything gathered so far. Each pair once.
  */
 function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
-  for (const [net, e] of Object.entries(more)) {
-    const old = into[net];
-    const ports: Record<string, Array<[string, string]>> = old?.ports ?? {};
-    for (const [ip, entries] of Object.entries(e.ports)) {
-      const list = (ports[ip] ??= []);
-      for (const x of entries) if (!list.some((y) => y[0] === x[0] && y[1] === x[1])) list.push([x[0], x[1]]);
+  // Once per host of the network per port coming up: no per-call copies or entry arrays.
+  for (const net in more) {
+    const e = more[net];
+    let to = into[net];
+    if (!to) into[net] = to = { network_type: e.network_type, segment_id: e.segment_id, ports: {} };
+    else (to.network_type = e.network_type), (to.segment_id = e.segment_id);
+    for (const ip in e.ports) {
+      const list = (to.ports[ip] ??= []);
+      for (const x of e.ports[ip]) {
+        let seen = false;
+        for (let i = 0; i < list.length && !seen; i++) seen = list[i][0] === x[0] && list[i][1] === x[1];
+        if (!seen) list.push([x[0], x[1]]);
+      }
     }
-    into[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
   }
   return into;
 }
