@@ -23,6 +23,7 @@ if (url) {
     },
     {
       callAfterStop: 'timeout',
+      payloads: 'copied',
       dropConnection: (t: TestTransport) => (t as AmqpTransport).dropConnectionForTest(),
     },
   );

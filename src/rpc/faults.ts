@@ -36,3 +36,8 @@ export function describe(kind: WireMessage['kind'], topic: string, method: strin
   const parsed = JSON.parse(text) as { args?: unknown };
   return { kind, topic, method, body: kind === 'reply' ? parsed : parsed.args };
 }
+
+/** The predicates' view of a message that did not cross a process: its sealed (frozen) payload. */
+export function describeSealed(kind: WireMessage['kind'], topic: string, method: string, body: unknown): WireMessage {
+  return { kind, topic, method, body };
+}

@@ -4,7 +4,7 @@ import { InProcessBus, InProcessTransport } from './inproc.js';
 import { transportSuite, until } from './transport.case.js';
 
 const bus = new InProcessBus();
-transportSuite('in-process', async () => bus.transport({ onHandlerError: () => {} }), { callAfterStop: 'no-server' });
+transportSuite('in-process', async () => bus.transport({ onHandlerError: () => {} }), { callAfterStop: 'no-server', payloads: 'frozen' });
 
 describe('InProcessTransport', () => {
   it('transports on different buses do not see each other', async () => {

@@ -1,7 +1,9 @@
 // In-process transport: a bus object plays the broker for every transport attached to it
 // (server and agents of a test or an all-in-one process). It behaves like the AMQP transport
 // where it matters to callers: every delivery is a later macrotask (never inside the sender's
-// stack), payloads cross as JSON text (no shared objects), call/cast go round-robin to one
+// stack), payloads are checked as the wire checks them and then frozen and shared, not copied
+// (wire.ts sealJson: neither side can change what the other sees, and a thousand hosts'
+// casts cost no thousand encodings and parses), call/cast go round-robin to one
 // server of the topic, fanout reaches every fanout subscriber, and messages from one sender on
 // one topic arrive in the order sent (setImmediate runs callbacks first-in, first-out).
 //
@@ -9,8 +11,8 @@
 // call rejects with RpcNoServer, a cast or fanout is dropped), and nothing is ever lost
 // unless a fault rule says so.
 
-import { dispatch, reportHandlerError } from './dispatch.js';
-import { describe, FaultInjector } from './faults.js';
+import { dispatchSealed, reportHandlerError } from './dispatch.js';
+import { describeSealed, FaultInjector } from './faults.js';
 import {
   DEFAULT_CALL_TIMEOUT_MS,
   RpcConnectionError,
@@ -22,7 +24,7 @@ import {
   type Handlers,
   type Transport,
 } from './transport.js';
-import { checkTopic, decodeReply, encodeMessage } from './wire.js';
+import { checkTopic, sealMessage, type ReplyEnvelope, type RequestEnvelope } from './wire.js';
 
 interface Server {
   topic: string;
@@ -117,10 +119,10 @@ export class InProcessTransport implements Transport, FaultInjectable {
   }
 
   call<T = unknown>(topic: string, method: string, args: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
-    let text: string;
+    let env: RequestEnvelope;
     try {
       this.checkOpen();
-      text = encodeMessage(topic, method, args);
+      env = sealMessage(topic, method, args);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -132,7 +134,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
         reject(new RpcTimeout(topic, method, timeoutMs));
       }, timeoutMs);
       this.pending.set(id, { topic, method, resolve: resolve as (v: unknown) => void, reject, timer });
-      const n = this.faults.copies(() => describe('call', topic, method, text));
+      const n = this.faults.copies(() => describeSealed('call', topic, method, env.args));
       if (n === 0) return; // lost: the caller finds out by its timeout, as over a broker
       const server = this.bus.pick(topic);
       if (!server) {
@@ -141,7 +143,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
       }
       for (let i = 0; i < n; i++) {
         const target = i === 0 ? server : this.bus.pick(topic) ?? server;
-        setImmediate(() => this.deliverCall(target, text, id, method));
+        setImmediate(() => this.deliverCall(target, env, id, method));
       }
     });
   }
@@ -149,11 +151,11 @@ export class InProcessTransport implements Transport, FaultInjectable {
   cast(topic: string, method: string, args: unknown): Promise<void> {
     try {
       this.checkOpen();
-      const text = encodeMessage(topic, method, args);
-      const n = this.faults.copies(() => describe('cast', topic, method, text));
+      const env = sealMessage(topic, method, args);
+      const n = this.faults.copies(() => describeSealed('cast', topic, method, env.args));
       for (let i = 0; i < n; i++) {
         const server = this.bus.pick(topic);
-        if (server) setImmediate(() => this.deliverOneWay(server, text));
+        if (server) setImmediate(() => this.deliverOneWay(server, env));
       }
       return afterDelivery();
     } catch (e) {
@@ -164,11 +166,11 @@ export class InProcessTransport implements Transport, FaultInjectable {
   fanout(topic: string, method: string, args: unknown): Promise<void> {
     try {
       this.checkOpen();
-      const text = encodeMessage(topic, method, args);
-      const n = this.faults.copies(() => describe('fanout', topic, method, text));
+      const env = sealMessage(topic, method, args);
+      const n = this.faults.copies(() => describeSealed('fanout', topic, method, env.args));
       const targets = this.bus.fanoutServers(topic);
       for (let i = 0; i < n; i++) {
-        for (const server of targets) setImmediate(() => this.deliverOneWay(server, text));
+        for (const server of targets) setImmediate(() => this.deliverOneWay(server, env));
       }
       return afterDelivery();
     } catch (e) {
@@ -201,36 +203,31 @@ export class InProcessTransport implements Transport, FaultInjectable {
   }
 
   /** Runs on the server's side of the bus; `this` is the caller, `server.owner` the server. */
-  private deliverCall(server: Server, text: string, id: number, method: string): void {
+  private deliverCall(server: Server, env: RequestEnvelope, id: number, method: string): void {
     // The server may have stopped since the message was sent: like a requeue, try another.
     const target = server.active ? server : this.bus.pick(server.topic);
     if (!target) {
       this.settle(id, undefined, new RpcNoServer(server.topic, method));
       return;
     }
-    void dispatch(target.handlers, text, target.topic).then((d) => {
-      const n = target.owner.faults.copies(() => describe('reply', target.topic, method, d.reply));
+    void dispatchSealed(target.handlers, env, target.topic).then((d) => {
+      const n = target.owner.faults.copies(() => describeSealed('reply', target.topic, method, d.reply));
       for (let i = 0; i < n; i++) setImmediate(() => this.receiveReply(id, d.reply));
     });
   }
 
-  private deliverOneWay(server: Server, text: string): void {
+  private deliverOneWay(server: Server, env: RequestEnvelope): void {
     if (!server.active) return;
-    void dispatch(server.handlers, text, server.topic).then((d) => {
+    void dispatchSealed(server.handlers, env, server.topic).then((d) => {
       if (d.error !== undefined) server.owner.onHandlerError(d.error, { topic: server.topic, method: d.method });
     });
   }
 
-  private receiveReply(id: number, text: string): void {
+  private receiveReply(id: number, env: ReplyEnvelope): void {
     const p = this.pending.get(id);
     if (!p) return; // timed out, closed, or a duplicate reply
-    try {
-      const env = decodeReply(text);
-      if ('error' in env) this.settle(id, undefined, new RpcError(env.error.type, env.error.message, p.topic, p.method, env.error.status));
-      else this.settle(id, env.result);
-    } catch (e) {
-      this.settle(id, undefined, e as Error);
-    }
+    if ('error' in env) this.settle(id, undefined, new RpcError(env.error.type, env.error.message, p.topic, p.method, env.error.status));
+    else this.settle(id, env.result);
   }
 
   private settle(id: number, value: unknown, err?: Error): void {

@@ -23,6 +23,8 @@ export interface SuiteOptions {
   dropConnection?: (t: TestTransport) => void;
   /** After the last server of a topic stops, a call finds no server (inproc) or waits in a queue (AMQP). */
   callAfterStop: 'no-server' | 'timeout';
+  /** Payloads cross as copies (AMQP) or as the sender's objects, frozen (in one process). */
+  payloads: 'copied' | 'frozen';
 }
 
 export function transportSuite(name: string, make: () => Promise<TestTransport>, opts: SuiteOptions): void {
@@ -61,25 +63,37 @@ export function transportSuite(name: string, make: () => Promise<TestTransport>,
       assert.deepEqual(await one.call(t, 'echo', { a: [1, 2] }), { a: [1, 2] });
     });
 
-    it('shares no objects: arguments and results are copies', async () => {
+    it('shares nothing either side can change: arguments and results are copies, or frozen', async () => {
       const [srv, cli] = [await open(), await open()];
       const t = topic('copy');
       const kept = { list: [1, 2, 3] };
       let seen: { list: number[] } | undefined;
+      const tryPush = (list: number[], n: number) => {
+        try {
+          list.push(n);
+        } catch (e) {
+          assert.ok(e instanceof TypeError, String(e)); // frozen
+        }
+      };
       await srv.serve(t, {
         take: (a: { list: number[] }) => {
           seen = a;
-          a.list.push(99);
+          tryPush(a.list, 99);
           return kept;
         },
       });
       const sent = { list: [1] };
       const got = await cli.call<{ list: number[] }>(t, 'take', sent);
       assert.deepEqual(sent, { list: [1] }, 'the handler changed the caller object');
-      assert.notEqual(seen, sent);
-      assert.notEqual(got, kept);
-      got.list.push(4);
+      tryPush(got.list, 4);
       assert.deepEqual(kept, { list: [1, 2, 3] }, 'the caller changed the server object');
+      if (opts.payloads === 'copied') {
+        assert.notEqual(seen, sent);
+        assert.notEqual(got, kept);
+      } else {
+        assert.ok(Object.isFrozen(sent) && Object.isFrozen(sent.list) && Object.isFrozen(kept.list), 'what was sent is frozen');
+        assert.deepEqual(got, kept);
+      }
     });
 
     it('never delivers inside the sender\'s stack', async () => {

@@ -1,6 +1,7 @@
-// What travels between processes: JSON text in a small envelope. Both transports encode with
-// these functions, so a payload that one of them refuses the other refuses too, and nothing is
-// ever shared by reference between sender and receiver.
+// What travels between processes: JSON text in a small envelope. Both transports check payloads
+// with these functions, so a payload that one of them refuses the other refuses too. Between
+// processes nothing is shared by reference; in one process the payload is frozen and shared
+// (sealJson), so again neither side can change what the other sees.
 //
 //   request  {"v": 1, "method": "...", "args": ...}     (args absent when undefined)
 //   reply    {"result": ...}  or  {"error": {"type": "...", "message": "...", "status"?: n}}
@@ -29,6 +30,23 @@ export type ReplyEnvelope = { result?: unknown } | { error: RemoteErrorBody };
  * properties are allowed and dropped, as JSON does, so optional fields can be left unset.
  */
 export function assertJson(value: unknown, path: string): void {
+  checkJson(value, path, false);
+}
+
+/** Objects `sealJson` checked and froze: checked once however many messages carry them. */
+const SEALED = new WeakSet<object>();
+
+/**
+ * `assertJson`, then every object and array in `value` frozen: what the in-process transport
+ * hands the receiver instead of a copy, so neither side can change what the other sees.
+ * Parts already sealed (a member list in every host's update) are not walked again.
+ */
+export function sealJson<T>(value: T, path: string): T {
+  checkJson(value, path, true);
+  return value;
+}
+
+function checkJson(value: unknown, path: string, seal: boolean): void {
   const stack = new Set<object>();
   // The path is spelled out only for an offender: building it for every element cost more
   // than the check (a member list of thousands of addresses travels on every refresh).
@@ -51,6 +69,7 @@ export function assertJson(value: unknown, path: string): void {
     }
     if (v === null) return;
     const o = v as object;
+    if (seal && SEALED.has(o)) return;
     if (stack.has(o)) throw new RpcPayloadError(`${at()} refers back to one of its parents (a cycle)`);
     stack.add(o);
     if (Array.isArray(o)) {
@@ -70,6 +89,8 @@ export function assertJson(value: unknown, path: string): void {
       for (const k in o) {
         if (!Object.hasOwn(o, k)) continue;
         const x = (o as Record<string, unknown>)[k];
+        // Left out, as JSON leaves it out (the object is about to be frozen as it is sent).
+        if (x === undefined && seal) delete (o as Record<string, unknown>)[k];
         if (x === undefined || typeof x === 'string') continue;
         keys.push(k);
         walk(x);
@@ -77,6 +98,7 @@ export function assertJson(value: unknown, path: string): void {
       }
     }
     stack.delete(o);
+    if (seal) SEALED.add(Object.freeze(o));
   };
   walk(value);
 }
@@ -191,4 +213,23 @@ export function encodeMessage(topic: string, method: string, args: unknown): str
   checkTopic(topic);
   checkMethod(method);
   return encodeRequest(method, args);
+}
+
+/** `encodeMessage` for a receiver in the same process: the request envelope itself, sealed. */
+export function sealMessage(topic: string, method: string, args: unknown): RequestEnvelope {
+  checkTopic(topic);
+  checkMethod(method);
+  const env: RequestEnvelope = { v: ENVELOPE_VERSION, method };
+  if (args !== undefined) env.args = sealJson(args, 'args');
+  return Object.freeze(env);
+}
+
+/** `encodeResult` for a caller in the same process: the reply envelope itself, sealed. */
+export function sealResult(result: unknown): ReplyEnvelope {
+  if (result === undefined) return {};
+  try {
+    return Object.freeze({ result: sealJson(result, 'result') });
+  } catch (e) {
+    return Object.freeze({ error: errorBody(e) });
+  }
 }

@@ -239,14 +239,15 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const net2 = Object.keys(await agents.compute1.ovs.call('get_fdb_entries', { host: 'compute1' })).find((n) => n !== ids.net.id)!;
       const endpoints = async () => Object.keys((await agents.compute1.ovs.call('get_fdb_entries', { host: 'compute1' }))[net2].ports).sort();
       assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.32']);
-      const conf = agents.compute2.ovs.configurations;
-      conf.tunneling_ip = '10.0.1.42';
+      const ovs = agents.compute2.ovs;
+      const conf = ovs.configurations; // what was reported may be frozen (sent in one process): replaced, not changed
+      ovs.configurations = { ...conf, tunneling_ip: '10.0.1.42' };
       try {
-        await agents.compute2.ovs.report();
+        await ovs.report();
         assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.42']);
       } finally {
-        conf.tunneling_ip = '10.0.1.32';
-        await agents.compute2.ovs.report();
+        ovs.configurations = conf;
+        await ovs.report();
       }
       assert.deepEqual(await endpoints(), ['10.0.1.21', '10.0.1.32']);
     });

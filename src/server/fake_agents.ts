@@ -22,7 +22,7 @@ export class FakeAgent {
     readonly agentType: string,
     readonly binary: string,
     readonly topic: string,
-    readonly configurations: Record<string, unknown>,
+    public configurations: Record<string, unknown>,
   ) {}
 
   /** Serve the host's topic (and the fanout) for the agent kinds that have one, then register. */

@@ -118,7 +118,7 @@ export class DhcpAgent extends Agent {
     for (const id of ids) {
       const net = await this.call('get_network_info', { network_id: id });
       if (!net || !net.admin_state_up || !dhcpSubnets(net).length || !served.has(id)) return false;
-      served.set(id, { network: net, port: await this.dhcpPort(net) });
+      served.set(id, await this.withDhcpPort(net));
     }
     await this.apply(served);
     this.networks = served;
@@ -135,7 +135,7 @@ export class DhcpAgent extends Agent {
     const served = new Map<string, { network: NetworkInfo; port: PortInfo }>();
     for (const net of active) {
       if (!net.admin_state_up || !dhcpSubnets(net).length) continue;
-      served.set(net.id, { network: net, port: await this.dhcpPort(net) });
+      served.set(net.id, await this.withDhcpPort(net));
     }
     await this.apply(served);
 
@@ -162,14 +162,17 @@ export class DhcpAgent extends Agent {
     await this.composer.reconcile();
   }
 
-  /** The network's DHCP port for this host: the existing one, or a new one on every DHCP subnet. */
-  private async dhcpPort(net: NetworkInfo): Promise<PortInfo> {
+  /**
+   * The network with its DHCP port for this host: the existing one, or a new one on every DHCP
+   * subnet (then added to the network's ports, in a new object: what the server sent is frozen).
+   */
+  private async withDhcpPort(net: NetworkInfo): Promise<{ network: NetworkInfo; port: PortInfo }> {
     const deviceId = dhcpDeviceId(net.id, this.host);
     const have = net.ports.find((p) => p.device_id === deviceId && p.device_owner === DEVICE_OWNER.dhcp);
-    if (have && have.binding_host_id === this.host) return have;
+    if (have && have.binding_host_id === this.host) return { network: net, port: have };
     const port = await this.call('create_dhcp_port', { host: this.host, network_id: net.id, device_id: deviceId, fixed_ips: dhcpSubnets(net).map((s) => ({ subnet_id: s.id })) });
-    if (!net.ports.some((p) => p.id === port.id)) net.ports.push(port);
-    return port;
+    const network = net.ports.some((p) => p.id === port.id) ? net : { ...net, ports: [...net.ports, port] };
+    return { network, port };
   }
 }
 

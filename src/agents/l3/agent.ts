@@ -404,7 +404,7 @@ export class L3Agent extends Agent {
       this.statusReports.push({ router_id: routerId, fip_statuses: changed });
       // The server has it now; a partial resync that does not refetch the router must not resend.
       const r = this.routers.get(routerId);
-      if (r) for (const f of r._floatingips) if (changed[f.id]) f.status = changed[f.id];
+      if (r) this.routers.set(routerId, { ...r, _floatingips: r._floatingips.map((f) => (changed[f.id] ? { ...f, status: changed[f.id] } : f)) });
     }
   }
 }
