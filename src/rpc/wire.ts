@@ -33,13 +33,18 @@ export function assertJson(value: unknown, path: string): void {
   checkJson(value, path, false);
 }
 
-/** Objects `sealJson` checked and froze: checked once however many messages carry them. */
+/**
+ * Long arrays `sealJson` checked and froze (a group's member list in every host's update):
+ * checked once however many messages carry them. Only long ones: millions of small objects
+ * made a weak set that cost more than walking them again (its table grew and shrank with
+ * the collections).
+ */
 const SEALED = new WeakSet<object>();
+const SEALED_MIN_LENGTH = 64;
 
 /**
  * `assertJson`, then every object and array in `value` frozen: what the in-process transport
  * hands the receiver instead of a copy, so neither side can change what the other sees.
- * Parts already sealed (a member list in every host's update) are not walked again.
  */
 export function sealJson<T>(value: T, path: string): T {
   checkJson(value, path, true);
@@ -69,7 +74,8 @@ function checkJson(value: unknown, path: string, seal: boolean): void {
     }
     if (v === null) return;
     const o = v as object;
-    if (seal && SEALED.has(o)) return;
+    const long = seal && Array.isArray(o) && o.length >= SEALED_MIN_LENGTH;
+    if (long && SEALED.has(o)) return;
     if (stack.has(o)) throw new RpcPayloadError(`${at()} refers back to one of its parents (a cycle)`);
     stack.add(o);
     if (Array.isArray(o)) {
@@ -98,7 +104,8 @@ function checkJson(value: unknown, path: string, seal: boolean): void {
       }
     }
     stack.delete(o);
-    if (seal) SEALED.add(Object.freeze(o));
+    if (seal) Object.freeze(o);
+    if (long) SEALED.add(o);
   };
   walk(value);
 }
