@@ -88,7 +88,7 @@ export class AgentNotifier {
     } else if (RESYNC_TRIGGERS.has(method)) {
       // A pure "look again" message: a copy already queued since the topic's last stateful
       // message is as good (router removals count as stateful: an update after one must stay).
-      const key = `${kind}|${topic}|${method}|${JSON.stringify(args)}|${this.epochs.get(`${kind}|${topic}`) ?? 0}`;
+      const key = `${tk}|${method}|${argsKey(args)}|${this.epochs.get(tk) ?? 0}`;
       if (this.queued.has(key)) return;
       this.queued.add(key);
       this.outbox.push({ kind, topic, method, args, key });
@@ -294,7 +294,8 @@ export class AgentNotifier {
       const groups = after
         ? (await this.p.db.kysely.selectFrom('securitygroupportbindings').select('security_group_id').where('port_id', '=', port.id).execute()).map((g) => g.security_group_id)
         : deletedGroups;
-      for (const h of await this.views.hostsForGroups(groups)) await this.cast(AGENT_TOPICS.ovs, h, 'security_groups_member_updated', { security_groups: groups });
+      const update = { security_groups: groups }; // one object for every host: its outbox key is made once
+      for (const h of await this.views.hostsForGroups(groups)) await this.cast(AGENT_TOPICS.ovs, h, 'security_groups_member_updated', update);
     }
   }
 
@@ -305,7 +306,8 @@ export class AgentNotifier {
     if (!ip) return;
     const addr = ips[0]?.ip_address ?? '';
     const announce: FdbEntries = { [port.network_id]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports: { [ip]: [FLOODING_ENTRY, [port.mac_address, addr]] } } };
-    for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'add_fdb_entries', { fdb_entries: announce });
+    const add = { fdb_entries: announce };
+    for (const h of await this.views.hostsOnNetwork(port.network_id)) if (h !== host) await this.cast(AGENT_TOPICS.ovs, h, 'add_fdb_entries', add);
     // The host learns the whole network with its first active port there (as Neutron's
     // l2pop does); later ports add nothing it was not told already.
     if (await this.views.hasActivePort(port.network_id, host, port.id)) return;
@@ -408,6 +410,15 @@ const RESYNC_TRIGGERS: ReadonlySet<AgentMethod> = new Set<AgentMethod>([
   'port_update_end',
   'port_delete_end',
 ]);
+
+/** A resync trigger's arguments as text, made once per object (a member update goes to every host of its group). */
+const ARGS_KEYS = new WeakMap<object, string>();
+function argsKey(args: unknown): string {
+  if (typeof args !== 'object' || args === null) return JSON.stringify(args);
+  let k = ARGS_KEYS.get(args);
+  if (k === undefined) ARGS_KEYS.set(args, (k = JSON.stringify(args)));
+  return k;
+}
 
 /**
  * Folds one add (or remove) FDB message into another, in place: `into` is the outbox's own
