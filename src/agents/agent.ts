@@ -3,6 +3,7 @@
 // told something changed (debounced, level-triggered) and periodically (resync), so a lost
 // or duplicated message never leaves it wrong for good.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AGENT_METHOD_NAMES,
   SERVER_TOPICS,
@@ -13,7 +14,6 @@ import {
   type ServerMethod,
   type ServerMethods,
 } from '../rpc/messages.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RpcTimeout, type Transport } from '../rpc/transport.js';
 import type { AgentCommon } from '../config/agents.js';
 import type { HostComposer } from './composer.js';

@@ -96,7 +96,7 @@ function checkJson(value: unknown, path: string, seal: boolean): void {
         if (!Object.hasOwn(o, k)) continue;
         const x = (o as Record<string, unknown>)[k];
         // Left out, as JSON leaves it out (the object is about to be frozen as it is sent).
-        if (x === undefined && seal) delete (o as Record<string, unknown>)[k];
+        if (x === undefined && seal && !Object.isFrozen(o)) delete (o as Record<string, unknown>)[k];
         if (x === undefined || typeof x === 'string') continue;
         keys.push(k);
         walk(x);
