@@ -296,6 +296,12 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const gone = await fdb(kept);
       assert.deepEqual(gone, await fdb(fresh));
       assert.ok(!JSON.stringify(gone).includes(port.mac_address));
+      // Every host's answer shares the other hosts' entry lists while the network stays as it is.
+      const [a, b] = [await kept.fdbFor(ids.net.id, 'compute1'), await kept.fdbFor(ids.net.id, 'network1')];
+      const [ipA, ipB] = [Object.keys(a[ids.net.id].ports), Object.keys(b[ids.net.id].ports)];
+      const both = ipA.filter((ip) => ipB.includes(ip));
+      assert.ok(both.length > 0 && ipA.some((ip) => !ipB.includes(ip)), 'each answer leaves out its own host');
+      for (const ip of both) assert.equal(a[ids.net.id].ports[ip], b[ids.net.id].ports[ip]);
     });
 
     it("a host's distributed routers, asked from its own ports, are those whose hosts include it", async () => {

@@ -422,21 +422,43 @@ export class HostViews {
     const seg = await this.segment(networkId);
     if (!seg || !TUNNEL_TYPES.has(seg.network_type)) return {};
     const ports: Record<string, Array<[string, string]>> = {};
-    const rows = (await this.fdbPorts(networkId)).filter((p) => p.binding_host_id !== exceptHost);
-    const peers = (await this.dvrPeers(networkId)).filter((h) => h !== exceptHost);
-    const ips = await this.ovsAgentIps([...rows.map((p) => p.binding_host_id), ...peers]);
-    for (const p of rows) {
-      const ip = ips.get(p.binding_host_id);
-      if (!ip) continue;
-      ports[ip] ??= [FLOODING_ENTRY];
-      ports[ip].push([p.mac_address, p.ip_address ?? '']);
-    }
-    for (const h of peers) {
-      const ip = ips.get(h);
-      if (ip) ports[ip] ??= [FLOODING_ENTRY];
+    for (const [host, ip, list] of await this.fdbLists(networkId)) {
+      if (host === exceptHost) continue;
+      // Two hosts on one tunnel address (a misconfiguration) share its list, as on the wire.
+      ports[ip] = ports[ip] ? [...ports[ip], ...list.slice(1)] : list;
     }
     return Object.keys(ports).length ? { [networkId]: { network_type: seg.network_type, segment_id: seg.segmentation_id!, ports } } : {};
   }
+
+  /**
+   * A network's FDB entry list per host (the flooding entry, then the host's ports) with the
+   * host's tunnel address, in host order. Made once per state of the network's rows, DVR peers
+   * and tunnel addresses and shared by every host's answer (sent frozen): each host joining a
+   * network asked for the whole network, and at a thousand hosts that was ten thousand entries
+   * made per answer.
+   */
+  private async fdbLists(networkId: string): Promise<ReadonlyArray<[string, string, Array<[string, string]>]>> {
+    const rows = await this.fdbPorts(networkId);
+    const peers = await this.dvrPeers(networkId);
+    const epoch = this.agentEpoch;
+    const kept = this.fdbListsKept.get(networkId);
+    if (kept && kept.rows === rows && kept.epoch === epoch && kept.peers.length === peers.length && kept.peers.every((h, i) => h === peers[i])) return kept.lists;
+    const ips = await this.ovsAgentIps([...rows.map((p) => p.binding_host_id), ...peers]);
+    const byHost = new Map<string, Array<[string, string]>>();
+    for (const p of rows) {
+      if (!ips.has(p.binding_host_id)) continue;
+      let list = byHost.get(p.binding_host_id);
+      if (!list) byHost.set(p.binding_host_id, (list = [FLOODING_ENTRY]));
+      list.push([p.mac_address, p.ip_address ?? '']);
+    }
+    for (const h of peers) if (ips.has(h) && !byHost.has(h)) byHost.set(h, [FLOODING_ENTRY]);
+    const lists = [...byHost].map(([h, list]): [string, string, Array<[string, string]>] => [h, ips.get(h)!, list]);
+    // Kept only if no agent changed meanwhile (the addresses may predate that), and only where answers are remembered.
+    if (this.opts.remember && epoch === this.agentEpoch) this.fdbListsKept.set(networkId, { rows, peers, epoch, lists });
+    return lists;
+  }
+
+  private readonly fdbListsKept = new Map<string, { rows: FdbPortRow[]; peers: string[]; epoch: number; lists: ReadonlyArray<[string, string, Array<[string, string]>]> }>();
 
   async routerInfo(r: RouterRow, host: string): Promise<RouterInfo> {
     const ports = await this.k.selectFrom('ports').selectAll().where('device_id', '=', r.id).execute();
