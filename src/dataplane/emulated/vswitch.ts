@@ -56,7 +56,6 @@ export class Vswitch {
   ports = new Map<string, VsPort>();
   /** Tunnel ports by type and remote IP (as an integer): what a tunnel packet arriving is matched against. */
   private readonly tunnelsByRemote = { vxlan: new Map<number, VsPort[]>(), gre: new Map<number, VsPort[]>() };
-  private readonly tunnelCount = { vxlan: 0, gre: 0 };
 
   constructor(private host: EmulatedHost) {}
 
@@ -161,13 +160,12 @@ export class Vswitch {
     if (next.length) byRemote.set(p.remote!, next);
     else byRemote.delete(p.remote!);
     // The kernel's vxlan_sys_4789 / gre0 receivers exist while a tunnel port of the kind does
-    // (counted, not looked for: a host adds a tunnel per peer, and a walk per add was the
-    // cube of the hosts over a cloud's start).
+    // (asked of the index, not of every port: a host adds a tunnel per peer, and a walk per
+    // add was the cube of the hosts over a cloud's start).
     const root = this.host.root;
-    this.tunnelCount[p.type as 'vxlan' | 'gre'] += add ? 1 : -1;
-    if (this.tunnelCount.vxlan) root.udpKernel.set(VXLAN_PORT, this.vxlanRx);
+    if (this.tunnelsByRemote.vxlan.size) root.udpKernel.set(VXLAN_PORT, this.vxlanRx);
     else root.udpKernel.delete(VXLAN_PORT);
-    if (this.tunnelCount.gre) root.protoKernel.set(IPPROTO_GRE, this.greRx);
+    if (this.tunnelsByRemote.gre.size) root.protoKernel.set(IPPROTO_GRE, this.greRx);
     else root.protoKernel.delete(IPPROTO_GRE);
   }
 

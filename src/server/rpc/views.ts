@@ -293,7 +293,12 @@ export class HostViews {
    * still has a tunnel to the hosts it routes into this network for, and they to it.
    */
   async dvrPeers(networkId: string): Promise<string[]> {
-    return [...(await this.recall(this.bindingAnswers, `dvr|${networkId}`, () => this.queryDvrPeers(networkId)))];
+    return [...(await this.keptDvrPeers(networkId))];
+  }
+
+  /** The remembered answer itself (the same array while it stands): not to be changed. */
+  private keptDvrPeers(networkId: string): Promise<string[]> {
+    return this.recall(this.bindingAnswers, `dvr|${networkId}`, () => this.queryDvrPeers(networkId));
   }
 
   private async queryDvrPeers(networkId: string): Promise<string[]> {
@@ -439,10 +444,10 @@ export class HostViews {
    */
   private async fdbLists(networkId: string): Promise<ReadonlyArray<[string, string, Array<[string, string]>]>> {
     const rows = await this.fdbPorts(networkId);
-    const peers = await this.dvrPeers(networkId);
+    const peers = await this.keptDvrPeers(networkId);
     const epoch = this.agentEpoch;
     const kept = this.fdbListsKept.get(networkId);
-    if (kept && kept.rows === rows && kept.epoch === epoch && kept.peers.length === peers.length && kept.peers.every((h, i) => h === peers[i])) return kept.lists;
+    if (kept && kept.rows === rows && kept.peers === peers && kept.epoch === epoch) return kept.lists;
     const ips = await this.ovsAgentIps([...rows.map((p) => p.binding_host_id), ...peers]);
     const byHost = new Map<string, Array<[string, string]>>();
     for (const p of rows) {
