@@ -5,6 +5,8 @@ import { diff } from './diff.js';
 import { addBridge, addNamespace, emptyHost } from './build.js';
 import type { Flow, HostState } from './state.js';
 import { validateHost } from './validate.js';
+import { flowKey } from './flow.js';
+import { hashString } from './hashbag.js';
 
 const flow = (n: number, actions = 'drop'): Flow => ({ table: 20, priority: 2, cookie: '0x1', match: `dl_vlan=1,dl_dst=fa:16:3e:00:00:${n.toString(16).padStart(2, '0')}`, actions });
 const withFlows = (flows: Flow[]): HostState => {
@@ -69,6 +71,27 @@ describe('chunks', () => {
     const prev2 = withFlows(joinChunks([shared, [flow(3)]]));
     assert.deepEqual(validateHost(prev2), []);
     assert.deepEqual(validateHost(withFlows(joinChunks([shared, [flow(5)]])), prev2), []);
+  });
+
+  it('validation tells two keys of one hash from a duplicate (the keys are compared, not the hashes)', () => {
+    // Find two flows whose keys hash alike (32-bit hashes: a birthday search over a few hundred thousand).
+    const seen = new Map<number, Flow>();
+    let pair: [Flow, Flow] | undefined;
+    for (let i = 0; !pair; i++) {
+      const f: Flow = { table: 20, priority: 2, cookie: '0x1', match: `dl_vlan=${i % 4096},dl_dst=fa:16:3e:00:${(i >> 12).toString(16).padStart(2, '0')}:01`, actions: 'drop' };
+      const h = hashString(flowKey(f));
+      const other = seen.get(h);
+      if (other) pair = [other, f];
+      else seen.set(h, f);
+    }
+    const [a, b] = pair;
+    const prev = withFlows(joinChunks([[a], [flow(1)]]));
+    assert.deepEqual(validateHost(prev), []);
+    assert.deepEqual(validateHost(withFlows(joinChunks([[a], [b]])), prev), []);
+    assert.deepEqual(validateHost(withFlows([a, b])), []);
+    const dup = validateHost(withFlows([a, b, { ...b, actions: 'output:2' }]));
+    assert.equal(dup.length, 1);
+    assert.match(dup[0], /another flow has the same table, priority and match/);
   });
 
   it('validation of neighbours against the previous state sees a device that went away', () => {

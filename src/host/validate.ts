@@ -3,6 +3,7 @@
 // and quotes the offending text; all problems are reported, not just the first.
 import { changedParts } from './chunks.js';
 import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
+import { HashBag, hashString } from './hashbag.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
 import { DEVICE_NAME_MAX_LEN } from './names.js';
@@ -218,7 +219,7 @@ const FLOW_RESERVED = new Set(['table', 'priority', 'cookie', 'actions', 'idle_t
 const checkedFlows = new WeakSet<Flow>();
 
 function checkFlows(bad: (m: string) => void, bridge: string, flows: readonly Flow[], prev: readonly Flow[] | undefined): void {
-  uniqueKeys(flows, prev, heldFlowKey, (f) => {
+  uniqueKeys(flows, prev, flowKey, (f) => {
     if (checkedFlows.has(f)) return;
     const before = problemsSeen;
     checkFlow(bad, bridge, f);
@@ -227,48 +228,59 @@ function checkFlows(bad: (m: string) => void, bridge: string, flows: readonly Fl
 }
 
 /**
- * A flow's key, one string per flow object: the key sets below hold every flow of every
- * bridge, and the flows an agent shares between hosts (a peer's l2population flows) then
- * share their key too.
+ * The hash of an element's key, one per element object: flows and a router's neighbours are
+ * objects the agents share between hosts, so their keys are made and hashed once.
  */
-const flowKeys = new WeakMap<Flow, string>();
-function heldFlowKey(f: Flow): string {
-  let k = flowKeys.get(f);
-  if (k === undefined) flowKeys.set(f, (k = flowKey(f)));
-  return k;
+const keyHashes = new WeakMap<object, number>();
+function heldHash<T extends object>(x: T, keyOf: (x: T) => string): number {
+  let h = keyHashes.get(x);
+  if (h === undefined) keyHashes.set(x, (h = hashString(keyOf(x))));
+  return h;
 }
 
 /**
- * The keys of an unordered collection that passed (no element twice), by the array's
- * identity. A collection validated before hands its key set on to its successor, which then
+ * The key hashes of an unordered collection that passed (no element twice), by the array's
+ * identity. A collection validated before hands its hashes on to its successor, which then
  * costs only the chunks the two do not share (chunks.ts); anything else is checked in full.
+ * An element whose hash is there already is a duplicate only if its key is in the array twice.
  */
-const validKeys = new WeakMap<readonly unknown[], Set<string>>();
+const validHashes = new WeakMap<readonly unknown[], HashBag>();
 
-function uniqueKeys<T>(arr: readonly T[], prev: readonly T[] | undefined, keyOf: (x: T) => string, check: (x: T) => void, twice: (x: T) => void): void {
+function uniqueKeys<T extends object>(arr: readonly T[], prev: readonly T[] | undefined, keyOf: (x: T) => string, check: (x: T) => void, twice: (x: T) => void): void {
   const before = problemsSeen;
-  const prevKeys = prev && validKeys.get(prev);
-  if (prev === arr && prevKeys) return;
-  let keys: Set<string>;
+  const prevHashes = prev && validHashes.get(prev);
+  if (prev === arr && prevHashes) return;
+  let hashes: HashBag;
   let items: readonly T[] = arr;
-  if (prevKeys) {
-    // Taken over, not copied: the previous array's set is dropped (a failed pass starts afresh).
-    validKeys.delete(prev!);
+  if (prevHashes) {
+    // Taken over, not copied: the previous array's hashes are dropped (a failed pass starts afresh).
+    validHashes.delete(prev!);
     const part = changedParts(prev!, arr);
-    for (const g of part.cur) prevKeys.delete(keyOf(g));
-    keys = prevKeys;
+    for (const g of part.cur) prevHashes.delete(heldHash(g, keyOf));
+    hashes = prevHashes;
     items = part.des;
-  } else keys = new Set();
+  } else hashes = new HashBag(arr.length);
+  let suspects: Set<string> | undefined;
   for (const x of items) {
     check(x);
-    const key = keyOf(x);
-    if (keys.has(key)) {
-      problemsSeen++;
-      twice(x);
-    }
-    keys.add(key);
+    const h = heldHash(x, keyOf);
+    if (hashes.has(h)) (suspects ??= new Set()).add(keyOf(x));
+    hashes.add(h);
   }
-  if (problemsSeen === before) validKeys.set(arr, keys);
+  // A hash seen before is a duplicate only if its key is: look at the keys themselves (rare).
+  if (suspects) {
+    const seen = new Set<string>();
+    for (const x of arr) {
+      const key = keyOf(x);
+      if (!suspects.has(key)) continue;
+      if (seen.has(key)) {
+        problemsSeen++;
+        twice(x);
+      }
+      seen.add(key);
+    }
+  }
+  if (problemsSeen === before) validHashes.set(arr, hashes);
 }
 
 const flowWhat = (bridge: string, f: Flow) => `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
