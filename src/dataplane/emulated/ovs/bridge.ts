@@ -286,26 +286,28 @@ export class OvsBridge {
     return flow;
   }
 
+  /** Adds one flow; returns it as the bridge keeps it. */
   addFlow(text: string): Rule {
-    return this.addFlows([text])[0];
+    const pf = this.parseFlow(text);
+    const spec = this.install(pf);
+    return this.flows.find(spec.table, spec.match, spec.priority, spec.hash)!;
   }
 
   /** Adds flows; all are parsed first, so one bad flow leaves the bridge unchanged. */
-  addFlows(texts: string[]): Rule[] {
+  addFlows(texts: string[]): void {
     const parsed = texts.map((t) => this.parseFlow(t));
-    return parsed.map((pf) => this.install(pf));
+    for (const pf of parsed) this.install(pf);
   }
 
-  private install(pf: ParsedFlow, cookie?: bigint): Rule {
+  private install(pf: ParsedFlow, cookie?: bigint): RuleSpec {
     const now = this.clock();
     const rule = new Rule(cookie === undefined || cookie === pf.cookie ? specOf(pf) : specOf(pf, cookie));
-    // Whole milliseconds stay a small integer in the object; the times a timeout reads only where one is set.
+    // Whole milliseconds; the times a timeout reads only where one is set.
     rule.created = Math.floor(now);
     if (pf.idleTimeout || pf.hardTimeout) rule.stamp(now);
-    const old = this.flows.insert(rule);
     // OpenFlow 1.3: a replaced flow's counters carry over unless reset_counts is given.
-    if (old && !pf.resetCounts) rule.carryCounters(old);
-    return rule;
+    this.flows.insert(rule, !pf.resetCounts);
+    return rule.spec;
   }
 
   /**
@@ -364,7 +366,8 @@ export class OvsBridge {
         throw new OvsFlowError(pf.text, `cookie=${hex(pf.cookie)}`, `cookie differs from the replaced cookie ${hex(c)}`);
       return pf;
     });
-    const old = new Set(this.flows.withCookie(c));
+    // By spec: the flows as the classifier keeps them (see classifier.ts Entry).
+    const old = new Set(this.flows.withCookie(c).map((r) => r.spec));
     let added = 0;
     let kept = 0;
     for (const pf of parsed) {
@@ -376,13 +379,12 @@ export class OvsBridge {
         existing.idleTimeout === pf.idleTimeout &&
         existing.hardTimeout === pf.hardTimeout
       ) {
-        old.delete(existing);
+        old.delete(existing.spec);
         kept++;
         continue;
       }
-      const r = this.install(pf, c);
-      if (existing) old.delete(existing);
-      old.delete(r);
+      old.delete(this.install(pf, c));
+      if (existing) old.delete(existing.spec);
       added++;
     }
     for (const r of old) this.flows.remove(r);

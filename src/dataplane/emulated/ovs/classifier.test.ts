@@ -117,6 +117,34 @@ describe('OVS classifier', () => {
     assert.equal(b.flowCount, 3);
   });
 
+  it('a flow kept as its spec until first hit keeps its creation time, counters and identity through hits, replacement and deletion', () => {
+    let now = 5_000;
+    // Two flows in one bucket (same key, two priorities) and one alone: both ways of keeping a flow.
+    const b = br(['priority=5,in_port=1,actions=output:2', 'priority=3,in_port=1,actions=output:3', 'priority=7,in_port=2,actions=output:1'], () => now);
+    now = 7_500;
+    const dump = () => new Map(b.dumpFlows().map((f) => [f.priority, f]));
+    assert.match(dump().get(7)!.dump, /duration=2\.500s, table=0, n_packets=0,/);
+    hit(b, icmp(MAC.vm1, MAC.vm2), 'p2');
+    hit(b, icmp(MAC.vm1, MAC.vm2), 'p2');
+    hit(b);
+    now = 9_000;
+    const d = dump();
+    assert.match(d.get(7)!.dump, /duration=4\.000s, table=0, n_packets=2,/);
+    assert.equal(d.get(5)!.nPackets, 1);
+    assert.equal(d.get(3)!.nPackets, 0);
+    // A rule found by match is the one packets count on.
+    const r = b.addFlow('priority=7,in_port=2,actions=output:1');
+    assert.equal(r.nPackets, 2); // replaced, counters carried
+    hit(b, icmp(MAC.vm1, MAC.vm2), 'p2');
+    assert.equal(dump().get(7)!.nPackets, 3);
+    assert.equal(b.delFlows('--strict priority=5,in_port=1'), 1);
+    assert.equal(hit(b), 'priority=3,in_port=1,actions=output:3');
+    assert.equal(b.replaceFlowsByCookie(0, ['priority=3,in_port=1,actions=output:3']).kept, 1);
+    assert.equal(b.flowCount, 1);
+    assert.equal(hit(b), 'priority=3,in_port=1,actions=output:3');
+    assert.equal(dump().get(3)!.nPackets, 2);
+  });
+
   it('hard_timeout and idle_timeout expire flows on the bridge clock', () => {
     let now = 1_000_000;
     const b = br(['priority=5,hard_timeout=10,in_port=1,actions=output:2', 'priority=4,idle_timeout=15,in_port=1,actions=output:3', 'priority=0,actions=drop'], () => now);

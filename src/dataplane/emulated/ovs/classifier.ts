@@ -4,8 +4,9 @@
 // order of their highest priority and stops as soon as the best flow found outranks every
 // remaining subtable, so its cost depends on the number of shapes, not of flows.
 
+import { IntMap } from '../../../common/intmap.js';
 import type { Match } from './match.js';
-import type { Rule } from './rule.js';
+import { Rule, type RuleSpec } from './rule.js';
 
 export const N_TABLES = 255; // 0..254; OpenFlow reserves 255 for "all tables"
 
@@ -33,15 +34,26 @@ export function hashMatch(m: Match): number {
   return finish(h);
 }
 
+/**
+ * A flow as a bucket holds it: its Rule, or only its shared spec while it has no life of its
+ * own on this bridge (no packet has hit it, no timeout): the creation time is then kept in the
+ * map beside it. A big cloud's switches hold millions of flows no packet of a run ever hits,
+ * and a Rule object each was the most of what they cost. A spec identifies its flow within a
+ * subtable (equal specs have equal match and priority), so callers hold and remove flows by it.
+ */
+type Entry = Rule | RuleSpec;
+
+const specOf = (e: Entry): RuleSpec => (e instanceof Rule ? e.spec : e);
+
 class Subtable {
   readonly idx: number[];
   readonly mask: number[];
   /**
-   * Flows by masked-key hash: one Rule, or (for flows of equal key at several priorities, or
-   * a hash collision) an array sorted by descending priority. Most keys hold one flow, and
+   * Flows by masked-key hash: one entry, or (for flows of equal key at several priorities, or
+   * a hash collision) an array of Rules sorted by descending priority. Most keys hold one flow, and
    * storing it directly saves an array per flow.
    */
-  readonly buckets = new Map<number, Rule | Rule[]>();
+  readonly buckets = new IntMap<Entry | Rule[]>();
   /** How many flows at each priority, to keep `maxPriority` exact across deletions. */
   private readonly priorities = new Map<number, number>();
   count = 0;
@@ -59,19 +71,44 @@ class Subtable {
     return finish(h);
   }
 
-  /** Inserts; returns the flow it replaced (same match and priority), if any. */
-  insert(rule: Rule): Rule | undefined {
+  /** The single entry of bucket `hash` as a Rule, made and kept in its place when it was a spec. */
+  live(hash: number, e: Entry): Rule {
+    if (e instanceof Rule) return e;
+    const r = new Rule(e);
+    r.created = this.buckets.extra(hash);
+    this.buckets.set(hash, r, r.created);
+    return r;
+  }
+
+  /** A Rule to read (not to change) for an entry, without keeping it. */
+  private view(hash: number, e: Entry): Rule {
+    if (e instanceof Rule) return e;
+    const r = new Rule(e);
+    r.created = this.buckets.extra(hash);
+    return r;
+  }
+
+  private put(hash: number, rule: Rule): void {
+    this.buckets.set(hash, rule.bare ? rule.spec : rule, rule.created);
+  }
+
+  /**
+   * Inserts; returns the flow it replaced (same match and priority), if any, whose counters the
+   * new one takes over when `carry` (OpenFlow 1.3).
+   */
+  insert(rule: Rule, carry = false): Rule | undefined {
     const cur = this.buckets.get(rule.hash);
     if (cur === undefined) {
-      this.buckets.set(rule.hash, rule);
+      this.put(rule.hash, rule);
     } else {
-      const bucket = Array.isArray(cur) ? cur : [cur];
+      const bucket = Array.isArray(cur) ? cur : [this.view(rule.hash, cur)];
       let at = bucket.length;
       for (let i = 0; i < bucket.length; i++) {
         const r = bucket[i];
         if (r.priority === rule.priority && r.match.sameAs(rule.match)) {
+          if (carry) rule.carryCounters(r);
           bucket[i] = rule;
-          this.buckets.set(rule.hash, bucket.length === 1 ? rule : bucket);
+          if (bucket.length === 1) this.put(rule.hash, rule);
           return r;
         }
         if (r.priority < rule.priority && at === bucket.length) at = i;
@@ -85,42 +122,45 @@ class Subtable {
     return undefined;
   }
 
-  remove(rule: Rule): boolean {
-    const cur = this.buckets.get(rule.hash);
+  /** Removes the flow of `spec`; false when it is not here. */
+  remove(spec: RuleSpec): boolean {
+    const cur = this.buckets.get(spec.hash);
     if (cur === undefined) return false;
     if (Array.isArray(cur)) {
-      const i = cur.indexOf(rule);
+      const i = cur.findIndex((r) => r.spec === spec);
       if (i < 0) return false;
       cur.splice(i, 1);
-      if (cur.length === 1) this.buckets.set(rule.hash, cur[0]);
+      if (cur.length === 1) this.put(spec.hash, cur[0]);
     } else {
-      if (cur !== rule) return false;
-      this.buckets.delete(rule.hash);
+      if (specOf(cur) !== spec) return false;
+      this.buckets.delete(spec.hash);
     }
     this.count--;
-    const n = (this.priorities.get(rule.priority) ?? 1) - 1;
+    const n = (this.priorities.get(spec.priority) ?? 1) - 1;
     if (n === 0) {
-      this.priorities.delete(rule.priority);
-      if (rule.priority === this.maxPriority) {
+      this.priorities.delete(spec.priority);
+      if (spec.priority === this.maxPriority) {
         let max = -1;
         for (const p of this.priorities.keys()) if (p > max) max = p;
         this.maxPriority = max;
       }
-    } else this.priorities.set(rule.priority, n);
+    } else this.priorities.set(spec.priority, n);
     return true;
   }
 
+  /** The flow of this match and priority, as a Rule kept in its place (callers may refresh it). */
   find(match: Match, priority: number, hash: number): Rule | undefined {
     const cur = this.buckets.get(hash);
     if (cur === undefined) return undefined;
-    if (!Array.isArray(cur)) return cur.priority === priority && cur.match.sameAs(match) ? cur : undefined;
+    if (!Array.isArray(cur)) return cur.priority === priority && cur.match.sameAs(match) ? this.live(hash, cur) : undefined;
     return cur.find((r) => r.priority === priority && r.match.sameAs(match));
   }
 
+  /** Every flow, to read or remove: a flow without a Rule of its own is given one that is not kept. */
   *rules(): IterableIterator<Rule> {
     for (const b of this.buckets.values()) {
       if (Array.isArray(b)) yield* b;
-      else yield b;
+      else yield this.view(b.hash, b);
     }
   }
 }
@@ -132,7 +172,7 @@ export class FlowTable {
   private dirty = false;
   count = 0;
 
-  insert(rule: Rule): Rule | undefined {
+  insert(rule: Rule, carry = false): Rule | undefined {
     let st = this.byShape.get(rule.match.shapeKey);
     if (!st) {
       st = new Subtable(rule.match);
@@ -140,20 +180,20 @@ export class FlowTable {
       this.order.push(st);
     }
     const before = st.maxPriority;
-    const old = st.insert(rule);
+    const old = st.insert(rule, carry);
     if (!old) this.count++;
     if (st.maxPriority !== before) this.dirty = true;
     return old;
   }
 
-  remove(rule: Rule): boolean {
-    const st = this.byShape.get(rule.match.shapeKey);
+  remove(spec: RuleSpec): boolean {
+    const st = this.byShape.get(spec.match.shapeKey);
     if (!st) return false;
     const before = st.maxPriority;
-    if (!st.remove(rule)) return false;
+    if (!st.remove(spec)) return false;
     this.count--;
     if (st.count === 0) {
-      this.byShape.delete(rule.match.shapeKey);
+      this.byShape.delete(spec.match.shapeKey);
       this.order.splice(this.order.indexOf(st), 1);
     } else if (st.maxPriority !== before) this.dirty = true;
     return true;
@@ -163,21 +203,24 @@ export class FlowTable {
     return this.byShape.get(match.shapeKey)?.find(match, priority, hash);
   }
 
-  /** The highest-priority flow matching key `w`. */
+  /** The highest-priority flow matching key `w`, as a Rule kept in its place (a hit counts on it). */
   lookup(w: Int32Array): Rule | undefined {
     if (this.dirty) {
       this.order.sort((a, b) => b.maxPriority - a.maxPriority);
       this.dirty = false;
     }
-    let best: Rule | undefined;
+    let best: Entry | undefined;
+    let bestSt: Subtable | undefined;
+    let bestHash = 0;
     const order = this.order;
     for (let s = 0; s < order.length; s++) {
       const st = order[s];
       if (best !== undefined && best.priority >= st.maxPriority) break;
-      const bucket = st.buckets.get(st.hashKey(w));
+      const hash = st.hashKey(w);
+      const bucket = st.buckets.get(hash);
       if (bucket === undefined) continue;
       if (!Array.isArray(bucket)) {
-        if ((best === undefined || bucket.priority > best.priority) && bucket.match.matches(w)) best = bucket;
+        if ((best === undefined || bucket.priority > best.priority) && bucket.match.matches(w)) (best = bucket), (bestSt = st), (bestHash = hash);
         continue;
       }
       for (let i = 0; i < bucket.length; i++) {
@@ -185,11 +228,12 @@ export class FlowTable {
         if (best !== undefined && r.priority <= best.priority) break;
         if (r.match.matches(w)) {
           best = r;
+          bestSt = undefined;
           break;
         }
       }
     }
-    return best;
+    return best === undefined || best instanceof Rule ? best : bestSt!.live(bestHash, best);
   }
 
   /** Number of subtables (shapes): the per-lookup cost driver. */
@@ -209,7 +253,8 @@ export class FlowTable {
  */
 export class Classifier {
   readonly tables: Array<FlowTable | undefined> = new Array(N_TABLES);
-  private byCookie?: Map<bigint, Set<Rule>>;
+  /** Specs by cookie: a flow is kept by its spec (see Entry), so is its place here. */
+  private byCookie?: Map<bigint, Set<RuleSpec>>;
   count = 0;
 
   table(n: number): FlowTable {
@@ -221,36 +266,42 @@ export class Classifier {
     return t;
   }
 
-  insert(rule: Rule): Rule | undefined {
-    const old = this.table(rule.table).insert(rule);
-    if (old) this.unindex(old);
+  /**
+   * Inserts; returns the flow it replaced, whose counters the new one takes over when `carry`.
+   * The classifier may keep only `rule.spec` (see Entry): `find` gives the flow back as a Rule.
+   */
+  insert(rule: Rule, carry = false): Rule | undefined {
+    const old = this.table(rule.table).insert(rule, carry);
+    if (old) this.unindex(old.spec);
     else this.count++;
-    if (this.byCookie) this.index(this.byCookie, rule);
+    if (this.byCookie) this.index(this.byCookie, rule.spec);
     return old;
   }
 
-  remove(rule: Rule): boolean {
-    const t = this.tables[rule.table];
-    if (!t || !t.remove(rule)) return false;
+  /** Removes the flow `rule` is (or has the spec of). */
+  remove(rule: Rule | RuleSpec): boolean {
+    const spec = rule instanceof Rule ? rule.spec : rule;
+    const t = this.tables[spec.table];
+    if (!t || !t.remove(spec)) return false;
     this.count--;
-    this.unindex(rule);
+    this.unindex(spec);
     return true;
   }
 
-  private index(byCookie: Map<bigint, Set<Rule>>, rule: Rule): void {
-    let set = byCookie.get(rule.cookie);
+  private index(byCookie: Map<bigint, Set<RuleSpec>>, spec: RuleSpec): void {
+    let set = byCookie.get(spec.cookie);
     if (!set) {
       set = new Set();
-      byCookie.set(rule.cookie, set);
+      byCookie.set(spec.cookie, set);
     }
-    set.add(rule);
+    set.add(spec);
   }
 
-  private unindex(rule: Rule): void {
-    const set = this.byCookie?.get(rule.cookie);
+  private unindex(spec: RuleSpec): void {
+    const set = this.byCookie?.get(spec.cookie);
     if (set) {
-      set.delete(rule);
-      if (set.size === 0) this.byCookie!.delete(rule.cookie);
+      set.delete(spec);
+      if (set.size === 0) this.byCookie!.delete(spec.cookie);
     }
   }
 
@@ -263,12 +314,13 @@ export class Classifier {
     return this.tables[table]?.find(match, priority, hash);
   }
 
+  /** The flows of a cookie, as Rules kept in their places. */
   withCookie(cookie: bigint): Rule[] {
     if (!this.byCookie) {
       this.byCookie = new Map();
-      for (const r of this.rules()) this.index(this.byCookie, r);
+      for (const r of this.rules()) this.index(this.byCookie, r.spec);
     }
-    return [...(this.byCookie.get(cookie) ?? [])];
+    return [...(this.byCookie.get(cookie) ?? [])].map((s) => this.find(s.table, s.match, s.priority, s.hash)!);
   }
 
   /** Rules of one table, or of all tables in table order. */

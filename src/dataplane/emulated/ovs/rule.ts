@@ -95,6 +95,11 @@ export class Rule {
     this.spec = init instanceof RuleSpec ? init : new RuleSpec(init);
   }
 
+  /** Nothing has happened to it on its bridge yet (no packet, no timeout): its spec and creation time say all of it. */
+  get bare(): boolean {
+    return this.life === undefined;
+  }
+
   /** A packet of `bytes` matched; `now` given, the idle timeout counts from it. */
   count(bytes: number, now?: number): void {
     const l = this.lived();
