@@ -35,7 +35,7 @@ describe('gratuitous ARP from the L3 agent (emulated)', () => {
     const eg = cloud.world.host('extrouter');
     for (const ns of [eg.root, ...eg.namespaces.values()])
       for (const d of ns.devices.values())
-        for (const [addr, n] of d.neigh) if ([24, 16, 8, 0].map((s) => (addr >>> s) & 255).join('.') === ip) return n.mac;
+        for (const n of d.neigh.values()) if ([24, 16, 8, 0].map((s) => (n.ip >>> s) & 255).join('.') === ip) return n.mac;
     return undefined;
   };
   const fgMac = (host: string) => {

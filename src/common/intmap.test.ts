@@ -5,6 +5,10 @@ import { IntMap } from './intmap.js';
 describe('IntMap', () => {
   it('agrees with a Map through sets, replaces and deletes that collide, wrap, grow and shrink', () => {
     const m = new IntMap<string>();
+    // Empty: nothing allocated yet, every question answered.
+    assert.equal(m.get(0), undefined);
+    assert.equal(m.delete(0), false);
+    assert.ok(Number.isNaN(m.extra(5)));
     const ref = new Map<number, string>();
     const extra = (v: string) => Number(v.slice(1)) + 0.5;
     let seed = 11;
@@ -35,5 +39,12 @@ describe('IntMap', () => {
     assert.deepEqual([...m.values()], []);
     assert.equal(m.has(0), false);
     assert.throws(() => m.set(1, undefined as unknown as string), /undefined/);
+    m.set(-5, 'a', 2);
+    m.clear();
+    assert.equal(m.size, 0);
+    assert.equal(m.get(-5), undefined);
+    m.set(-5, 'b');
+    assert.equal(m.get(-5), 'b');
+    assert.equal(m.extra(-5), 0);
   });
 });

@@ -7,6 +7,9 @@
 // would otherwise take an object per entry (the classifier keeps a flow's creation time there
 // until the flow needs an object of its own).
 
+const NO_KEYS = new Int32Array(0);
+const NO_EXTRAS = new Float64Array(0);
+
 export class IntMap<V> {
   private keys: Int32Array;
   private vals: Array<V | undefined>;
@@ -14,11 +17,12 @@ export class IntMap<V> {
   private shift: number;
   private count = 0;
 
+  /** Empty until the first set: most of an emulated host's devices never hold a neighbour. */
   constructor() {
-    this.keys = new Int32Array(8);
-    this.extras = new Float64Array(8);
-    this.vals = new Array<V | undefined>(8).fill(undefined);
-    this.shift = 29;
+    this.keys = NO_KEYS;
+    this.extras = NO_EXTRAS;
+    this.vals = [];
+    this.shift = 32;
   }
 
   get size(): number {
@@ -32,6 +36,7 @@ export class IntMap<V> {
 
   private slot(key: number): number {
     const { keys, vals } = this;
+    if (keys.length === 0) return 0; // vals[0] is undefined: not found
     const mask = keys.length - 1;
     let i = this.home(key);
     while (vals[i] !== undefined && keys[i] !== key) i = (i + 1) & mask;
@@ -59,7 +64,7 @@ export class IntMap<V> {
     let i = this.slot(key);
     if (this.vals[i] === undefined) {
       if ((this.count + 1) * 4 > this.keys.length * 3) {
-        this.resize(this.keys.length * 2);
+        this.resize(Math.max(8, this.keys.length * 2));
         i = this.slot(key);
       }
       this.keys[i] = key;
@@ -90,6 +95,15 @@ export class IntMap<V> {
     return true;
   }
 
+  clear(): void {
+    this.keys = NO_KEYS;
+    this.extras = NO_EXTRAS;
+    this.vals = [];
+    this.shift = 32;
+    this.count = 0;
+  }
+
+  /** The values, in no particular order (not insertion order, as a Map's). */
   *values(): IterableIterator<V> {
     const vals = this.vals;
     for (let i = 0; i < vals.length; i++) if (vals[i] !== undefined) yield vals[i] as V;

@@ -10,6 +10,7 @@ import type { Namespace } from './namespace.js';
 import type { LinuxBridge } from './bridge.js';
 import type { Segment } from '../segment.js';
 import type { Neighbour } from './neigh.js';
+import { IntMap } from '../../../common/intmap.js';
 
 export type DeviceKind = 'loopback' | 'veth' | 'tap' | 'bridge' | 'ovs-internal' | 'physical' | 'dummy';
 
@@ -41,8 +42,11 @@ export class Device {
   segment?: Segment;
   /** kind 'bridge': the bridge this device is the local port of. */
   bridge?: LinuxBridge;
-  /** Neighbour (ARP) table of this device, by IPv4 address as a number. */
-  neigh = new Map<number, Neighbour>();
+  /**
+   * Neighbour (ARP) table of this device, by IPv4 address as a number: flat arrays, not a Map
+   * (a router's qr- device holds an entry for each port of its subnet, on every host).
+   */
+  neigh = new IntMap<Neighbour>();
   /** Per-interface sysctls that the model honours (net.ipv4.conf.<dev>.*). */
   proxyArp = false;
   /**
