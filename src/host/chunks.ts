@@ -115,6 +115,12 @@ export class ChunkedTable<T> {
     return this.where.size;
   }
 
+  /** The element of `key`, if any. */
+  get(key: string): T | undefined {
+    const block = this.where.get(key);
+    return block && (block.draft ?? block.items).find((y) => this.keyOf(y) === key);
+  }
+
   /** Adds or replaces the element of its key; false when it was there already as an equal value. */
   set(x: T, same: (a: T, b: T) => boolean = (a, b) => a === b): boolean {
     const key = this.keyOf(x);

@@ -21,9 +21,40 @@ import { metadataProxySocket } from '../metadata/socket.js';
 import { ItemAllocator, linkLocalPairs, parsePair, parsePriority, priorityRange } from './allocator.js';
 import { buildL3, type Announcement, type FipStatus, type L3BuildOutput } from './build.js';
 
-function* arpEntries(table: Map<string, string> | undefined): Iterable<{ ip: string; mac: string }> {
-  if (table) for (const [ip, mac] of table) yield { ip, mac };
+/** An address and its MAC, one object per pair for the L3 agents of a process. */
+interface ArpPair {
+  ip: string;
+  mac: string;
 }
+function arpPair(ip: string, mac: string): ArpPair {
+  return cached(PAIRS, `${ip} ${mac}`, 1_000_000, () => ({ ip: shared(ip), mac: shared(mac) }));
+}
+const PAIRS = new Map<string, ArpPair>();
+
+/** A subnet's ARP table from the fetched addresses: chunks (host/chunks.ts) that casts then change one at a time. */
+function arpTable(entries: Map<string, string>): ChunkedTable<ArpPair> {
+  const t = new ChunkedTable<ArpPair>((p) => p.ip);
+  for (const [ip, mac] of entries) t.set(arpPair(ip, mac));
+  return t;
+}
+
+function* arpEntries(table: ChunkedTable<ArpPair> | undefined): Iterable<ArpPair> {
+  if (table) for (const c of table.chunks()) yield* c;
+}
+
+/**
+ * A chunk of a subnet's ARP table as permanent neighbours on `dev`, made once per chunk: the
+ * chunks that did not change since the last pass give the same arrays, which is what lets
+ * diff and validate skip them (host/chunks.ts).
+ */
+function neighbourChunk(chunk: readonly ArpPair[], dev: string): readonly Neighbour[] {
+  const had = NEIGHBOUR_CHUNKS.get(chunk);
+  if (had?.dev === dev) return had.list;
+  const list = chunk.map((p) => permanent(dev, p.ip, p.mac));
+  NEIGHBOUR_CHUNKS.set(chunk, { dev, list });
+  return list;
+}
+const NEIGHBOUR_CHUNKS = new WeakMap<readonly ArpPair[], { dev: string; list: readonly Neighbour[] }>();
 
 /**
  * A permanent entry, one object per (device, address, MAC): a distributed router's qr- device
@@ -81,10 +112,11 @@ export class L3Agent extends Agent {
   private readonly l3opts: L3AgentOptions;
   /** The routers this host runs, as the server last described them. */
   private readonly routers = new Map<string, RouterInfo>();
-  /** Neighbour tables per subnet: ip -> mac. */
-  private readonly arp = new Map<string, Map<string, string>>();
-  /** The same as neighbour chunks, per subnet and qr- device (built on first use). */
-  private readonly neighbourTables = new Map<string, Map<string, ChunkedTable<Neighbour>>>();
+  /**
+   * ARP tables per subnet (address -> MAC of each port), in chunks the casts change one at a
+   * time; a qr- device's permanent neighbours are made from them chunk by chunk.
+   */
+  private readonly arp = new Map<string, ChunkedTable<ArpPair>>();
   /** fg ports obtained with get_agent_gateway_port, by external network. */
   private readonly fgPorts = new Map<string, PortInfo>();
   private readonly linkLocal: ItemAllocator<string>;
@@ -154,10 +186,7 @@ export class L3Agent extends Agent {
     this.arpDuringFetch?.push(['add', arp]);
     const table = this.arp.get(arp.subnet_id);
     if (!table) return this.refetch(routerId); // a subnet this host has not loaded: ask again
-    if (!isIpv4(arp.ip_address) || table.get(arp.ip_address) === arp.mac_address) return;
-    const [ip, mac] = [shared(arp.ip_address), shared(arp.mac_address)];
-    table.set(ip, mac);
-    for (const [dev, t] of this.neighbourTables.get(arp.subnet_id) ?? []) t.set(permanent(dev, ip, mac));
+    if (!isIpv4(arp.ip_address) || !table.set(arpPair(arp.ip_address, arp.mac_address))) return;
     this.pending.arp = true;
     this.requestSync(this.gatherMs(ARP_GATHER_MS));
   }
@@ -166,27 +195,15 @@ export class L3Agent extends Agent {
     if (!this.routers.get(routerId)?.distributed) return;
     this.arpDuringFetch?.push(['del', arp]);
     const table = this.arp.get(arp.subnet_id);
-    if (!table || table.get(arp.ip_address) !== arp.mac_address) return;
+    if (!table || table.get(arp.ip_address)?.mac !== arp.mac_address) return;
     table.delete(arp.ip_address);
-    for (const t of this.neighbourTables.get(arp.subnet_id)?.values() ?? []) t.delete(arp.ip_address);
     this.pending.arp = true;
     this.requestSync(this.gatherMs(ARP_GATHER_MS));
   }
 
-  /**
-   * A subnet's entries as permanent neighbours on a qr- device, kept as chunks in step with
-   * `arp` (the casts update both), so an ARP cast costs this host one chunk, not the table.
-   */
+  /** A subnet's entries as permanent neighbours on a qr- device: its ARP table's chunks, each made into neighbours once. */
   private neighbourChunks(subnetId: string, dev: string): ReadonlyArray<readonly Neighbour[]> {
-    let byDev = this.neighbourTables.get(subnetId);
-    if (!byDev) this.neighbourTables.set(subnetId, (byDev = new Map()));
-    let t = byDev.get(dev);
-    if (!t) {
-      t = new ChunkedTable<Neighbour>((n) => n.ip);
-      for (const { ip, mac } of arpEntries(this.arp.get(subnetId))) t.set(permanent(dev, ip, mac));
-      byDev.set(dev, t);
-    }
-    return t.chunks();
+    return (this.arp.get(subnetId)?.chunks() ?? []).map((c) => neighbourChunk(c, dev));
   }
 
   private refetch(routerId: string) {
@@ -232,8 +249,7 @@ export class L3Agent extends Agent {
     for (const r of routers) this.routers.set(r.id, r);
     const tables = await this.fetchArpTables([...this.subnetsInUse()]);
     this.arp.clear();
-    this.neighbourTables.clear();
-    for (const [s, t] of tables) this.arp.set(s, t);
+    for (const [s, t] of tables) this.arp.set(s, arpTable(t));
   }
 
   /** Neighbour tables of these subnets; casts that came in meanwhile are applied on top. */
@@ -268,14 +284,14 @@ export class L3Agent extends Agent {
       }
     }
     const subnets = this.subnetsInUse();
-    for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s), this.neighbourTables.delete(s);
-    for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, t), this.neighbourTables.delete(s);
+    for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s);
+    for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, arpTable(t));
   }
 
   private async fetchArp(subnetId: string): Promise<Map<string, string>> {
     const ports = await this.call('get_ports_by_subnet', { subnet_id: subnetId });
     const t = new Map<string, string>();
-    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId && isIpv4(ip.ip_address)) t.set(shared(ip.ip_address), shared(p.mac_address));
+    for (const p of ports) for (const ip of p.fixed_ips) if (ip.subnet_id === subnetId && isIpv4(ip.ip_address)) t.set(ip.ip_address, p.mac_address);
     return t;
   }
 
