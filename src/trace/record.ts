@@ -88,10 +88,13 @@ export function emptyRecord(): TraceRecord {
 
 /**
  * Collects steps while the world moves packets. With `steps` off, only packets, deliveries
- * and drops are kept (cheap: what tests and the benchmark need to see the outcome).
+ * and drops are kept (cheap: what tests and the benchmark need to see the outcome). With
+ * `active` off nothing is kept: the World opens the tracer only for the traffic it returns a
+ * record of, and what moves outside (an agent's gratuitous ARPs, a VM's timers) has no reader.
  */
 export class Tracer {
   record: TraceRecord = emptyRecord();
+  active = true;
   private nextPkt = 1;
 
   constructor(public steps = true) {}
@@ -104,20 +107,21 @@ export class Tracer {
 
   newPacket(origin: string, parent?: number): number {
     const id = this.nextPkt++;
-    if (this.steps) this.record.packets.push(parent === undefined ? { id, origin } : { id, parent, origin });
+    if (this.steps && this.active) this.record.packets.push(parent === undefined ? { id, origin } : { id, parent, origin });
     return id;
   }
 
   step(s: Omit<TraceStep, 'seq'>): void {
+    if (!this.active) return;
     (s as TraceStep).seq = this.record.steps.length + 1;
     this.record.steps.push(s as TraceStep);
   }
 
   deliver(d: Delivery): void {
-    this.record.delivered.push(d);
+    if (this.active) this.record.delivered.push(d);
   }
 
   drop(d: Drop): void {
-    this.record.dropped.push(d);
+    if (this.active) this.record.dropped.push(d);
   }
 }

@@ -152,6 +152,21 @@ test('untraced traffic keeps its deliveries and drops but records no steps; trac
   assert.ok(traced.steps.length > 0);
 });
 
+test('traffic outside a capture (a gratuitous ARP an agent sends) moves but is not recorded; the next capture holds only its own', () => {
+  const w = vlanWorld();
+  const h1 = w.host('compute1');
+  const dev = h1.ns('ns1').device('port1');
+  const garp = { eth: { src: dev.mac, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arp: { op: 1, sha: dev.mac, spa: '10.1.0.1', tha: '00:00:00:00:00:00', tpa: '10.1.0.1' } };
+  for (let i = 0; i < 3; i++) h1.xmit(dev, garp, w.tracer.newPacket('ARP announce'));
+  w.run();
+  // It crossed to compute2 (its switch counted the three) and nothing of it stayed behind.
+  assert.equal(w.host('compute2').vswitch.bridge('br-vlan').model.dumpFlows()[0].nPackets, 3);
+  assert.deepEqual(w.tracer.record, { steps: [], packets: [], delivered: [], dropped: [] });
+  const rec = w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2');
+  assert.ok(rec.steps.length > 0);
+  assert.ok(rec.packets.every((p) => p.origin !== 'ARP announce'));
+});
+
 test('a forwarding loop is stopped and named, at a bound that grows with the hosts', () => {
   const w = new World();
   const h = w.addHost('h1');

@@ -48,7 +48,10 @@ export const MAX_EVENTS = 200_000;
 export const EVENTS_PER_HOST = 2_000;
 
 export class World implements Engine {
-  tracer = new Tracer(true);
+  /** Open (active) only while `capture` and its kin run: see `record`. */
+  tracer = Object.assign(new Tracer(false), { active: false });
+  /** Whether captures record steps (`tracing`); the tracer's own flag is on only inside one. */
+  private stepsWanted = true;
   now = 0;
   hosts = new Map<string, EmulatedHost>();
   segments = new Map<string, Segment>();
@@ -58,10 +61,11 @@ export class World implements Engine {
 
   /** Whether steps are recorded (deliveries and drops always are). */
   get tracing(): boolean {
-    return this.tracer.steps;
+    return this.stepsWanted;
   }
   set tracing(on: boolean) {
-    this.tracer.steps = on;
+    this.stepsWanted = on;
+    if (this.tracer.active) this.tracer.steps = on;
   }
 
   /**
@@ -70,12 +74,32 @@ export class World implements Engine {
    * forty steps on each.
    */
   untraced<T>(fn: () => T): T {
-    const was = this.tracer.steps;
-    this.tracer.steps = false;
+    const was = this.stepsWanted;
+    this.tracing = false;
     try {
       return fn();
     } finally {
-      this.tracer.steps = was;
+      this.tracing = was;
+    }
+  }
+
+  /**
+   * Runs `fn` and the traffic it causes with the tracer open, and returns the record. Traffic
+   * outside (an agent's announcements, timers) is not recorded: nothing would ever read it,
+   * and a long-running cloud would keep all of it.
+   */
+  private record(fn: () => void): TraceRecord {
+    const { active, steps } = this.tracer;
+    this.tracer.active = true;
+    this.tracer.steps = this.stepsWanted;
+    this.tracer.reset();
+    try {
+      fn();
+      this.run();
+      return this.tracer.reset();
+    } finally {
+      this.tracer.active = active;
+      this.tracer.steps = steps;
     }
   }
 
@@ -162,19 +186,18 @@ export class World implements Engine {
   /** A packet sent by an application in `from` (routing, netfilter, ARP as the kernel does). */
   send(from: Endpoint, spec: SendSpec): TraceRecord {
     const ns = this.ns(from);
-    this.tracer.reset();
-    const pkt = this.tracer.newPacket(`${spec.proto} ${spec.src ?? ''}${spec.src ? ' ' : ''}-> ${spec.dst} from ${from.host}${from.ns ? `/${from.ns}` : ''}`);
-    let l4: Icmp | Udp | Tcp;
-    if (spec.proto === 'icmp') l4 = { kind: 'icmp', type: 8, code: 0, id: spec.id ?? 1, seq: spec.seq ?? 1 };
-    else if (spec.proto === 'udp') l4 = { kind: 'udp', sport: spec.sport ?? ns.newEphemeralPort(), dport: need(spec.dport, 'udp') };
-    else {
-      const sport = spec.sport ?? ns.newEphemeralPort();
-      ns.tcpClients.set(sport, { request: spec.data });
-      l4 = { kind: 'tcp', sport, dport: need(spec.dport, 'tcp'), flags: { syn: true } };
-    }
-    ns.host.stack.send(ns, { dst: spec.dst, src: spec.src, ttl: spec.ttl, l4, data: spec.proto === 'tcp' ? undefined : spec.data, oif: spec.oif }, pkt);
-    this.run();
-    return this.tracer.reset();
+    return this.record(() => {
+      const pkt = this.tracer.newPacket(`${spec.proto} ${spec.src ?? ''}${spec.src ? ' ' : ''}-> ${spec.dst} from ${from.host}${from.ns ? `/${from.ns}` : ''}`);
+      let l4: Icmp | Udp | Tcp;
+      if (spec.proto === 'icmp') l4 = { kind: 'icmp', type: 8, code: 0, id: spec.id ?? 1, seq: spec.seq ?? 1 };
+      else if (spec.proto === 'udp') l4 = { kind: 'udp', sport: spec.sport ?? ns.newEphemeralPort(), dport: need(spec.dport, 'udp') };
+      else {
+        const sport = spec.sport ?? ns.newEphemeralPort();
+        ns.tcpClients.set(sport, { request: spec.data });
+        l4 = { kind: 'tcp', sport, dport: need(spec.dport, 'tcp'), flags: { syn: true } };
+      }
+      ns.host.stack.send(ns, { dst: spec.dst, src: spec.src, ttl: spec.ttl, l4, data: spec.proto === 'tcp' ? undefined : spec.data, oif: spec.oif }, pkt);
+    });
   }
 
   /** ICMP echo request from `from` to `dst`. */
@@ -189,12 +212,11 @@ export class World implements Engine {
   inject(at: Endpoint & { dev: string }, frame: Frame, opts: { direction?: 'tx' | 'rx' } = {}): TraceRecord {
     const ns = this.ns(at);
     const dev = ns.device(at.dev);
-    this.tracer.reset();
-    const pkt = this.tracer.newPacket(`frame injected on ${at.host}${at.ns ? `/${at.ns}` : ''} ${at.dev}`);
-    if (opts.direction === 'rx') ns.host.rx(dev, frame, pkt);
-    else ns.host.xmit(dev, frame, pkt);
-    this.run();
-    return this.tracer.reset();
+    return this.record(() => {
+      const pkt = this.tracer.newPacket(`frame injected on ${at.host}${at.ns ? `/${at.ns}` : ''} ${at.dev}`);
+      if (opts.direction === 'rx') ns.host.rx(dev, frame, pkt);
+      else ns.host.xmit(dev, frame, pkt);
+    });
   }
 
   /** An instance (or any namespace) runs a DHCP client on `dev` (default eth0); `onLease` gets the lease. */
@@ -206,10 +228,7 @@ export class World implements Engine {
 
   /** Runs `fn` (which may send through the host APIs) and returns the trace of all it caused. */
   capture(fn: (pkt: number) => void, origin = 'capture'): TraceRecord {
-    this.tracer.reset();
-    fn(this.tracer.newPacket(origin));
-    this.run();
-    return this.tracer.reset();
+    return this.record(() => fn(this.tracer.newPacket(origin)));
   }
 }
 
