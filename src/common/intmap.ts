@@ -1,11 +1,11 @@
 // A map from 32-bit integers to values in two flat arrays (open addressing, linear probing).
 //
 // For tables with millions of entries across a process whose keys are already integers (an
-// emulated switch's flows by the hash of their match): a `Map` entry costs about 60 bytes
-// there, this one 20 bytes per slot at 37-75% load. `undefined` marks an empty slot, so it is
-// not a value the map can hold. Each entry may keep a number beside its value (`extra`): what
-// would otherwise take an object per entry (the classifier keeps a flow's creation time there
-// until the flow needs an object of its own).
+// emulated switch's flows by the hash of their match, a device's neighbours by address): a
+// `Map` entry costs about 60 bytes there, this one 12 bytes per slot at 37-75% load (20 with
+// `extra`). `undefined` marks an empty slot, so it is not a value the map can hold. Each entry
+// may keep a number beside its value (`extra`): what would otherwise take an object per entry
+// (the classifier keeps a flow's creation time there until the flow needs an object of its own).
 
 const NO_KEYS = new Int32Array(0);
 const NO_EXTRAS = new Float64Array(0);
@@ -54,7 +54,7 @@ export class IntMap<V> {
   /** The number kept with the entry of `key` (0 when none was given, NaN when there is no entry). */
   extra(key: number): number {
     const i = this.slot(key | 0);
-    return this.vals[i] === undefined ? NaN : this.extras[i];
+    return this.vals[i] === undefined ? NaN : this.extras.length ? this.extras[i] : 0;
   }
 
   /** Sets the value (and the number kept with it: 0 unless given). */
@@ -71,7 +71,9 @@ export class IntMap<V> {
       this.count++;
     }
     this.vals[i] = value;
-    this.extras[i] = extra;
+    // The column is made on the first number other than 0 (a map that keeps none has none).
+    if (extra !== 0 && this.extras.length === 0) this.extras = new Float64Array(this.keys.length);
+    if (this.extras.length) this.extras[i] = extra;
     return this;
   }
 
@@ -85,7 +87,7 @@ export class IntMap<V> {
       if (((j - this.home(keys[j])) & mask) >= ((j - hole) & mask)) {
         keys[hole] = keys[j];
         vals[hole] = vals[j];
-        this.extras[hole] = this.extras[j];
+        if (this.extras.length) this.extras[hole] = this.extras[j];
         hole = j;
       }
     }
@@ -112,7 +114,7 @@ export class IntMap<V> {
   private resize(cap: number): void {
     const { keys, vals, extras } = this;
     this.keys = new Int32Array(cap);
-    this.extras = new Float64Array(cap);
+    this.extras = extras.length ? new Float64Array(cap) : NO_EXTRAS;
     this.vals = new Array<V | undefined>(cap).fill(undefined);
     this.shift = 32 - Math.log2(cap);
     for (let i = 0; i < keys.length; i++) {
@@ -121,7 +123,7 @@ export class IntMap<V> {
         const k = this.slot(keys[i]);
         this.keys[k] = keys[i];
         this.vals[k] = v;
-        this.extras[k] = extras[i];
+        if (extras.length) this.extras[k] = extras[i];
       }
     }
   }

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { World } from './world.js';
+import type { Frame } from './packet.js';
 import { renderTrace } from '../../trace/render.js';
 
 const vmMac = (host: number, n: number) => `fa:16:3e:0${host}:00:0${n}`;
@@ -156,7 +157,7 @@ test('traffic outside a capture (a gratuitous ARP an agent sends) moves but is n
   const w = vlanWorld();
   const h1 = w.host('compute1');
   const dev = h1.ns('ns1').device('port1');
-  const garp = { eth: { src: dev.mac, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arp: { op: 1, sha: dev.mac, spa: '10.1.0.1', tha: '00:00:00:00:00:00', tpa: '10.1.0.1' } };
+  const garp: Frame = { eth: { src: dev.mac, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arp: { op: 1, sha: dev.mac, spa: '10.1.0.1', tha: '00:00:00:00:00:00', tpa: '10.1.0.1' } };
   for (let i = 0; i < 3; i++) h1.xmit(dev, garp, w.tracer.newPacket('ARP announce'));
   w.run();
   // It crossed to compute2 (its switch counted the three) and nothing of it stayed behind.
