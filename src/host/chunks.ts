@@ -18,11 +18,16 @@ export function chunksOf<T>(arr: readonly T[]): ReadonlyArray<readonly T[]> {
 
 /**
  * One array of every chunk's elements, in order. Chunks that were themselves joined count as
- * their own chunks; empty ones are dropped; a single chunk is returned as it is. `last`, an
- * array joined before, is returned itself when it was joined from the very same chunks (a
+ * their own chunks; empty ones are dropped; a single part left is returned as it is (the
+ * composer merging a bridge that one fragment fills: no copy of its flows per pass). `last`,
+ * an array joined before, is returned itself when it was joined from the very same chunks (a
  * builder's previous result: the whole array then stays the same object).
  */
 export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>, last?: readonly T[]): T[] {
+  let only: readonly T[] | undefined;
+  let filled = 0;
+  for (const p of parts) if (p.length) (only = p), filled++;
+  if (filled === 1) return only as T[];
   const chunks: Array<readonly T[]> = [];
   let total = 0;
   for (const p of parts) {
