@@ -89,16 +89,20 @@ export class AgentNotifier {
       // Merged into the topic's last stateful message when it is of the same kind (order
       // kept: resync triggers in between commute with FDB casts, a full pass rebuilds the FDB).
       // Once per host of a network per port coming up: no closures made per call.
+      // The first message to a topic is the caller's (shared by every host it goes to); a
+      // second one copies it before merging (a port coming up alone copies nothing per host).
       const last = this.mergeable(tk, method);
-      if (last) mergeFdb(last.args.fdb_entries, args.fdb_entries);
-      else this.push(tk, kind, topic, method, { fdb_entries: mergeFdb({}, args.fdb_entries) });
+      if (last) {
+        if (last.shared) (last.args = { fdb_entries: mergeFdb({}, last.args.fdb_entries) }), (last.shared = false);
+        mergeFdb(last.args.fdb_entries, args.fdb_entries);
+      } else this.push(tk, kind, topic, method, args, true);
     } else if (method === 'add_arp_entry' || method === 'del_arp_entry') {
       // The same for ARP entries: a run of them to one topic goes as one add_arp_entries or
       // del_arp_entries, in order (an add after a del starts a new message).
       const batch = method === 'add_arp_entry' ? 'add_arp_entries' : 'del_arp_entries';
       const last = this.mergeable(tk, batch);
       if (last) last.args.entries.push(args);
-      else this.push(tk, kind, topic, batch, { entries: [args] });
+      else this.push(tk, kind, topic, batch, { entries: [args] }, false);
     } else if (RESYNC_TRIGGERS.has(method)) {
       // A pure "look again" message: a copy already queued since the topic's last stateful
       // message is as good (router removals count as stateful: an update after one must stay).
@@ -116,14 +120,14 @@ export class AgentNotifier {
   }
 
   /** The topic's last stateful message when it is a `method` one (what the next of its kind merges into). */
-  private mergeable(tk: string, method: AgentMethod): { method: AgentMethod; args: any } | undefined {
+  private mergeable(tk: string, method: AgentMethod): Mergeable | undefined {
     const last = this.lastMergeable.get(tk);
     return last && last.method === method ? last : undefined;
   }
 
-  /** A new mergeable message at the end of the outbox. */
-  private push(tk: string, kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any) {
-    const m = { kind, topic, method, args };
+  /** A new mergeable message at the end of the outbox; `shared`: its args are the caller's, to copy before changing. */
+  private push(tk: string, kind: 'cast' | 'fanout', topic: string, method: AgentMethod, args: any, shared: boolean) {
+    const m: Mergeable & { kind: 'cast' | 'fanout'; topic: string } = { kind, topic, method, args, shared };
     this.outbox.push(m);
     this.bump(kind, topic);
     this.lastMergeable.set(tk, m);
@@ -133,7 +137,7 @@ export class AgentNotifier {
   /** Per security group, the members this server last announced (what its next member update is a change from). */
   private readonly announced = new Map<string, { IPv4: Set<string>; IPv6: Set<string> }>();
   /** Per topic, its last queued stateful message when that is an FDB or ARP batch (what the next of its kind merges into). */
-  private lastMergeable = new Map<string, { method: AgentMethod; args: any }>();
+  private lastMergeable = new Map<string, Mergeable>();
   private bump(kind: string, topic: string) {
     const k = `${kind}|${topic}`;
     this.epochs.set(k, (this.epochs.get(k) ?? 0) + 1);
@@ -439,8 +443,16 @@ function argsKey(args: unknown): string {
  * copy (made by the first call, from `{}`), so a burst of a thousand ports costs a thousand
  * small merges, not a thousand copies of everything gathered so far. Each pair once.
  */
+/** A queued FDB or ARP batch that later casts to its topic merge into. */
+interface Mergeable {
+  method: AgentMethod;
+  args: any;
+  shared: boolean;
+}
+
 function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
-  // Once per host of the network per port coming up: no per-call copies or entry arrays.
+  // Once per host of the network per port coming up: no per-call copies. The [mac, ip] pairs
+  // are the announcement's own (shared by the hosts, never changed).
   for (const net in more) {
     const e = more[net];
     let to = into[net];
@@ -451,7 +463,7 @@ function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
       for (const x of e.ports[ip]) {
         let seen = false;
         for (let i = 0; i < list.length && !seen; i++) seen = list[i][0] === x[0] && list[i][1] === x[1];
-        if (!seen) list.push([x[0], x[1]]);
+        if (!seen) list.push(x);
       }
     }
   }
