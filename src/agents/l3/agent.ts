@@ -27,9 +27,18 @@ interface ArpPair {
   mac: string;
 }
 function arpPair(ip: string, mac: string): ArpPair {
-  return cached(PAIRS, `${ip} ${mac}`, 1_000_000, () => ({ ip: shared(ip), mac: shared(mac) }));
+  // By address, then MAC (no key string per lookup: a host's fetch looks up every port of its subnets).
+  // An address with two MACs (overlapping subnets of two projects) keeps the last one shared.
+  const had = PAIRS.get(ip);
+  if (had?.mac === mac) return had;
+  if (PAIRS.size >= 1_000_000) PAIRS.clear();
+  const pair = { ip: shared(ip), mac: shared(mac) };
+  PAIRS.set(ip, pair);
+  return pair;
 }
 const PAIRS = new Map<string, ArpPair>();
+
+const sameMac = (a: ArpPair, b: ArpPair) => a.mac === b.mac;
 
 /** A subnet's ARP table from the fetched addresses: chunks (host/chunks.ts) that casts then change one at a time. */
 function arpTable(entries: Map<string, string>): ChunkedTable<ArpPair> {
@@ -186,7 +195,7 @@ export class L3Agent extends Agent {
     this.arpDuringFetch?.push(['add', arp]);
     const table = this.arp.get(arp.subnet_id);
     if (!table) return this.refetch(routerId); // a subnet this host has not loaded: ask again
-    if (!isIpv4(arp.ip_address) || !table.set(arpPair(arp.ip_address, arp.mac_address))) return;
+    if (!isIpv4(arp.ip_address) || !table.set(arpPair(arp.ip_address, arp.mac_address), sameMac)) return;
     this.pending.arp = true;
     this.requestSync(this.gatherMs(ARP_GATHER_MS));
   }
