@@ -2,7 +2,7 @@
 // all-in-one cloud (real server, real agents, emulated hosts), ten instances per host spread
 // over ten VXLAN networks on one distributed router with its gateway on ext-net, and a
 // floating IP on one instance in ten.
-//   npm run bench:convergence -- --hosts N [--seed 1] [--timeout 1800] [--pings 20] [--one-more 5]
+//   npm run bench:convergence -- --hosts N [--seed 1] [--timeout 1800] [--pings 20] [--one-more 5] [--rpc-timeout S]
 // Measures the time from the first API call until every instance port is ACTIVE, the agents
 // are idle and sampled pings pass (east-west pairs, floating IPs from the internet host,
 // SNAT to the internet host), the peak RSS, and then for one more instance (added
@@ -10,8 +10,10 @@
 // programmed on every host that needs it and how many hosts got any update for it.
 // Driven through the in-process services (plugin and compute service), in bulk where the
 // API allows, not through HTTP. Prints phases as it goes; the LAST line is one JSON object.
+// --rpc-timeout S runs the agents with `[DEFAULT] rpc_response_timeout = S` (etc/ as shipped
+// otherwise: 60), what Neutron's agents advise when a server is too busy to answer in time.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +25,7 @@ import type { HostState } from '../src/host/state.js';
 import { adminContext, memberContext } from '../src/server/context.js';
 import type { WireMessage } from '../src/rpc/transport.js';
 
-const USAGE = 'usage: npm run bench:convergence -- --hosts N [--seed 1] [--timeout 1800] [--pings 20] [--one-more 5]';
+const USAGE = 'usage: npm run bench:convergence -- --hosts N [--seed 1] [--timeout 1800] [--pings 20] [--one-more 5] [--rpc-timeout S]';
 const NETWORKS = 10;
 const PER_HOST = 10;
 const PROJECT = 'bench';
@@ -37,6 +39,7 @@ function parse() {
       timeout: { type: 'string', default: '1800' },
       pings: { type: 'string', default: '20' },
       'one-more': { type: 'string', default: '5' },
+      'rpc-timeout': { type: 'string' },
     },
     strict: true,
   });
@@ -51,7 +54,19 @@ function parse() {
     timeout: num('--timeout', values.timeout),
     pings: num('--pings', values.pings),
     oneMore: num('--one-more', values['one-more']),
+    rpcTimeout: values['rpc-timeout'] === undefined ? undefined : num('--rpc-timeout', values['rpc-timeout']),
   };
+}
+
+/** A copy of etc/ whose neutron.conf (read by every agent) sets rpc_response_timeout. */
+function etcWithRpcTimeout(dir: string, seconds: number): string {
+  const etc = join(dir, 'etc');
+  cpSync('etc', etc, { recursive: true });
+  const conf = join(etc, 'neutron.conf');
+  const text = readFileSync(conf, 'utf8');
+  if (!/^\[DEFAULT\]$/m.test(text) || /^rpc_response_timeout\s*=/m.test(text)) throw new Error(`${conf}: expected a [DEFAULT] section without rpc_response_timeout`);
+  writeFileSync(conf, text.replace(/^\[DEFAULT\]$/m, `[DEFAULT]\nrpc_response_timeout = ${seconds}`));
+  return etc;
 }
 
 /** A small deterministic generator (mulberry32), so runs sample the same pairs. */
@@ -107,7 +122,8 @@ async function main(): Promise<number> {
   let cloud: Cloud | undefined;
   try {
     const tStart = performance.now();
-    cloud = await startCloud({ stateDir: dir, topology: benchTopology(N), apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
+    const etcDir = args.rpcTimeout === undefined ? undefined : etcWithRpcTimeout(dir, args.rpcTimeout);
+    cloud = await startCloud({ stateDir: dir, etcDir, topology: benchTopology(N), apiPort: 0, identityPort: 0, computePort: 0, auth: 'noauth', resyncInterval: 0 });
     sampleRss();
     log(`cloud up: ${cloud.nodes.size} hosts with their agents (${((performance.now() - tStart) / 1000).toFixed(1)} s, not counted)`);
     const p = cloud.servers.api.plugin;
@@ -275,6 +291,8 @@ async function main(): Promise<number> {
       converge_cpu_s: +converge_cpu_s.toFixed(2),
       pings: pairs.length + fipSample.length + snatSample.length,
       ping_failures: failures.length,
+      // The agents' first wait for a reply (etc/ as shipped: Neutron's default, 60 s).
+      rpc_response_timeout_s: cloud.nodes.values().next().value?.agents[0]?.rpcResponseTimeout ?? null,
       peak_rss_mb: Math.round(peakRss / 2 ** 20),
       // The median of the adds; each add's figure below. Host counts: the largest of any add.
       one_port_ms: Math.round(sortedMs[Math.floor((sortedMs.length - 1) / 2)]),

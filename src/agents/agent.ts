@@ -87,6 +87,11 @@ export abstract class Agent {
     return {};
   }
 
+  /** Seconds a call first waits for its reply (rpc_response_timeout). */
+  get rpcResponseTimeout(): number {
+    return this.opts.rpcResponseTimeout ?? 60;
+  }
+
   /**
    * A call to the server, backing off as Neutron's agents do (neutron_lib.rpc
    * BackingOffClient): a method that timed out waits twice as long next time (up to
@@ -97,7 +102,7 @@ export abstract class Agent {
    */
   async call<M extends ServerMethod>(method: M, args: ServerMethods[M][0]): Promise<ServerMethods[M][1]> {
     const topic = method === 'report_state' ? SERVER_TOPICS.reports : this.topic === 'l3_agent' ? SERVER_TOPICS.l3 : SERVER_TOPICS.plugin;
-    const base = this.opts.rpcResponseTimeout ?? 60;
+    const base = this.rpcResponseTimeout;
     const timeout = this.methodTimeouts.get(method) ?? base;
     try {
       return await this.transport.call(topic, method, args, { timeoutMs: timeout * 1000 });
