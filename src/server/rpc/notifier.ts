@@ -438,11 +438,6 @@ function argsKey(args: unknown): string {
   return k;
 }
 
-/**
- * Folds one add (or remove) FDB message into another, in place: `into` is the outbox's own
- * copy (made by the first call, from `{}`), so a burst of a thousand ports costs a thousand
- * small merges, not a thousand copies of everything gathered so far. Each pair once.
- */
 /** A queued FDB or ARP batch that later casts to its topic merge into. */
 interface Mergeable {
   method: AgentMethod;
@@ -450,6 +445,12 @@ interface Mergeable {
   shared: boolean;
 }
 
+/**
+ * Folds one add (or remove) FDB message into another, in place: `into` is the outbox's own
+ * copy (made from `{}` when a second message merges into a topic's first), so a burst of a
+ * thousand ports costs a thousand small merges, not a thousand copies of everything gathered
+ * so far. Each pair once.
+ */
 function mergeFdb(into: FdbEntries, more: FdbEntries): FdbEntries {
   // Once per host of the network per port coming up: no per-call copies. The [mac, ip] pairs
   // are the announcement's own (shared by the hosts, never changed).
