@@ -1,4 +1,4 @@
-// A map from 32-bit integers to values in two flat arrays (open addressing, linear probing).
+// A map from 32-bit integers to values in flat arrays (open addressing, linear probing).
 //
 // For tables with millions of entries across a process whose keys are already integers (an
 // emulated switch's flows by the hash of their match, a device's neighbours by address): a
