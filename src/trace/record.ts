@@ -94,10 +94,12 @@ export function emptyRecord(): TraceRecord {
  */
 export class Tracer {
   record: TraceRecord = emptyRecord();
-  active = true;
   private nextPkt = 1;
 
-  constructor(public steps = true) {}
+  constructor(
+    public steps = true,
+    public active = true,
+  ) {}
 
   reset(): TraceRecord {
     const r = this.record;

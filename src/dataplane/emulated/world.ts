@@ -49,7 +49,7 @@ export const EVENTS_PER_HOST = 2_000;
 
 export class World implements Engine {
   /** Open (active) only while `capture` and its kin run: see `record`. */
-  tracer = Object.assign(new Tracer(false), { active: false });
+  tracer = new Tracer(false, false);
   /** Whether captures record steps (`tracing`); the tracer's own flag is on only inside one. */
   private stepsWanted = true;
   now = 0;

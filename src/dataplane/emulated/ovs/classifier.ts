@@ -74,8 +74,7 @@ class Subtable {
   /** The single entry of bucket `hash` as a Rule, made and kept in its place when it was a spec. */
   live(hash: number, e: Entry): Rule {
     if (e instanceof Rule) return e;
-    const r = new Rule(e);
-    r.created = this.buckets.extra(hash);
+    const r = this.view(hash, e);
     this.buckets.set(hash, r, r.created);
     return r;
   }
