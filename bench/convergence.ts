@@ -21,6 +21,7 @@ import { startCloud, type Cloud } from '../src/cloud/cloud.js';
 import { ping } from '../src/dataplane/emulated/ping.js';
 import { scenarioTopology, type Topology } from '../src/cloud/topology.js';
 import type { Instance } from '../src/compute/compute.js';
+import { itemsOf } from '../src/host/chunks.js';
 import type { HostState } from '../src/host/state.js';
 import { adminContext, memberContext } from '../src/server/context.js';
 import type { WireMessage } from '../src/rpc/transport.js';
@@ -100,9 +101,9 @@ const log = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).t
 /** Is the instance's MAC (or address) programmed on this host: an l2pop flow on br-tun, or a permanent neighbour in a qrouter namespace. */
 function programmed(s: HostState, mac: string, ip: string): { fdb: boolean; arp: boolean } {
   const tun = s.ovs.bridges['br-tun'];
-  const fdb = !!tun?.flows.some((f) => f.match.includes(mac) || f.actions.includes(mac));
+  const fdb = !!tun && itemsOf(tun.flows).some((f) => f.match.includes(mac) || f.actions.includes(mac));
   let arp = false;
-  for (const ns of Object.values(s.namespaces)) if (ns.name.startsWith('qrouter-') && ns.neighbours.some((n) => n.ip === ip && n.lladdr === mac)) arp = true;
+  for (const ns of Object.values(s.namespaces)) if (ns.name.startsWith('qrouter-') && itemsOf(ns.neighbours).some((n) => n.ip === ip && n.lladdr === mac)) arp = true;
   return { fdb, arp };
 }
 

@@ -49,8 +49,9 @@ const totalFlows = Object.values(current.ovs.bridges).reduce((n, b) => n + b.flo
 
 // Independent values: the desired state is a separate copy with one flow's actions changed.
 const independent: HostState = JSON.parse(JSON.stringify(current));
-const target = independent.ovs.bridges['br-int'].flows[FLOWS_PER_BRIDGE / 2];
-independent.ovs.bridges['br-int'].flows[FLOWS_PER_BRIDGE / 2] = { ...target, actions: 'drop' };
+const parsedFlows = independent.ovs.bridges['br-int'].flows as Flow[]; // parsed JSON: a plain array
+const target = parsedFlows[FLOWS_PER_BRIDGE / 2];
+parsedFlows[FLOWS_PER_BRIDGE / 2] = { ...target, actions: 'drop' };
 const opsIndependent = diff(current, independent);
 
 // Shared structure: what an agent deriving the new state with the builders produces.

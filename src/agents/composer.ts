@@ -18,7 +18,7 @@
 
 import type { HostOp } from '../host/ops.js';
 import { emptyHost } from '../host/build.js';
-import { joinChunks } from '../host/chunks.js';
+import { itemsOf, joinChunks } from '../host/chunks.js';
 import { diff } from '../host/diff.js';
 import { portAt } from '../host/ovs.js';
 import { assertValidHost } from '../host/validate.js';
@@ -303,7 +303,7 @@ function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostStat
       for (const p of orphans) delete ports[p];
       const alt = orphans.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')).join('|');
       const names = new RegExp(`(?:^|[=:,(])(?:${alt})(?=$|[,)\\s])`);
-      const flows = mb.flows.filter((f) => !names.test(f.match) && !names.test(f.actions));
+      const flows = itemsOf(mb.flows).filter((f) => !names.test(f.match) && !names.test(f.actions));
       out = { ...out, ovs: { bridges: { ...out.ovs.bridges, [bname]: { ...mb, ports, flows } } } };
     }
   }

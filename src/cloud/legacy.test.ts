@@ -15,6 +15,7 @@ import { echoReplied } from '../dataplane/emulated/ping.js';
 import type { TraceRecord } from '../trace/record.js';
 import { startCloud, type Cloud } from './cloud.js';
 import { makeScenario } from './testing.js';
+import { itemsOf } from '../host/chunks.js';
 
 const demo: As = { project: 'demo' };
 
@@ -73,7 +74,7 @@ describe('a centralized router in the all-in-one cloud (emulated)', () => {
     for (const [h, net] of [['compute1', ids.net1.id], ['compute2', ids.net2.id]]) {
       const tun = (await cloud.nodes.get(h)!.composer.current()).ovs.bridges['br-tun'];
       const mac = itfs.find((p: any) => p.network_id === net).mac_address;
-      assert.ok(tun.flows.some((f) => f.match.includes(mac) || f.actions.includes(mac)), `${h} br-tun knows ${mac}`);
+      assert.ok(itemsOf(tun.flows).some((f) => f.match.includes(mac) || f.actions.includes(mac)), `${h} br-tun knows ${mac}`);
     }
   });
 

@@ -12,6 +12,7 @@ import type { HostState } from '../host/state.js';
 import { startCloud, type Cloud } from './cloud.js';
 import { echoReplied } from '../dataplane/emulated/ping.js';
 import type { Instance } from '../compute/compute.js';
+import { itemsOf } from '../host/chunks.js';
 
 const demo: As = { project: 'demo' };
 const other: As = { project: 'other' };
@@ -107,7 +108,7 @@ describe('the all-in-one cloud over its life', () => {
     }
     for (const [name, n] of cloud.nodes)
       for (const br of Object.values((await n.composer.current()).ovs.bridges)) {
-        const keys = br.flows.map((f) => `${f.table}/${f.priority}/${f.match}`);
+        const keys = itemsOf(br.flows).map((f) => `${f.table}/${f.priority}/${f.match}`);
         assert.equal(new Set(keys).size, keys.length, `no duplicate flows on ${name} ${br.name}`);
       }
   });

@@ -15,6 +15,7 @@ import { run } from '../dataplane/linux/exec.js';
 import type { Cloud } from './cloud.js';
 import { linuxDataplaneUnavailable, type LinuxDataplane } from './linux-dataplane.js';
 import { processesMentioning, scenarioNamespaces, startLinuxScenario, type LinuxScenario } from './linux-testing.js';
+import { itemsOf } from '../host/chunks.js';
 
 const skip = linuxDataplaneUnavailable() ?? false;
 
@@ -84,11 +85,11 @@ function canonicalActions(actions: string): string {
 /** The state with canonical flow actions (see canonicalActions). */
 const canonical = (s: HostState): HostState => ({
   ...s,
-  ovs: { bridges: Object.fromEntries(Object.entries(s.ovs.bridges).map(([n, b]) => [n, { ...b, flows: b.flows.map((f) => ({ ...f, actions: canonicalActions(f.actions) })) }])) },
+  ovs: { bridges: Object.fromEntries(Object.entries(s.ovs.bridges).map(([n, b]) => [n, { ...b, flows: itemsOf(b.flows).map((f) => ({ ...f, actions: canonicalActions(f.actions) })) }])) },
 });
 
 /** Every bridge's flows as sorted text (cookie, table, priority, match, canonical actions). */
-const flowsOf = (s: HostState) => Object.fromEntries(Object.entries(canonical(s).ovs.bridges).map(([name, b]) => [name, b.flows.map((f) => JSON.stringify(f)).sort()]));
+const flowsOf = (s: HostState) => Object.fromEntries(Object.entries(canonical(s).ovs.bridges).map(([name, b]) => [name, itemsOf(b.flows).map((f) => JSON.stringify(f)).sort()]));
 
 describe('the linux cloud: network1 off the DVR paths, healing a host, dvrnet down', { skip, timeout: 300_000 }, () => {
   const tag = `lh${process.pid % 100000}-`;

@@ -6,6 +6,7 @@
 // missing device, a rule naming a missing ipset, destroying an ipset a rule still uses,
 // enslaving to a missing bridge) with an error naming the object: so a successful apply
 // also proves the order of the operations.
+import { itemsOf } from './chunks.js';
 import { flowKey } from './flow.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
 import type { HostOp } from './ops.js';
@@ -24,9 +25,18 @@ export class ApplyError extends Error {
 
 const nsLabel = (n: string) => (n === ROOT_NS ? 'the root namespace' : `namespace "${n}"`);
 
+/** The state with its chunked collections as arrays: what structuredClone copies faithfully. */
+function plain(state: HostState): HostState {
+  const bridges: HostState['ovs']['bridges'] = {};
+  for (const [k, b] of Object.entries(state.ovs.bridges)) bridges[k] = { ...b, flows: itemsOf(b.flows) };
+  const namespaces: HostState['namespaces'] = {};
+  for (const [k, n] of Object.entries(state.namespaces)) namespaces[k] = { ...n, neighbours: itemsOf(n.neighbours) };
+  return { ...state, ovs: { ...state.ovs, bridges }, namespaces };
+}
+
 /** Returns a new state; `state` is not modified. */
 export function applyOps(state: HostState, ops: readonly HostOp[]): HostState {
-  const s = structuredClone(state);
+  const s = structuredClone(plain(state));
   for (const o of ops) {
     try {
       applyOne(s, o);
@@ -57,7 +67,7 @@ function removeLink(s: HostState, nsName: string, name: string): void {
   if (!ns || !link) return;
   delete ns.links[name];
   ns.routes = ns.routes.filter((r) => r.dev !== name);
-  ns.neighbours = ns.neighbours.filter((n) => n.dev !== name);
+  ns.neighbours = itemsOf(ns.neighbours).filter((n) => n.dev !== name);
   for (const key of Object.keys(ns.sysctls)) if (sysctlDevice(key) === name) delete ns.sysctls[key];
   for (const other of Object.values(ns.links)) if (other.master === name) delete other.master;
   if (link.kind === 'veth') removeLink(s, link.peer_namespace, link.peer);
@@ -185,16 +195,16 @@ function applyOne(s: HostState, o: HostOp): void {
       const ns = getNs(s, o.namespace);
       getLink(s, o.namespace, o.neighbour.dev);
       const key = neighKey(o.neighbour);
-      ns.neighbours = ns.neighbours.filter((n) => neighKey(n) !== key);
-      ns.neighbours.push({ ...o.neighbour });
+      ns.neighbours = [...itemsOf(ns.neighbours).filter((n) => neighKey(n) !== key), { ...o.neighbour }];
       return;
     }
     case 'neigh.del': {
       const ns = getNs(s, o.namespace);
       const key = neighKey(o.neighbour);
-      const i = ns.neighbours.findIndex((n) => neighKey(n) === key);
+      const list = itemsOf(ns.neighbours);
+      const i = list.findIndex((n) => neighKey(n) === key);
       if (i < 0) fail(`No neighbour ${o.neighbour.ip} dev ${o.neighbour.dev} in ${nsLabel(o.namespace)}`);
-      ns.neighbours.splice(i, 1);
+      ns.neighbours = list.filter((_, k) => k !== i);
       return;
     }
     case 'sysctl.set':
@@ -288,7 +298,7 @@ function applyOne(s: HostState, o: HostOp): void {
     }
     case 'flows.update': {
       const b = s.ovs.bridges[o.bridge] ?? fail(`No bridge "${o.bridge}"`);
-      const byKey = new Map(b.flows.map((f) => [flowKey(f), f]));
+      const byKey = new Map(itemsOf(b.flows).map((f) => [flowKey(f), f]));
       for (const k of o.delete) {
         if (!byKey.delete(flowKey(k))) fail(`No flow table=${k.table},priority=${k.priority},${k.match} on "${o.bridge}"`);
       }

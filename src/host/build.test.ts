@@ -21,6 +21,7 @@ import {
   tunnelPort,
 } from './build.js';
 import { validateHost } from './validate.js';
+import { itemsOf } from './chunks.js';
 
 test('an empty host has only the root namespace; a namespace comes with lo up', () => {
   const h = emptyHost();
@@ -94,7 +95,7 @@ test('flows: OVS add semantics, ownership by cookie', () => {
   assert.deepEqual(flowsOfCookie(s.ovs.bridges['br-int'], 1).map((f) => f.match), ['in_port=5']);
   assert.deepEqual(flowsOfCookie(s.ovs.bridges['br-int'], '0x9').map((f) => f.actions), ['drop']);
   s = removeCookieFlows(s, 'br-int', 2);
-  assert.deepEqual(s.ovs.bridges['br-int'].flows.map((f) => f.cookie).sort(), ['0x1', '0x9']);
+  assert.deepEqual(itemsOf(s.ovs.bridges['br-int'].flows).map((f) => f.cookie).sort(), ['0x1', '0x9']);
 });
 
 test('setLink detaches with master: undefined; DHCP defaults are Neutron\'s; iptables text is restore input', () => {

@@ -7,6 +7,7 @@
 // costs O(n) per call: add them in batches (`addFlows`, `replaceCookieFlows`).
 import { tunnelPortName } from './names.js';
 import { canonicalMatch, cookie as toCookie, flow as makeFlow, flowKey, type FlowInput } from './flow.js';
+import { itemsOf, type Items } from './chunks.js';
 import { neighKey, routeKey, ruleKey } from './keys.js';
 import type {
   Cookie,
@@ -195,7 +196,7 @@ export function addNeighbour(s: HostState, ns: string, input: Omit<Neighbour, 'n
   const nb: Neighbour = { dev: input.dev, ip: input.ip, lladdr: input.lladdr, nud: input.nud ?? 'permanent' };
   return updateNs(s, ns, (n) => ({
     ...n,
-    neighbours: [...n.neighbours.filter((x) => neighKey(x) !== neighKey(nb)), nb],
+    neighbours: [...itemsOf(n.neighbours).filter((x) => neighKey(x) !== neighKey(nb)), nb],
   }));
 }
 
@@ -373,7 +374,7 @@ export function addFlows(s: HostState, bridge: string, flows: Array<Flow | FlowI
  * an agent that recomputes a cookie's flows keeps the bridge's order stable, which lets
  * `diff` skip the unchanged head and tail without indexing them.
  */
-function mergeFlows(existing: Flow[], added: Flow[], drop: (f: Flow) => boolean): Flow[] {
+function mergeFlows(existing: Items<Flow>, added: Flow[], drop: (f: Flow) => boolean): Flow[] {
   const pending = new Map<string, Flow>();
   for (const f of added) pending.set(flowKey(f), f);
   const addedKeys = new Set(pending.keys());
@@ -413,12 +414,12 @@ export function replaceCookieFlows(s: HostState, bridge: string, cookie: number 
 
 export function removeCookieFlows(s: HostState, bridge: string, cookie: number | string): HostState {
   const c = toCookie(cookie);
-  return updateBridge(s, bridge, (b) => ({ ...b, flows: b.flows.filter((f) => f.cookie !== c) }));
+  return updateBridge(s, bridge, (b) => ({ ...b, flows: itemsOf(b.flows).filter((f) => f.cookie !== c) }));
 }
 
 export function flowsOfCookie(b: OvsBridge, cookie: number | string): Flow[] {
   const c: Cookie = toCookie(cookie);
-  return b.flows.filter((f) => f.cookie === c);
+  return itemsOf(b.flows).filter((f) => f.cookie === c);
 }
 
 function normaliseFlow(f: Flow | FlowInput): Flow {

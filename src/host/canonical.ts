@@ -1,6 +1,7 @@
 // One spelling per meaning: records with sorted keys, unordered lists sorted, empty optional
 // maps dropped. Two states that `diff` finds nothing between, and that spell out the same
 // optional attributes, canonicalize to equal values (deepEqual, or equal JSON text).
+import { itemsOf, type Items } from './chunks.js';
 import { flowKey } from './flow.js';
 import { neighKey, routeKey, ruleKey, stableStringify } from './keys.js';
 import type { HostState, Link, Namespace, OvsBridge, OvsPort } from './state.js';
@@ -12,7 +13,8 @@ function sortRecord<T>(r: Record<string, T>, fn: (v: T) => T): Record<string, T>
 }
 
 /** Sorted by identity key; the whole value breaks ties (only invalid states have any). */
-function byKey<T>(items: T[], key: (t: T) => string): T[] {
+function byKey<T>(list: Items<T>, key: (t: T) => string): T[] {
+  const items = itemsOf(list);
   const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
   return items
     .map((t) => ({ k: key(t), t }))

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChunkedTable, changedParts, chunksOf, joinChunks } from './chunks.js';
+import { ChunkedTable, changedParts, isChunkList, itemsOf, joinChunks, leaves, type Items } from './chunks.js';
+import { applyOps } from './apply.js';
 import { diff } from './diff.js';
 import { addBridge, addNamespace, emptyHost } from './build.js';
 import type { Flow, HostState } from './state.js';
@@ -9,47 +10,90 @@ import { flowKey } from './flow.js';
 import { hashString } from './hashbag.js';
 
 const flow = (n: number, actions = 'drop'): Flow => ({ table: 20, priority: 2, cookie: '0x1', match: `dl_vlan=1,dl_dst=fa:16:3e:00:00:${n.toString(16).padStart(2, '0')}`, actions });
-const withFlows = (flows: Flow[]): HostState => {
+const withFlows = (flows: Items<Flow>): HostState => {
   const s = addBridge(emptyHost(), 'br-tun', { datapath_type: 'netdev' });
   return { ...s, ovs: { bridges: { 'br-tun': { ...s.ovs.bridges['br-tun'], flows } } } };
 };
 
 describe('chunks', () => {
-  it('joins chunks, flattening joined parts and dropping empty ones', () => {
+  it('joins parts into a list of them: nothing copied, empty parts dropped, a single part as it is', () => {
     const a = [flow(1), flow(2)];
     const b = [flow(3)];
     const ab = joinChunks([a, [], b]);
-    assert.deepEqual(ab, [...a, ...b]);
-    assert.deepEqual(chunksOf(ab), [a, b]);
+    assert.ok(isChunkList(ab));
+    assert.deepEqual(ab.parts, [a, b]);
+    assert.equal(ab.parts[0], a, 'the part itself, not a copy');
+    assert.equal(ab.length, 3);
+    assert.deepEqual(itemsOf(ab), [...a, ...b]);
+    assert.deepEqual([...ab], [...a, ...b]);
     const abc = joinChunks([ab, [flow(4)]]);
-    assert.equal(chunksOf(abc).length, 3);
-    assert.equal(joinChunks([[], a]), a, 'a single chunk is returned as it is');
+    assert.ok(isChunkList(abc));
+    assert.equal(abc.parts[0], ab, 'a list is a part of the next: a tree');
+    assert.equal(abc.length, 4);
+    assert.deepEqual(leaves([abc]), [a, b, [flow(4)]]);
+    assert.equal(JSON.stringify(abc), JSON.stringify([flow(1), flow(2), flow(3), flow(4)]), 'JSON is the flat array');
+    assert.equal(joinChunks([[], a]), a, 'a single part is returned as it is');
+    assert.deepEqual(joinChunks([[], []]), []);
   });
 
-  it('gives back the last joined array when it was made of the very same chunks', () => {
+  it('gives back the last list when it was joined from the very same parts', () => {
     const a = [1, 2];
     const b = [3];
     const first = joinChunks([a, b]);
     assert.equal(joinChunks([a, b], first), first);
-    assert.notEqual(joinChunks([a, [3]], first), first, 'an equal but new chunk: a new array');
+    assert.notEqual(joinChunks([a, [3]], first), first, 'an equal but new part: a new list');
     assert.notEqual(joinChunks([a], first), first);
-    assert.deepEqual(joinChunks([b, a], first), [3, 1, 2]);
+    assert.deepEqual(itemsOf(joinChunks([b, a], first)), [3, 1, 2]);
   });
 
-  it('changedParts leaves out the chunks both sides share', () => {
+  it('changedParts leaves out the parts both sides share', () => {
     const shared = [flow(1), flow(2)];
     const old = [flow(3)];
     const now = [flow(3, 'output:1'), flow(4)];
     const p = changedParts(joinChunks([shared, old]), joinChunks([shared, now]));
     assert.deepEqual(p.cur, old);
     assert.deepEqual(p.des, now);
+    const plain = changedParts(old, now);
+    assert.equal(plain.cur, old, 'two plain arrays are all there is to compare');
+    assert.equal(plain.des, now);
+    assert.deepEqual(changedParts(joinChunks([shared, old]), joinChunks([shared, old])), { cur: [], des: [] }, 'equal parts, nothing');
+  });
+
+  it('changedParts opens only the list that changed (a bridge of networks of peers)', () => {
+    const peers = (net: number, n: number) => Array.from({ length: n }, (_, i) => [flow(net * 16 + i)]);
+    const nets = [peers(1, 5), peers(2, 5), peers(3, 5)];
+    const bridge = (ns: Flow[][][]) => joinChunks(ns.map((n) => joinChunks(n)));
+    const cur = bridge(nets);
+    // One peer of the second network gets a flow; a peer joins the third.
+    const added = [flow(0x25), flow(0x26)];
+    const next = [nets[0], [...nets[1].slice(0, 2), added, ...nets[1].slice(3)], nets[2]];
+    const des = bridge(next);
+    const p = changedParts(cur, des);
+    assert.deepEqual(p.cur, nets[1][2]);
+    assert.deepEqual(p.des, added);
+    // Parts moved around, several lists changed: still exactly the elements not shared.
+    const joiner = [flow(0x3f)];
+    const moved = bridge([nets[2], [...nets[1], joiner], nets[0].slice(1)]);
+    const q = changedParts(cur, moved);
+    assert.deepEqual(q.cur, nets[0][0]);
+    assert.deepEqual(q.des, joiner);
+  });
+
+  it('a state holding lists is JSON, and applies, as plain arrays; it diffs equal to them', () => {
+    const s = withFlows(joinChunks([joinChunks([[flow(1)], [flow(2)]]), [flow(3)]]));
+    const back = JSON.parse(JSON.stringify(s)) as HostState;
+    assert.deepEqual(back.ovs.bridges['br-tun'].flows, [flow(1), flow(2), flow(3)]);
+    assert.deepEqual(validateHost(back), []);
+    assert.deepEqual(diff(s, back), [], 'the same flows, whether held as lists or arrays');
+    assert.deepEqual(diff(back, s), []);
+    assert.deepEqual(applyOps(s, []).ovs.bridges['br-tun'].flows, [flow(1), flow(2), flow(3)]);
   });
 
   it('diff of chunked flows gives the same operations as a diff of plain copies', () => {
     const shared = Array.from({ length: 50 }, (_, i) => flow(i + 10));
     const cur = withFlows(joinChunks([shared, [flow(1), flow(2)]]));
     const des = withFlows(joinChunks([shared, [flow(2, 'output:3'), flow(4)]]));
-    const plain = diff(withFlows([...cur.ovs.bridges['br-tun'].flows]), withFlows([...des.ovs.bridges['br-tun'].flows]));
+    const plain = diff(withFlows([...itemsOf(cur.ovs.bridges['br-tun'].flows)]), withFlows([...itemsOf(des.ovs.bridges['br-tun'].flows)]));
     const chunked = diff(cur, des);
     assert.deepEqual(chunked, plain);
     const up = chunked.find((o) => o.op === 'flows.update');

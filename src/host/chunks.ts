@@ -1,103 +1,124 @@
-// Arrays joined from immutable chunks, remembered by identity.
+// Unordered collections held as the immutable chunks they were built from.
 //
-// A host's flows and neighbours are unordered arrays (state.ts), and a big host's are tens
-// of thousands long: one per peer per network. Builders make them from pieces that stay the
-// same object while their content does (one network's entries of one peer, one subnet's
-// neighbours). `joinChunks` flattens such pieces into the plain array the state holds and
-// remembers which pieces it was made of, so `diff` and `validate` can skip every piece the
-// previous state shares by identity and look only at the pieces that changed: a pass then
-// costs what changed, not what the host holds. The state stays a plain JSON-safe value; an
-// array not made here is one chunk of itself.
+// A host's flows and neighbours are unordered collections (state.ts), and a big host's are
+// tens of thousands long: one per peer per network. Builders make them from pieces that stay
+// the same object while their content does (one network's entries of one peer, one subnet's
+// neighbours). `joinChunks` puts such pieces together as a `ChunkList`, a tree of the pieces
+// themselves, never copied into one flat array: a pass that changed one peer's flows makes a
+// new list of a network's pieces and a new list of the bridge's networks, not a new array of
+// every flow. `diff` and `validate` skip every piece the previous state shares by identity
+// and look only at the pieces that changed (`changedParts`): a pass then costs what changed,
+// not what the host holds. A list is JSON as the flat array of its elements (`toJSON`); a
+// state read back or parsed holds plain arrays, which are one chunk of themselves.
 
-const registry = new WeakMap<readonly unknown[], ReadonlyArray<readonly unknown[]>>();
+/** An unordered collection: a plain array, or a `ChunkList` of arrays and lists. */
+export type Items<T> = readonly T[] | ChunkList<T>;
 
-/** The chunks an array was joined from (itself, if it was not joined here). */
-export function chunksOf<T>(arr: readonly T[]): ReadonlyArray<readonly T[]> {
-  return (registry.get(arr) as ReadonlyArray<readonly T[]> | undefined) ?? [arr];
+/** The elements of a collection as one array (the array itself when it is one): for the few that need it whole. */
+export function itemsOf<T>(x: Items<T>): readonly T[] {
+  return isChunkList(x) ? x.toArray() : x;
+}
+
+export const isChunkList = <T>(x: Items<T>): x is ChunkList<T> => x instanceof ChunkList;
+
+/** Immutable: built once from its parts (none empty, at least two), never changed. */
+export class ChunkList<T> implements Iterable<T> {
+  readonly length: number;
+
+  constructor(readonly parts: ReadonlyArray<Items<T>>) {
+    let n = 0;
+    for (const p of parts) n += p.length;
+    this.length = n;
+  }
+
+  /** Every element, in order: a new array each time (what wants them all is rare). */
+  toArray(): T[] {
+    const out = new Array<T>(this.length);
+    let i = 0;
+    const put = (l: Items<T>) => {
+      if (isChunkList(l)) for (const p of l.parts) put(p);
+      else for (let k = 0; k < l.length; k++) out[i++] = l[k];
+    };
+    put(this);
+    return out;
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return this.toArray()[Symbol.iterator]();
+  }
+
+  /** JSON is the flat array: a saved state reads back as plain arrays. */
+  toJSON(): T[] {
+    return this.toArray();
+  }
 }
 
 /**
- * One array of every chunk's elements, in order. Chunks that were themselves joined count as
- * their own chunks; empty ones are dropped; a single part left is returned as it is (the
- * composer merging a bridge that one fragment fills: no copy of its flows per pass). `last`,
- * an array joined before, is returned itself when it was joined from the very same chunks (a
- * builder's previous result: the whole array then stays the same object).
+ * The parts together, in order; empty ones dropped; a single part left is returned as it is
+ * (the composer merging a bridge that one fragment fills: nothing new). `last`, a list joined
+ * before, is returned itself when it was joined from the very same parts (a builder's previous
+ * result: the whole list then stays the same object). Parts that are lists stay lists (a tree):
+ * a network's flows change as one part of the bridge's.
  */
-export function joinChunks<T>(parts: ReadonlyArray<readonly T[]>, last?: readonly T[]): T[] {
-  let only: readonly T[] | undefined;
+export function joinChunks<T>(parts: ReadonlyArray<Items<T>>, last?: Items<T>): Items<T> {
+  let only: Items<T> | undefined;
   let filled = 0;
   for (const p of parts) if (p.length) (only = p), filled++;
-  if (filled === 1) return only as T[];
-  const chunks: Array<readonly T[]> = [];
-  let total = 0;
-  for (const p of parts) {
-    if (!p.length) continue;
-    const joined = registry.get(p) as ReadonlyArray<readonly T[]> | undefined;
-    if (!joined) {
-      chunks.push(p); // a plain array is its own chunk (no [p] per part: br-tun has one per peer per network)
-      total += p.length;
-      continue;
-    }
-    for (const c of joined) {
-      chunks.push(c);
-      total += c.length;
-    }
-  }
-  return joinFlat(chunks, total, last);
+  if (filled === 0) return [];
+  if (filled === 1) return only!;
+  const kept = filled === parts.length ? parts : parts.filter((p) => p.length > 0);
+  if (last && isChunkList(last) && last.parts.length === kept.length && last.parts.every((c, i) => c === kept[i])) return last;
+  return new ChunkList(kept === parts ? parts.slice() : kept);
 }
 
 /**
- * `joinChunks` for parts known to be plain arrays (none joined here): a builder with a chunk
- * per peer per network (br-tun) saves looking each one up. The parts array is kept as given.
+ * The elements of `cur` and `des` outside the parts both share by identity: what a diff of
+ * two such collections needs to look at. Both sides have no duplicates (validated), so an
+ * element in a shared part cannot appear in a changed one. Lists are compared level by level:
+ * one network's list changed in a bridge's is opened, the bridge's other networks are not.
  */
-export function joinLeaves<T>(parts: ReadonlyArray<readonly T[]>, last?: readonly T[]): T[] {
-  let total = 0;
-  let empty = false;
-  for (const p of parts) (total += p.length), (empty ||= p.length === 0);
-  return joinFlat(empty ? parts.filter((p) => p.length > 0) : parts, total, last);
-}
-
-function joinFlat<T>(chunks: ReadonlyArray<readonly T[]>, total: number, last?: readonly T[]): T[] {
-  if (chunks.length === 0) return [];
-  if (chunks.length === 1) return chunks[0] as T[];
-  if (last) {
-    const was = registry.get(last);
-    if (was && was.length === chunks.length && was.every((c, i) => c === chunks[i])) return last as T[];
-  }
-  const out = new Array<T>(total);
-  let i = 0;
-  for (const c of chunks) for (let k = 0; k < c.length; k++) out[i++] = c[k];
-  registry.set(out, chunks);
-  return out;
-}
-
-/**
- * The elements of `cur` and `des` outside the chunks both share by identity: what a diff of
- * two such arrays needs to look at. Both sides have no duplicates (validated), so an element
- * in a shared chunk cannot appear in a changed one.
- */
-export function changedParts<T>(cur: readonly T[], des: readonly T[]): { cur: readonly T[]; des: readonly T[] } {
+export function changedParts<T>(cur: Items<T>, des: Items<T>): { cur: readonly T[]; des: readonly T[] } {
   if (cur === des) return { cur: [], des: [] };
-  const cc = chunksOf(cur);
-  const dc = chunksOf(des);
-  if (cc.length === 1 && dc.length === 1) return { cur, des };
-  // Builders keep their chunks in order: skip the common head and tail by identity, and
-  // index only the chunks between (usually one or two: br-tun has a chunk per peer per network).
+  if (!isChunkList(cur) && !isChunkList(des)) return { cur, des };
+  const outC: T[] = [];
+  const outD: T[] = [];
+  compare(cur, des, outC, outD);
+  return { cur: outC, des: outD };
+}
+
+function compare<T>(cur: Items<T>, des: Items<T>, outC: T[], outD: T[]): void {
+  if (cur === des) return;
+  const cc = isChunkList(cur) ? cur.parts : [cur];
+  const dc = isChunkList(des) ? des.parts : [des];
+  // Builders keep their parts in order: skip the common head and tail by identity.
   let start = 0;
   let endC = cc.length;
   let endD = dc.length;
   while (start < endC && start < endD && cc[start] === dc[start]) start++;
   while (endC > start && endD > start && cc[endC - 1] === dc[endD - 1]) endC--, endD--;
-  const midC = cc.slice(start, endC);
-  const midD = dc.slice(start, endD);
-  const inDes = new Set<readonly T[]>(midD);
-  const inCur = new Set<readonly T[]>(midC);
-  const flat = (cs: ReadonlyArray<readonly T[]>, other: Set<readonly T[]>) => {
-    const out: T[] = [];
-    for (const c of cs) if (!other.has(c)) for (let k = 0; k < c.length; k++) out.push(c[k]);
-    return out;
+  // One part for one part (the usual change: one network's, one peer's): the same place, look inside.
+  if (endC - start === 1 && endD - start === 1 && (isChunkList(cc[start]) || isChunkList(dc[start])) && (cc.length > 1 || dc.length > 1)) {
+    compare(cc[start], dc[start], outC, outD);
+    return;
+  }
+  // Otherwise the leaves between, less those on both sides.
+  const leavesC = leaves(cc.slice(start, endC));
+  const leavesD = leaves(dc.slice(start, endD));
+  const inD = new Set<readonly T[]>(leavesD);
+  const inC = new Set<readonly T[]>(leavesC);
+  for (const c of leavesC) if (!inD.has(c)) for (let k = 0; k < c.length; k++) outC.push(c[k]);
+  for (const d of leavesD) if (!inC.has(d)) for (let k = 0; k < d.length; k++) outD.push(d[k]);
+}
+
+/** The plain arrays a list is made of, in order. */
+export function leaves<T>(parts: ReadonlyArray<Items<T>>): Array<readonly T[]> {
+  const out: Array<readonly T[]> = [];
+  const walk = (l: Items<T>) => {
+    if (isChunkList(l)) for (const p of l.parts) walk(p);
+    else out.push(l);
   };
-  return { cur: flat(midC, inDes), des: flat(midD, inCur) };
+  for (const p of parts) walk(p);
+  return out;
 }
 
 /**

@@ -39,6 +39,7 @@ import { describeOp, OP_KINDS, type HostOp, type HostOpKind } from './ops.js';
 import { SAMPLE_IDS, sampleComputeHost, sampleNetworkHost } from './samples.js';
 import type { HostState } from './state.js';
 import { validateHost } from './validate.js';
+import { itemsOf } from './chunks.js';
 
 /**
  * The contract: diff(a, b) applied to a gives b (on every attribute b spells out: a MAC or
@@ -137,9 +138,11 @@ test('one changed flow among 5,000 is one modify', () => {
   const flows = Array.from({ length: 5000 }, (_, i) => flow({ table: i % 50, priority: 10, cookie: i % 7, match: `reg5=${i}`, actions: 'NORMAL' }));
   s = addFlows(s, 'br-int', flows);
   const b = structuredClone(s);
-  b.ovs.bridges['br-int'].flows[1234] = { ...b.ovs.bridges['br-int'].flows[1234], actions: 'drop' };
+  const changed = [...itemsOf(b.ovs.bridges['br-int'].flows)];
+  changed[1234] = { ...changed[1234], actions: 'drop' };
+  b.ovs.bridges['br-int'].flows = changed;
   const ops = roundTrip(s, b);
-  assert.deepEqual(ops, [{ op: 'flows.update', bridge: 'br-int', add: [], modify: [b.ovs.bridges['br-int'].flows[1234]], delete: [] }]);
+  assert.deepEqual(ops, [{ op: 'flows.update', bridge: 'br-int', add: [], modify: [changed[1234]], delete: [] }]);
 });
 
 test('flows: a new cookie is a modify, a changed match is a delete and an add', () => {
@@ -363,7 +366,7 @@ function purgeLink(s: HostState, ns: string, name: string): void {
   delete n.links[name];
   n.routes = n.routes.filter((r) => r.dev !== name);
   n.rules = n.rules.filter((r) => r.iif !== name);
-  n.neighbours = n.neighbours.filter((x) => x.dev !== name);
+  n.neighbours = itemsOf(n.neighbours).filter((x) => x.dev !== name);
   for (const k of Object.keys(n.sysctls)) if (k.includes(`.${name}.`)) delete n.sysctls[k];
   for (const o of Object.values(n.links)) if (o.master === name) delete o.master;
   for (const [id, d] of Object.entries(s.dhcp)) if (d.namespace === ns && d.interface === name) delete s.dhcp[id];
@@ -415,9 +418,10 @@ const mutations: Array<(s: HostState, rng: Rng) => void> = [
     const n = pick(rng, Object.values(s.namespaces))!;
     const l = pick(rng, Object.values(n.links));
     const r = rng();
-    if (r < 0.4 && l) n.neighbours.push({ dev: l.name, ip: `10.99.${int(rng, 250)}.${int(rng, 250)}`, lladdr: mac(rng), nud: rng() < 0.5 ? 'permanent' : 'reachable' });
-    else if (r < 0.7 && n.neighbours.length) n.neighbours[int(rng, n.neighbours.length)].lladdr = mac(rng);
-    else if (n.neighbours.length) n.neighbours.splice(int(rng, n.neighbours.length), 1);
+    const nb = (n.neighbours = [...itemsOf(n.neighbours)]);
+    if (r < 0.4 && l) nb.push({ dev: l.name, ip: `10.99.${int(rng, 250)}.${int(rng, 250)}`, lladdr: mac(rng), nud: rng() < 0.5 ? 'permanent' : 'reachable' });
+    else if (r < 0.7 && nb.length) nb[int(rng, nb.length)].lladdr = mac(rng);
+    else if (nb.length) nb.splice(int(rng, nb.length), 1);
   },
   (s, rng) => {
     const n = pick(rng, Object.values(s.namespaces))!;
@@ -456,12 +460,13 @@ const mutations: Array<(s: HostState, rng: Rng) => void> = [
     const b = pick(rng, Object.values(s.ovs.bridges));
     if (!b) return;
     const r = rng();
-    if (r < 0.35) b.flows.push(flow({ table: int(rng, 30), priority: int(rng, 5), cookie: int(rng, 4), match: `reg1=${int(rng, 50)}`, actions: pick(rng, ['drop', 'NORMAL', 'resubmit(,60)'])! }));
-    else if (r < 0.6 && b.flows.length) b.flows.splice(int(rng, b.flows.length), 1);
-    else if (r < 0.8 && b.flows.length) b.flows[int(rng, b.flows.length)] = { ...b.flows[int(rng, b.flows.length)], actions: 'drop' };
-    else if (b.flows.length) {
-      const i = int(rng, b.flows.length);
-      b.flows[i] = { ...b.flows[i], cookie: '0x' + int(rng, 9).toString(16) };
+    const fl = (b.flows = [...itemsOf(b.flows)]);
+    if (r < 0.35) fl.push(flow({ table: int(rng, 30), priority: int(rng, 5), cookie: int(rng, 4), match: `reg1=${int(rng, 50)}`, actions: pick(rng, ['drop', 'NORMAL', 'resubmit(,60)'])! }));
+    else if (r < 0.6 && fl.length) fl.splice(int(rng, fl.length), 1);
+    else if (r < 0.8 && fl.length) fl[int(rng, fl.length)] = { ...fl[int(rng, fl.length)], actions: 'drop' };
+    else if (fl.length) {
+      const i = int(rng, fl.length);
+      fl[i] = { ...fl[i], cookie: '0x' + int(rng, 9).toString(16) };
     }
   },
   (s, rng) => {

@@ -17,7 +17,7 @@
 // states (structural sharing from the pure builders) are skipped without looking inside;
 // flows and neighbours joined from chunks (chunks.ts) are compared chunk by chunk the same way.
 // Both states are expected to pass `validate`.
-import { changedParts } from './chunks.js';
+import { changedParts, itemsOf, type Items } from './chunks.js';
 import { flowKey } from './flow.js';
 import { neighKey, routeKey, routeSatisfies, ruleKey, sameMap, sameValue, sysctlDevice } from './keys.js';
 import type { BridgeColumn, HostOp, PortColumn } from './ops.js';
@@ -246,7 +246,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
 
     if (!cn || cn.neighbours !== dn.neighbours || goneHere) {
       // Unless a device went away, only the chunks the two tables do not share (chunks.ts).
-      const part = cn && !goneHere ? changedParts(cn.neighbours, dn.neighbours) : { cur: cn?.neighbours ?? [], des: dn.neighbours };
+      const part = cn && !goneHere ? changedParts(cn.neighbours, dn.neighbours) : { cur: itemsOf(cn?.neighbours ?? []), des: itemsOf(dn.neighbours) };
       const have = new Map(part.cur.filter((n) => alive(n.dev)).map((n) => [neighKey(n), n]));
       const want = new Set<string>();
       for (const n of part.des) {
@@ -459,11 +459,11 @@ function needsRestart(c: DhcpServer, d: DhcpServer): boolean {
 }
 
 /** Flow changes of one bridge; `renumbered` ports force the flows that name them to be re-sent. */
-function diffFlows(bridge: string, cur: readonly Flow[], des: readonly Flow[], renumbered: string[]): Op<'flows.update'> | undefined {
-  if (cur === des && renumbered.length === 0) return undefined;
+function diffFlows(bridge: string, curList: Items<Flow>, desList: Items<Flow>, renumbered: string[]): Op<'flows.update'> | undefined {
+  if (curList === desList && renumbered.length === 0) return undefined;
   const names = renumbered.length ? portNamePattern(renumbered) : undefined;
   // Only the chunks the two flow sets do not share (chunks.ts); all of them when ports were renumbered.
-  if (!names) ({ cur, des } = changedParts(cur, des));
+  const { cur, des } = names ? { cur: itemsOf(curList), des: itemsOf(desList) } : changedParts(curList, desList);
   // An agent recomputing its flows produces them in the same order each time: skip the
   // common head and tail by plain comparison, and index only what lies between.
   let start = 0;

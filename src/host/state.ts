@@ -1,8 +1,10 @@
 // The desired (or observed) network state of one host, as a plain value.
 //
 // Agents compute it, `diff` turns two of them into operations, drivers (emulated, linux)
-// carry the operations out. It is JSON-safe on purpose (no classes, Maps or bigints): it
-// crosses process boundaries, is written to disk for debugging, and is compared by value.
+// carry the operations out. It is JSON-safe on purpose (no Maps or bigints): it crosses
+// process boundaries, is written to disk for debugging, and is compared by value. The one
+// class is `ChunkList` (chunks.ts): the big unordered collections (flows, neighbours) may be
+// held as the chunks they were built from, and are JSON as plain arrays.
 //
 // Field names follow the tools that realise them: OVSDB columns (`datapath_type`,
 // `fail_mode`, `tag`, `external_ids`, `other_config`, `ofport_request`), `ovs-ofctl` flow
@@ -20,6 +22,8 @@
 // leaves those out.
 
 /** `aa:bb:cc:dd:ee:ff`, lower case. */
+import type { Items } from './chunks.js';
+
 export type Mac = string;
 /** An IPv4 or IPv6 address without prefix length: `10.0.0.1`, `fe80::1`. */
 export type Ip = string;
@@ -49,7 +53,7 @@ export interface OvsBridge {
   /** Ports by name (OVS names ports and their single interface alike). */
   ports: Record<string, OvsPort>;
   /** The bridge's OpenFlow flows; keyed by (table, priority, match) as OVS keys them. */
-  flows: Flow[];
+  flows: Items<Flow>;
 }
 
 /** Columns shared by every kind of port (`Port` and its `Interface` in OVSDB). */
@@ -234,7 +238,7 @@ export interface Namespace {
   links: Record<string, Link>;
   routes: Route[];
   rules: Rule[];
-  neighbours: Neighbour[];
+  neighbours: Items<Neighbour>;
   /**
    * `sysctl` keys in dotted form and their values as text: `net.ipv4.ip_forward: '1'`,
    * `net.ipv4.conf.fg-1234.proxy_arp: '1'`, `net.bridge.bridge-nf-call-iptables: '1'`. A

@@ -28,6 +28,7 @@ import {
   tunnelPort,
 } from './build.js';
 import { sampleComputeHost, sampleNetworkHost } from './samples.js';
+import { itemsOf } from './chunks.js';
 import type { HostState } from './state.js';
 import { assertValidHost, InvalidHostStateError, validateHost } from './validate.js';
 
@@ -134,7 +135,8 @@ test('duplicate names: a port on two bridges, a key that differs from the name, 
   s.namespaces[''].links.x = { kind: 'dummy', name: 'br-int', up: true, addresses: [] };
   rejects(s, /the name is taken by OVS bridge "br-int"/);
   s = addFlows(addBridge(emptyHost(), 'br-int'), 'br-int', [{ table: 0, priority: 1, match: 'ip', actions: 'drop' }]);
-  s.ovs.bridges['br-int'].flows.push({ ...s.ovs.bridges['br-int'].flows[0], actions: 'NORMAL' });
+  const one = itemsOf(s.ovs.bridges['br-int'].flows);
+  s.ovs.bridges['br-int'].flows = [...one, { ...one[0], actions: 'NORMAL' }];
   rejects(s, /^Flow "table=0,priority=1,ip" on bridge "br-int": another flow has the same table, priority and match$/);
 });
 

@@ -1,14 +1,14 @@
 // Consistency checks on a host state, run before a driver acts on it (and by the linux
 // driver before any name or address reaches a command line). Each problem names the object
 // and quotes the offending text; all problems are reported, not just the first.
-import { changedParts } from './chunks.js';
+import { changedParts, itemsOf, type Items } from './chunks.js';
 import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
 import { HashBag, hashString } from './hashbag.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
 import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
 import { DEVICE_NAME_MAX_LEN } from './names.js';
 import { portKinds } from './ovs.js';
-import type { Flow, HostState, IptablesTable, Link, Namespace, OvsPort } from './state.js';
+import type { Flow, HostState, IptablesTable, Link, Namespace, Neighbour, OvsPort } from './state.js';
 import { IPTABLES_TABLES, ROOT_NS } from './state.js';
 
 export class InvalidHostStateError extends Error {
@@ -218,7 +218,7 @@ const FLOW_RESERVED = new Set(['table', 'priority', 'cookie', 'actions', 'idle_t
  */
 const checkedFlows = new WeakSet<Flow>();
 
-function checkFlows(bad: (m: string) => void, bridge: string, flows: readonly Flow[], prev: readonly Flow[] | undefined): void {
+function checkFlows(bad: (m: string) => void, bridge: string, flows: Items<Flow>, prev: Items<Flow> | undefined): void {
   uniqueKeys(flows, prev, flowKey, (f) => {
     if (checkedFlows.has(f)) return;
     const before = problemsSeen;
@@ -244,14 +244,14 @@ function heldHash<T extends object>(x: T, keyOf: (x: T) => string): number {
  * costs only the chunks the two do not share (chunks.ts); anything else is checked in full.
  * An element whose hash is there already is a duplicate only if its key is in the array twice.
  */
-const validHashes = new WeakMap<readonly unknown[], HashBag>();
+const validHashes = new WeakMap<Items<unknown>, HashBag>();
 
-function uniqueKeys<T extends object>(arr: readonly T[], prev: readonly T[] | undefined, keyOf: (x: T) => string, check: (x: T) => void, twice: (x: T) => void): void {
+function uniqueKeys<T extends object>(arr: Items<T>, prev: Items<T> | undefined, keyOf: (x: T) => string, check: (x: T) => void, twice: (x: T) => void): void {
   const before = problemsSeen;
   const prevHashes = prev && validHashes.get(prev);
   if (prev === arr && prevHashes) return;
   let hashes: HashBag;
-  let items: readonly T[] = arr;
+  let items: readonly T[] | undefined;
   if (prevHashes) {
     // Taken over, not copied: the previous array's hashes are dropped (a failed pass starts afresh).
     validHashes.delete(prev!);
@@ -260,6 +260,7 @@ function uniqueKeys<T extends object>(arr: readonly T[], prev: readonly T[] | un
     hashes = prevHashes;
     items = part.des;
   } else hashes = new HashBag(arr.length);
+  items ??= itemsOf(arr);
   let suspects: Set<string> | undefined;
   for (const x of items) {
     check(x);
@@ -270,7 +271,7 @@ function uniqueKeys<T extends object>(arr: readonly T[], prev: readonly T[] | un
   // A hash seen before is a duplicate only if its key is: look at the keys themselves (rare).
   if (suspects) {
     const seen = new Set<string>();
-    for (const x of arr) {
+    for (const x of itemsOf(arr)) {
       const key = keyOf(x);
       if (!suspects.has(key)) continue;
       if (seen.has(key)) {
@@ -386,7 +387,7 @@ function checkNamespace(
 
   // Incremental only while the devices stay: a neighbour is valid as long as its dev exists.
   const sameLinks = !!prev && Object.keys(prev.links).length === Object.keys(ns.links).length && Object.keys(prev.links).every((l) => ns.links[l]);
-  const neighWhat = (n: Namespace['neighbours'][number]) => `Neighbour "${n.ip} dev ${n.dev}" in ${at}`;
+  const neighWhat = (n: Neighbour) => `Neighbour "${n.ip} dev ${n.dev}" in ${at}`;
   uniqueKeys(ns.neighbours, sameLinks ? prev!.neighbours : undefined, neighKey, (n) => {
     const flag = (m: string) => {
       problemsSeen++;

@@ -26,6 +26,7 @@ import type { HostState } from '../../host/state.js';
 import { renderTrace } from '../../trace/render.js';
 import { httpRequest } from '../../dataplane/emulated/apps/metadata.js';
 import { EG, startLab, type Lab } from './testing.js';
+import { itemsOf } from '../../host/chunks.js';
 
 
 /** Namespaces of a state whose names start with one of the L3 prefixes. */
@@ -85,7 +86,7 @@ describe('L3 agent on emulated hosts with a real server', () => {
     assert.deepEqual(s.ovs.bridges['br-int'].ports[qr].external_ids, { 'iface-id': ids.qr.id, 'iface-status': 'active', 'attached-mac': ids.qr.mac_address });
     assert.equal(q.sysctls['net.ipv4.ip_forward'], '1');
     // Permanent ARP for the subnet's ports (both instances and the SNAT port), never for qr- itself.
-    const arp = Object.fromEntries(q.neighbours.filter((n) => n.dev === qr).map((n) => [n.ip, `${n.lladdr} ${n.nud}`]));
+    const arp = Object.fromEntries(itemsOf(q.neighbours).filter((n) => n.dev === qr).map((n) => [n.ip, `${n.lladdr} ${n.nud}`]));
     assert.deepEqual(arp, {
       '192.168.1.11': `${ids.vm1.mac_address} permanent`,
       '192.168.1.13': `${ids.vm3.mac_address} permanent`,
@@ -218,7 +219,7 @@ describe('L3 agent on emulated hosts with a real server', () => {
       const q = n.composer.fragment('l3')!.namespaces[routerNamespace(ids.router.id)];
       const dev = routerInterfaceDevice(qr2.id);
       assert.deepEqual(q.links[dev].addresses, ['192.168.2.1/24'], n.name);
-      assert.ok(q.neighbours.some((x) => x.dev === dev && x.ip === '192.168.2.11' && x.lladdr === ids.vm2.mac_address), `${n.name} knows vm2`);
+      assert.ok(itemsOf(q.neighbours).some((x) => x.dev === dev && x.ip === '192.168.2.11' && x.lladdr === ids.vm2.mac_address), `${n.name} knows vm2`);
     }
     const rec = lab.world.ping({ host: 'compute1', ns: 'vm1' }, '192.168.2.11');
     const routed = rec.steps.find((s) => s.kind === 'route' && s.ns?.startsWith('qrouter-') && s.before.ip?.dst === '192.168.2.11');
@@ -310,7 +311,7 @@ describe('L3 agent on emulated hosts with a real server', () => {
     for (const n of Object.values(lab.nodes)) {
       const q = n.composer.fragment('l3')!.namespaces[routerNamespace(ids.router.id)];
       assert.ok(!q.links[dev], n.name);
-      assert.deepEqual(q.neighbours.filter((x) => x.dev === dev), [], n.name);
+      assert.deepEqual(itemsOf(q.neighbours).filter((x) => x.dev === dev), [], n.name);
       assert.ok(!l3Traces(n.name).ports.includes(dev), n.name);
     }
   });

@@ -13,7 +13,7 @@ import type { L3AgentConfig } from '../../config/agents.js';
 import { DVR_FIP_LL_CIDR, FIP_PR_END, FIP_PR_START, FIP_RT_TBL, INTEGRATION_BRIDGE, ROUTER_NS_PREFIX, ROUTER_TO_FIP_PREFIX } from '../../host/names.js';
 import { cached } from '../../common/cache.js';
 import { isIpv4 } from '../../host/ip.js';
-import { ChunkedTable, joinChunks } from '../../host/chunks.js';
+import { ChunkedTable, joinChunks, type Items } from '../../host/chunks.js';
 import type { HostState, Neighbour } from '../../host/state.js';
 import { AGENT_TOPICS, type AgentMethod, type AgentMethods, type ArpEntry, type PortInfo, type RouterInfo } from '../../rpc/messages.js';
 import { Agent, configOptions, type AgentOptions } from '../agent.js';
@@ -210,10 +210,18 @@ export class L3Agent extends Agent {
     this.requestSync(this.gatherMs(ARP_GATHER_MS));
   }
 
-  /** A subnet's entries as permanent neighbours on a qr- device: its ARP table's chunks, each made into neighbours once. */
-  private neighbourChunks(subnetId: string, dev: string): ReadonlyArray<readonly Neighbour[]> {
-    return (this.arp.get(subnetId)?.chunks() ?? []).map((c) => neighbourChunk(c, dev));
+  /**
+   * A subnet's entries as permanent neighbours on a qr- device: its ARP table's chunks, each
+   * made into neighbours once, joined as one list (the same list while no chunk changed).
+   */
+  private neighbourChunks(subnetId: string, dev: string): Items<Neighbour> {
+    const key = `${subnetId} ${dev}`;
+    const list = joinChunks((this.arp.get(subnetId)?.chunks() ?? []).map((c) => neighbourChunk(c, dev)), this.neighbourLists.get(key));
+    this.neighbourLists.set(key, list);
+    return list;
   }
+  /** Each (subnet, device)'s neighbour list as last joined. */
+  private readonly neighbourLists = new Map<string, Items<Neighbour>>();
 
   private refetch(routerId: string) {
     this.pending.routers.add(routerId);
@@ -242,7 +250,7 @@ export class L3Agent extends Agent {
       // tables the casts updated, and build nothing else.
       const namespaces = { ...last.state.namespaces };
       for (const { ns, base, sources } of last.neighbourSources)
-        namespaces[ns] = { ...namespaces[ns], neighbours: joinChunks([base, ...sources.flatMap((x) => this.neighbourChunks(x.subnet, x.dev))]) };
+        namespaces[ns] = { ...namespaces[ns], neighbours: joinChunks([base, ...sources.map((x) => this.neighbourChunks(x.subnet, x.dev))]) };
       this.last = { ...last, state: { ...last.state, namespaces } };
       this.composer.setFragment('l3', this.last.state);
       await this.composer.reconcile();

@@ -21,6 +21,7 @@ import {
   snatNamespace,
   snatRedirectTable,
 } from '../../host/names.js';
+import type { Items } from '../../host/chunks.js';
 import type { HostState, Neighbour } from '../../host/state.js';
 import type { FloatingIpInfo, PortInfo, RouterInfo } from '../../rpc/messages.js';
 import { pairEnds } from './allocator.js';
@@ -48,7 +49,7 @@ export interface L3BuildInput {
    * The same entries as permanent neighbours on `dev`, in chunks that stay the same objects
    * while unchanged (host/chunks.ts), when the caller keeps them so; preferred over `arp`.
    */
-  neighbours?: (subnetId: string, dev: string) => ReadonlyArray<readonly Neighbour[]>;
+  neighbours?: (subnetId: string, dev: string) => Items<Neighbour>;
   /** This host's fg port on an external network, if the server has one. */
   fgPort: (externalNetworkId: string) => PortInfo | null;
   /** The rfp/fpr /31 of a router (`a.b.c.d/31`, stable per router). */

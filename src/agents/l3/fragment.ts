@@ -2,7 +2,7 @@
 // fragment on every resync; the pure builders of src/host copy a namespace per call
 // (quadratic for a router with a thousand neighbours), so the fragment is filled in place
 // here and handed over once. Duplicates are refused or merged the way the builders do.
-import { joinChunks } from '../../host/chunks.js';
+import { joinChunks, type Items } from '../../host/chunks.js';
 import { neighKey, routeKey, ruleKey } from '../../host/keys.js';
 import type { HostState, Link, MetadataProxy, Namespace, Neighbour, OvsBridge, OvsPort, Route, Rule } from '../../host/state.js';
 import { MAIN_TABLE, ROOT_NS } from '../../host/state.js';
@@ -31,14 +31,17 @@ export interface NamespaceNeighbours {
   sources: NeighbourSource[];
 }
 
+/** A namespace as the fragment builds it: its own neighbours a plain array it appends to. */
+type Building = Namespace & { neighbours: Neighbour[] };
+
 export class Fragment {
-  private readonly namespaces = new Map<string, Namespace>();
+  private readonly namespaces = new Map<string, Building>();
   private readonly routeKeys = new Map<string, Set<string>>();
   private readonly ruleKeys = new Map<string, Set<string>>();
   private readonly neighIndex = new Map<string, Map<string, number>>();
   private readonly bridges = new Map<string, OvsBridge>();
   private readonly metadata: Record<string, MetadataProxy> = {};
-  private readonly chunked = new Map<string, Array<readonly Neighbour[]>>();
+  private readonly chunked = new Map<string, Array<Items<Neighbour>>>();
   private readonly sources = new Map<string, Array<NeighbourSource | null>>();
 
   has(ns: string): boolean {
@@ -58,7 +61,7 @@ export class Fragment {
     return n;
   }
 
-  private ns(name: string): Namespace {
+  private ns(name: string): Building {
     const n = this.namespaces.get(name);
     if (!n) throw new Error(`No namespace "${name}" in the L3 fragment`);
     return n;
@@ -138,11 +141,11 @@ export class Fragment {
   }
 
   /** Neighbour entries kept by the caller as chunks (host/chunks.ts): joined, not copied, so unchanged chunks stay shared with the last pass. */
-  neighbourChunks(ns: string, chunks: ReadonlyArray<readonly Neighbour[]>, source?: NeighbourSource): void {
+  neighbourChunks(ns: string, chunks: Items<Neighbour>, source?: NeighbourSource): void {
     this.ns(ns);
     let list = this.chunked.get(ns);
     if (!list) this.chunked.set(ns, (list = []));
-    list.push(...chunks);
+    list.push(chunks);
     let sources = this.sources.get(ns);
     if (!sources) this.sources.set(ns, (sources = []));
     sources.push(source ?? null);

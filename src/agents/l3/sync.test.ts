@@ -14,6 +14,7 @@ import type { Handlers, Transport } from '../../rpc/transport.js';
 import { World } from '../../dataplane/emulated/world.js';
 import { HostComposer } from '../composer.js';
 import { L3Agent } from './agent.js';
+import { itemsOf } from '../../host/chunks.js';
 
 const EXT = 'e0e1e2e3-4444-4555-8666-777788889999';
 const EXT_SUBNET: SubnetInfo = { id: 'ext-sub', cidr: '203.0.113.0/24', gateway_ip: '203.0.113.1', ip_version: 4, network_id: EXT, enable_dhcp: false, dns_nameservers: [], host_routes: [], allocation_pools: [] };
@@ -180,17 +181,17 @@ test('casts cost only what they name: routers_updated refetches that router, ARP
   await settle(agent);
   assert.deepEqual(server.take(), []);
   assert.equal(agent.last!.state.namespaces[qrouter].links, linksBefore, 'nothing but the neighbours rebuilt');
-  assert.ok(host.readState().namespaces[qrouter].neighbours.some((n) => n.ip === '10.2.0.5' && n.lladdr === 'fa:16:3e:00:02:05'));
+  assert.ok(itemsOf(host.readState().namespaces[qrouter].neighbours).some((n) => n.ip === '10.2.0.5' && n.lladdr === 'fa:16:3e:00:02:05'));
   await server.castToAgent('del_arp_entry', { router_id: r1.id, arp_table: { ip_address: '10.2.0.5', mac_address: 'fa:16:3e:00:02:05', subnet_id: s2.id } });
   await settle(agent);
-  assert.ok(!host.readState().namespaces[qrouter].neighbours.some((n) => n.ip === '10.2.0.5'));
+  assert.ok(!itemsOf(host.readState().namespaces[qrouter].neighbours).some((n) => n.ip === '10.2.0.5'));
 
   // A burst as one message (the server's add_arp_entries / del_arp_entries), in order.
   const burst = ['10.2.0.6', '10.2.0.7'].map((ip, k) => ({ router_id: r1.id, arp_table: { ip_address: ip, mac_address: `fa:16:3e:00:02:0${6 + k}`, subnet_id: s2.id } }));
   await server.castToAgent('add_arp_entries', { entries: burst });
   await settle(agent);
   assert.deepEqual(server.take(), []);
-  const learnt = () => host.readState().namespaces[qrouter].neighbours.filter((n) => n.ip === '10.2.0.6' || n.ip === '10.2.0.7').map((n) => `${n.ip} ${n.lladdr}`).sort();
+  const learnt = () => itemsOf(host.readState().namespaces[qrouter].neighbours).filter((n) => n.ip === '10.2.0.6' || n.ip === '10.2.0.7').map((n) => `${n.ip} ${n.lladdr}`).sort();
   assert.deepEqual(learnt(), ['10.2.0.6 fa:16:3e:00:02:06', '10.2.0.7 fa:16:3e:00:02:07']);
   await server.castToAgent('del_arp_entries', { entries: burst });
   await settle(agent);
@@ -368,6 +369,6 @@ test('an ARP cast that arrives while the tables are being fetched is not lost un
   release();
   await full;
   await settle(agent);
-  assert.ok(host.readState().namespaces[routerNamespace(r1.id)].neighbours.some((n) => n.ip === '10.1.0.77'));
+  assert.ok(itemsOf(host.readState().namespaces[routerNamespace(r1.id)].neighbours).some((n) => n.ip === '10.1.0.77'));
   await agent.stop();
 });

@@ -12,6 +12,7 @@ import { AGENT_TOPICS, hostTopic, type AgentMethods } from '../../rpc/messages.j
 import { renderTrace } from '../../trace/render.js';
 import { COOKIE, DEAD_VLAN_TAG } from './constants.js';
 import { Lab, qrouterState, type RouterItf, type VmPort } from './testing.js';
+import { itemsOf } from '../../host/chunks.js';
 
 /** The agent's calls and the member updates cast to its host, until restore(). */
 function spy(lab: Lab, host: string) {
@@ -33,7 +34,7 @@ function spy(lab: Lab, host: string) {
   return { calls, casts, restore };
 }
 
-const flowsOf = (lab: Lab, host: string, bridge: string) => lab.node(host).host.readState().ovs.bridges[bridge]?.flows.map(renderFlow) ?? [];
+const flowsOf = (lab: Lab, host: string, bridge: string) => itemsOf(lab.node(host).host.readState().ovs.bridges[bridge]?.flows ?? []).map(renderFlow);
 const has = (flows: string[], re: RegExp, what: string) => assert.ok(flows.some((f) => re.test(f)), `${what}: no flow matching ${re}\n${flows.join('\n')}`);
 
 describe('OVS agent on DVR compute hosts', () => {
@@ -372,7 +373,7 @@ describe('OVS agent on DVR compute hosts', () => {
       const now = n.host.readState();
       assert.deepEqual(diff(before, now), [], `${h}: nothing changed`);
       for (const [name, b] of Object.entries(now.ovs.bridges)) {
-        const keys = b.flows.map((f) => `${f.table}|${f.priority}|${f.match}`);
+        const keys = itemsOf(b.flows).map((f) => `${f.table}|${f.priority}|${f.match}`);
         assert.equal(new Set(keys).size, keys.length, `${h} ${name}: duplicates`);
       }
     }
@@ -386,7 +387,7 @@ describe('OVS agent on DVR compute hosts', () => {
     await lab.settle();
     const c1 = lab.node('compute1').host.readState().ovs.bridges['br-int'];
     assert.equal(c1.ports[hybridVethOvsEnd(stray.id)].tag, DEAD_VLAN_TAG);
-    assert.ok(!c1.flows.some((f) => f.match.includes(hybridVethOvsEnd(stray.id))), 'no flows for it');
+    assert.ok(!itemsOf(c1.flows).some((f) => f.match.includes(hybridVethOvsEnd(stray.id))), 'no flows for it');
     const rec = lab.world.ping({ host: 'compute1', ns: 'stray' }, vm1.ip);
     assert.ok(!rec.delivered.some((x) => x.ns === 'vm1'), renderTrace(rec));
     // Unplug vm1: its port goes down and compute2 forgets it.
@@ -397,7 +398,7 @@ describe('OVS agent on DVR compute hosts', () => {
     assert.equal((await lab.ok('GET', `/v2.0/ports/${vm1.id}`)).port.status, 'DOWN');
     const st = lab.node('compute1').host.readState().ovs.bridges['br-int'];
     assert.ok(!st.ports[hybridVethOvsEnd(vm1.id)]);
-    assert.ok(!st.flows.some((f) => f.match.includes(vm1.mac) || f.actions.includes(hybridVethOvsEnd(vm1.id))), 'no flow names the port');
+    assert.ok(!itemsOf(st.flows).some((f) => f.match.includes(vm1.mac) || f.actions.includes(hybridVethOvsEnd(vm1.id))), 'no flow names the port');
     await lab.settle();
     assert.ok(!flowsOf(lab, 'compute2', 'br-tun').some((f) => f.includes(vm1.mac)), 'compute2 dropped its l2pop entries for vm1');
   });

@@ -13,6 +13,10 @@ import { COOKIE, DEAD_VLAN_TAG } from './constants.js';
 import { planFlows, type LocalNetwork, type OvsPlan, type OvsSettings, type WiredPort } from './flows.js';
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
+import { itemsOf } from '../../host/chunks.js';
+
+/** The plan's flows per bridge, as plain arrays. */
+const bridgesOf = (plan: OvsPlan): Record<string, Flow[]> => Object.fromEntries(Object.entries(planFlows(plan).bridges).map(([k, v]) => [k, [...itemsOf(v)]]));
 
 const SETTINGS: OvsSettings = {
   integrationBridge: 'br-int',
@@ -80,11 +84,11 @@ const key = (f: Flow) =>
 
 describe('OVS agent flows', () => {
   it("cover every flow of the hand-written DVR compute node (testbed.ts), same tables, priorities and matches", () => {
-    const mine = planFlows(testbedPlan()).bridges;
+    const mine = bridgesOf(testbedPlan());
     const ref = computeState(COMPUTE1).ovs.bridges;
     for (const bridge of ['br-int', 'br-tun']) {
       const have = new Set(mine[bridge].map(key));
-      const missing = ref[bridge].flows.filter((f) => !have.has(key(f)));
+      const missing = itemsOf(ref[bridge].flows).filter((f) => !have.has(key(f)));
       assert.deepEqual(missing, [], `${bridge}: testbed flows the agent does not write`);
     }
     // And the actions that make the east-west walk, as the testbed has them.
@@ -98,8 +102,8 @@ describe('OVS agent flows', () => {
   });
 
   it('write each flow once, with a role cookie, and the same text for the same plan', () => {
-    const a = planFlows(testbedPlan()).bridges;
-    const b = planFlows(testbedPlan()).bridges;
+    const a = bridgesOf(testbedPlan());
+    const b = bridgesOf(testbedPlan());
     assert.deepEqual(a, b);
     for (const [bridge, flows] of Object.entries(a)) {
       const keys = flows.map(key);
@@ -116,7 +120,7 @@ describe('OVS agent flows', () => {
       for (const ip of order) ports[ip] = [FLOODING_ENTRY, [`fa:16:3e:00:00:${ip.slice(-2)}`, `192.168.1.${ip.slice(-2)}`]];
       return { ...plan, fdb: { ...plan.fdb, [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports } } };
     };
-    const sorted = (p: OvsPlan) => planFlows(p).bridges['br-tun'].map((f) => `${key(f)} ${f.actions}`).sort();
+    const sorted = (p: OvsPlan) => bridgesOf(p)['br-tun'].map((f) => `${key(f)} ${f.actions}`).sort();
     const a = sorted(withPeers(peers));
     assert.deepEqual(sorted(withPeers([...peers].reverse())), a);
     const flood = a.filter((l) => l.startsWith(`22|1|dl_vlan=${COMPUTE1.lvid.net1} `));
@@ -131,15 +135,15 @@ describe('OVS agent flows', () => {
     plan.fdb = { ...plan.fdb, [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports: { [a]: [FLOODING_ENTRY, moving], [b]: [FLOODING_ENTRY, ['fa:16:3e:00:00:78', '192.168.1.78']] } } };
     const sorted = (flows: Flow[]) => flows.map((f) => `${key(f)} ${f.actions}`).sort();
     // A fresh agent (its own settings object: nothing remembered) given the same FDB.
-    const fresh = () => sorted(planFlows({ ...plan, settings: { ...SETTINGS }, fdb: structuredClone(plan.fdb) }).bridges['br-tun']);
+    const fresh = () => sorted(bridgesOf({ ...plan, settings: { ...SETTINGS }, fdb: structuredClone(plan.fdb) })['br-tun']);
     const unicast = (flows: Flow[]) => flows.filter((f) => f.table === 20 && f.match.includes(moving[0])).map((f) => f.actions);
     const step = (delta: FdbEntries[string]['ports'], add: boolean) => {
       applyFdb(plan.fdb, { [NET1.name]: { network_type: 'vxlan', segment_id: NET1.vni, ports: delta } }, add);
-      const tun = planFlows(plan).bridges['br-tun'];
+      const tun = bridgesOf(plan)['br-tun'];
       assert.deepEqual(sorted(tun), fresh());
       return unicast(tun);
     };
-    assert.deepEqual(unicast(planFlows(plan).bridges['br-tun']), [`strip_vlan,load:0x${NET1.vni.toString(16)}->NXM_NX_TUN_ID[],output:vxlan-0a000129`]);
+    assert.deepEqual(unicast(bridgesOf(plan)['br-tun']), [`strip_vlan,load:0x${NET1.vni.toString(16)}->NXM_NX_TUN_ID[],output:vxlan-0a000129`]);
     // b learns it before a forgets it: a's flow stays, once.
     assert.deepEqual(step({ [b]: [moving] }, true), [`strip_vlan,load:0x${NET1.vni.toString(16)}->NXM_NX_TUN_ID[],output:vxlan-0a000129`]);
     // a lets go: b's.
@@ -148,7 +152,7 @@ describe('OVS agent flows', () => {
     step({ [a]: [['fa:16:3e:00:00:79', '192.168.1.79']] }, true);
     step({ '10.0.1.43': [FLOODING_ENTRY, ['fa:16:3e:00:00:7a', '192.168.1.80']] }, true);
     step({ [b]: [FLOODING_ENTRY, moving, ['fa:16:3e:00:00:78', '192.168.1.78']] }, false);
-    assert.deepEqual(unicast(planFlows(plan).bridges['br-tun']), []);
+    assert.deepEqual(unicast(bridgesOf(plan)['br-tun']), []);
   });
 
   it('hosts of one process share peer records, and each judges a moving port by its own FDB', () => {
@@ -165,9 +169,9 @@ describe('OVS agent flows', () => {
     one.fdb = { ...one.fdb, ...entry({ [a]: aList, [b]: bList }) };
     const two = { ...testbedPlan(), settings: { ...SETTINGS, localIp: '10.0.1.50' } };
     two.fdb = { ...two.fdb, ...entry({ [a]: [FLOODING_ENTRY], [b]: bMoved }) };
-    const unicast = (p: OvsPlan) => planFlows(p).bridges['br-tun'].filter((f) => f.table === 20 && f.match.includes(moving[0])).map((f) => f.actions.split('output:')[1]);
+    const unicast = (p: OvsPlan) => bridgesOf(p)['br-tun'].filter((f) => f.table === 20 && f.match.includes(moving[0])).map((f) => f.actions.split('output:')[1]);
     const sorted = (flows: Flow[]) => flows.map((f) => `${key(f)} ${f.actions}`).sort();
-    const fresh = (p: OvsPlan) => sorted(planFlows({ ...p, settings: { ...p.settings }, fdb: structuredClone(p.fdb) }).bridges['br-tun']);
+    const fresh = (p: OvsPlan) => sorted(bridgesOf({ ...p, settings: { ...p.settings }, fdb: structuredClone(p.fdb) })['br-tun']);
     for (let round = 0; round < 2; round++) {
       assert.deepEqual(unicast(one), ['vxlan-0a000129']);
       assert.deepEqual(unicast(two), ['vxlan-0a00012a']);
@@ -175,18 +179,18 @@ describe('OVS agent flows', () => {
     // Host 1 hears b learn it before a lets go: still a's, once; then a's goes, and b's is the one.
     applyFdb(one.fdb, entry({ [b]: [moving] }), true);
     assert.deepEqual(unicast(one), ['vxlan-0a000129']);
-    assert.deepEqual(sorted(planFlows(one).bridges['br-tun']), fresh(one));
+    assert.deepEqual(sorted(bridgesOf(one)['br-tun']), fresh(one));
     applyFdb(one.fdb, entry({ [a]: [moving] }), false);
     assert.deepEqual(unicast(one), ['vxlan-0a00012a']);
-    assert.deepEqual(sorted(planFlows(one).bridges['br-tun']), fresh(one));
+    assert.deepEqual(sorted(bridgesOf(one)['br-tun']), fresh(one));
     // Host 2 was not disturbed by any of it.
     assert.deepEqual(unicast(two), ['vxlan-0a00012a']);
-    assert.deepEqual(sorted(planFlows(two).bridges['br-tun']), fresh(two));
+    assert.deepEqual(sorted(bridgesOf(two)['br-tun']), fresh(two));
   });
 
   it('without distributed routing: no DVR tables, patch-int goes straight to t2', () => {
     const plan = { ...testbedPlan(), settings: { ...SETTINGS, distributed: false } };
-    const tun = planFlows(plan).bridges['br-tun'];
+    const tun = bridgesOf(plan)['br-tun'];
     assert.ok(tun.some((f) => f.table === 0 && f.match === 'in_port=patch-int' && f.actions === 'resubmit(,2)'));
     assert.ok(!tun.some((f) => f.table === 1 || f.table === 9));
     assert.ok(tun.some((f) => f.table === 4 && f.actions.endsWith('resubmit(,10)')));
@@ -209,7 +213,7 @@ describe('OVS agent flows', () => {
         { physnet: 'external', bridge: 'br-ex', intPatch: 'int-br-ex', phyPatch: 'phy-br-ex' },
       ],
     };
-    const b = planFlows(plan).bridges;
+    const b = bridgesOf(plan);
     const text = (br: string) => b[br].map((f) => `t${f.table} p${f.priority} ${f.match} -> ${f.actions}`);
     assert.ok(text('br-int').includes('t0 p3 in_port=int-br-vlan,dl_vlan=150 -> mod_vlan_vid:7,resubmit(,59)'));
     assert.ok(text('br-int').includes('t0 p3 in_port=int-br-ex,vlan_tci=0x0000/0x1fff -> mod_vlan_vid:8,resubmit(,59)'));
@@ -279,7 +283,7 @@ describe('FDB entries shared between the hosts of a process', () => {
     const b = planFlows(plan('10.0.1.21'));
     assert.deepEqual(a.tunnels.map((t) => t.remoteIp).sort(), ['10.0.1.21', '10.0.1.22']);
     assert.deepEqual(b.tunnels.map((t) => t.remoteIp), ['10.0.1.22'], 'a host has no tunnel to itself');
-    const floodOf = (p: ReturnType<typeof planFlows>) => p.bridges['br-tun'].find((f) => f.table === 22 && f.match.includes('dl_vlan=77'))?.actions ?? '';
+    const floodOf = (p: ReturnType<typeof planFlows>) => itemsOf(p.bridges['br-tun']).find((f) => f.table === 22 && f.match.includes('dl_vlan=77'))?.actions ?? '';
     assert.equal((floodOf(a).match(/output:/g) ?? []).length, 2, floodOf(a));
     assert.equal((floodOf(b).match(/output:/g) ?? []).length, 1, floodOf(b));
   });

@@ -10,7 +10,8 @@
 import type { DeviceDetails, FdbEntries } from '../../rpc/messages.js';
 import { FLOODING_ENTRY } from '../../rpc/messages.js';
 import { cached } from '../../common/cache.js';
-import { joinChunks, joinLeaves } from '../../host/chunks.js';
+import { joinChunks, type Items } from '../../host/chunks.js';
+import { hashString } from '../../host/hashbag.js';
 import { flowKey } from '../../host/flow.js';
 import { tunnelPortName } from '../../host/names.js';
 import type { Flow, OvsPortType } from '../../host/state.js';
@@ -80,7 +81,7 @@ export interface TunnelEndpoint {
 
 export interface PlannedFlows {
   /** Flows per bridge name. */
-  bridges: Record<string, Flow[]>;
+  bridges: Record<string, Items<Flow>>;
   /** The tunnel ports br-tun needs (from the FDB). */
   tunnels: TunnelEndpoint[];
 }
@@ -363,7 +364,7 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
 
   // ---- l2population: tunnels, unicast, ARP responder, flooding (one memoized chunk per network)
   let tunnels: TunnelEndpoint[] = [];
-  const tunChunks: Flow[][] = [];
+  const tunChunks: Array<Items<Flow>> = [];
   if (tunnelling) {
     const byId = new Map(plan.networks.map((n) => [n.id, n]));
     const chunks = new Map<string, FdbChunk>();
@@ -371,7 +372,7 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
       const net = byId.get(netId);
       if (!net || !isTunnelNetwork(net)) continue;
       const chunk = fdbChunk(s, net, plan.fdb[netId]);
-      tunChunks.push(...chunk.parts);
+      tunChunks.push(chunk.flows);
       chunks.set(netId, chunk);
     }
     let union = unions.get(s);
@@ -386,16 +387,17 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   // The memoized chunks are unique by construction (and keyed apart from everything else by
   // table/priority); the local flows are made unique in localFlows.
   const last = lastJoined.get(s);
-  const bridges: Record<string, Flow[]> = { [s.integrationBridge]: joinChunks([local.int, dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
-  // br-tun's parts are all plain arrays: a chunk per peer per network, joined without looking each up.
-  if (tunnelling) bridges[s.tunnelBridge] = joinLeaves([local.tun, ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
+  const bridges: Record<string, Items<Flow>> = { [s.integrationBridge]: joinChunks([local.int, dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
+  // br-tun: a list per network (of a chunk per peer), so a change to one peer's flows makes a
+  // new list of that network's chunks and of the bridge's networks, nothing per flow.
+  if (tunnelling) bridges[s.tunnelBridge] = joinChunks([local.tun, ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
   for (const [name, fl] of local.phys) bridges[name] = joinChunks([fl, dvrChunks?.phys.get(name) ?? []], last?.[name]);
   lastJoined.set(s, bridges);
   return { bridges, tunnels };
 }
 
 /** Each bridge's flows as the last pass joined them: the same array again when no chunk changed. */
-const lastJoined = new WeakMap<OvsSettings, Record<string, Flow[]>>();
+const lastJoined = new WeakMap<OvsSettings, Record<string, Items<Flow>>>();
 
 /** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk per union of tunnels (kept while they are the same). */
 const tunnelInMemo = new WeakMap<TunnelEndpoint[], Flow[]>();
@@ -450,8 +452,8 @@ const unions = new WeakMap<OvsSettings, TunnelUnion>();
 
 interface FdbChunk {
   sig: string;
-  /** Per peer (and the flood flow): br-tun is joined from these directly, no array per network in between. */
-  parts: Flow[][];
+  /** The network's flows: a chunk per peer, and the flood flow's. */
+  flows: Items<Flow>;
   tunnels: TunnelEndpoint[];
 }
 const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
@@ -484,7 +486,7 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   const sig = `${peerSig}|${s.localIp}`;
   const have = fdbMemo.get(entry);
   if (have && have.sig === sig) return have;
-  const chunk: FdbChunk = { sig, parts: [], tunnels: [] };
+  const chunk: FdbChunk = { sig, flows: [], tunnels: [] };
   fdbMemo.set(entry, chunk);
   const type = entry.network_type as TunnelType;
   if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
@@ -494,17 +496,66 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   const prev = byNet.get(net.id);
   const state = (prev && prev.sig === sig && prev.clean && updateNet(ctx, entry, prev)) || buildNet(ctx, entry);
   byNet.set(net.id, state);
-  // In the FDB's order (peers as they came), not sorted: the flows are an unordered set.
-  const flood: string[] = [];
-  for (const ip in entry.ports) {
-    const rec = state.peers.get(ip);
-    if (!rec) continue;
-    chunk.parts.push(state.parts?.get(ip) ?? rec.flows);
-    if (rec.floods) flood.push(rec.tunnel.name);
-  }
-  if (flood.length) chunk.parts.push(floodFlows(s, net, ctx.load, flood));
+  chunk.flows = networkFlows(ctx, state, entry);
   chunk.tunnels = state.tunnels;
   return chunk;
+}
+
+/**
+ * A network's peers go to blocks by a hash of their address: a change to one peer makes a
+ * new list of its block's peers (a thousand peers: about 30) and of the network's blocks,
+ * nothing per peer of the network, and holds no index of its own (a host has one per network).
+ */
+const BLOCKS = 32;
+const blockOf = (ip: string) => (hashString(ip) >>> 0) % BLOCKS;
+
+/** The network's flows: a list of its blocks' lists of peers' flows, and the flood flow. */
+function networkFlows(c: PeerContext, state: NetState, entry: FdbEntries[string]): Items<Flow> {
+  const changed = state.changed;
+  state.changed = undefined;
+  let floodChanged = false;
+  if (changed && state.blocks) {
+    for (const ip of changed) {
+      const b = blockOf(ip);
+      const block: PeerRec[] = state.blocks[b];
+      const at = block.findIndex((r) => r.tunnel.remoteIp === ip);
+      const had = at >= 0 ? block[at] : undefined;
+      const rec = state.peers.get(ip);
+      if (had === rec) continue;
+      if ((had?.floods ?? false) !== (rec?.floods ?? false)) floodChanged = true;
+      const next = block.slice();
+      if (!had) next.push(rec!);
+      else if (rec) next[at] = rec;
+      else next.splice(at, 1);
+      state.blocks[b] = next;
+    }
+  } else {
+    // Built in full: the blocks in the FDB's order (peers as they came; flows are an unordered set).
+    const blocks: PeerRec[][] = Array.from({ length: BLOCKS }, () => []);
+    for (const ip in entry.ports) {
+      const rec = state.peers.get(ip);
+      if (rec) blocks[blockOf(ip)].push(rec);
+    }
+    state.blocks = blocks;
+    floodChanged = true;
+  }
+  if (floodChanged || !state.flood) {
+    state.flood = [];
+    for (const block of state.blocks) for (const r of block) if (r.floods) state.flood.push(r.tunnel.name);
+  }
+  const parts: Array<Items<Flow>> = state.blocks.map((block) => blockFlows(block, state.parts));
+  if (state.flood.length) parts.push(floodFlows(c.s, c.net, c.load, state.flood));
+  return (state.list = joinChunks(parts, state.list));
+}
+
+/** A block's peers' flows, one list per block array (blocks are never changed once made). */
+const blockMemo = new WeakMap<readonly PeerRec[], Items<Flow>>();
+function blockFlows(block: readonly PeerRec[], parts: NetState['parts']): Items<Flow> {
+  // A network where two peers claim a match takes each peer's own part (built in full each time).
+  if (parts) return joinChunks(block.map((r) => parts.get(r.tunnel.remoteIp) ?? r.flows));
+  let list = blockMemo.get(block);
+  if (!list) blockMemo.set(block, (list = joinChunks(block.map((r) => r.flows))));
+  return list;
 }
 
 interface PeerContext {
@@ -544,6 +595,12 @@ interface NetState {
   tunnels: TunnelEndpoint[];
   /** The FDB entry it was last built or updated from. */
   entry?: FdbEntries[string];
+  /** The peers an update changed since the flows were last assembled (undefined: built in full). */
+  changed?: string[];
+  /** The peers' records by block (networkFlows), the flooding peers' tunnels, and the flows as last assembled. */
+  blocks?: PeerRec[][];
+  flood?: string[];
+  list?: Items<Flow>;
 }
 const netStates = new WeakMap<OvsSettings, Map<string, NetState>>();
 
@@ -683,6 +740,7 @@ function updateNet(c: PeerContext, entry: FdbEntries[string], prev: NetState): N
   // Then no match may be held twice (prev is dropped when one is: the caller builds afresh).
   for (const { ip, rec } of changed) if (rec) for (const f of rec.flows) if (heldByAnother(prev.peers, ip, f.match)) return undefined;
   if (tunnelsChanged) prev.tunnels = [...prev.peers.values()].map((p) => p.tunnel);
+  prev.changed = [...(prev.changed ?? []), ...changed.map((x) => x.ip), ...gone];
   reflects(prev, entry);
   return prev;
 }
@@ -698,7 +756,7 @@ function floodFlows(s: OvsSettings, net: LocalNetwork, load: string, names: stri
   if (!byNet) floodMemo.set(s, (byNet = new Map()));
   const key = `${net.lvid}|${load}`;
   const have = byNet.get(net.id);
-  if (have && have.key === key && have.names.length === names.length && have.names.every((n, i) => n === names[i])) return have.flows;
+  if (have && have.key === key && (have.names === names || (have.names.length === names.length && have.names.every((n, i) => n === names[i])))) return have.flows;
   const outputs = [...names].sort().map((t) => `output:${t}`).join(',');
   const flows = [f(TUN.FLOOD_TO_TUN, 1, COOKIE.l2pop, `dl_vlan=${net.lvid}`, `${load},${outputs}`)];
   byNet.set(net.id, { key, names, flows });

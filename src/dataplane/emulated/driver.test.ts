@@ -27,6 +27,7 @@ import { buildTestbed, COMPUTE1, COMPUTE2, NET2, VM1, VM2, computeState } from '
 import { World } from './world.js';
 import { EmulatedDriverError } from './driver.js';
 import type { ProxiedRequest } from './apps/metadata.js';
+import { itemsOf } from '../../host/chunks.js';
 
 test('applying a DVR compute node state leaves no difference, and applying it again does nothing', () => {
   const { world, states } = buildTestbed();
@@ -233,12 +234,12 @@ test('a read-back gives the flow objects that were written, and parses what some
   const h = world.host('compute1');
   const s = addFlows(states.compute1, 'br-tun', [{ table: 22, priority: 5, cookie: 0x99, match: 'dl_vlan=7', actions: 'drop' }]);
   h.applyState(s);
-  const written = s.ovs.bridges['br-tun'].flows.find((f) => f.match === 'dl_vlan=7')!;
-  const read = h.readState().ovs.bridges['br-tun'].flows.find((f) => f.match === 'dl_vlan=7')!;
+  const written = itemsOf(s.ovs.bridges['br-tun'].flows).find((f) => f.match === 'dl_vlan=7')!;
+  const read = itemsOf(h.readState().ovs.bridges['br-tun'].flows).find((f) => f.match === 'dl_vlan=7')!;
   assert.equal(read, written, 'the same object');
   // An operator's flow, written as ovs-ofctl would take it.
   h.vswitch.bridge('br-tun').model.addFlows(['table=22, priority=6, dl_vlan=8, actions=drop']);
-  const theirs = h.readState().ovs.bridges['br-tun'].flows.find((f) => f.match === 'dl_vlan=8');
+  const theirs = itemsOf(h.readState().ovs.bridges['br-tun'].flows).find((f) => f.match === 'dl_vlan=8');
   assert.deepEqual(theirs, { table: 22, priority: 6, cookie: '0x0', match: 'dl_vlan=8', actions: 'drop' });
   assert.deepEqual(diff(h.readState(), s).map((o) => o.op), ['flows.update'], 'and it is not in the state: it goes');
 });

@@ -20,7 +20,7 @@ import { diff } from '../../host/diff.js';
 import { parseFlow, renderFlow, renderFlowKey } from '../../host/flow.js';
 import { describeOp, type HostOp, type LinkSpec } from '../../host/ops.js';
 import { assertValidHost } from '../../host/validate.js';
-import type { Flow, HostState, Link, Namespace as NsState, OvsBridge, OvsPort, Route, Rule } from '../../host/state.js';
+import type { Flow, HostState, Link, Namespace as NsState, Neighbour, OvsBridge, OvsPort, Route, Rule } from '../../host/state.js';
 import { ROOT_NS } from '../../host/state.js';
 import { IPSET_SWAP_SUFFIX } from '../../host/names.js';
 import { BROADCAST_MAC, ETH_TYPE_ARP, ZERO_MAC, type Frame } from './packet.js';
@@ -368,7 +368,7 @@ function readNamespace(ns: Namespace): NsState {
     if (r.iif) rule.iif = r.iif;
     rules.push(rule);
   }
-  const neighbours: NsState['neighbours'] = [];
+  const neighbours: Neighbour[] = [];
   for (const d of ns.devices.values()) {
     for (const n of d.neigh.values()) {
       if (!n.managed || !n.mac) continue;

@@ -37,6 +37,7 @@ import { renderFlow } from '../../host/flow.js';
 import { describeOp, type HostOp, type LinkSpec } from '../../host/ops.js';
 import { assertValidHost } from '../../host/validate.js';
 import { DHCP_NS_PREFIX, FIP_NS_PREFIX, IPSET_SWAP_SUFFIX, ROUTER_NS_PREFIX, SNAT_NS_PREFIX } from '../../host/names.js';
+import { itemsOf } from '../../host/chunks.js';
 import type { Flow, HostState, IpSet, IptablesTable, Link, Namespace, Neighbour } from '../../host/state.js';
 import { IPTABLES_TABLES, ROOT_NS } from '../../host/state.js';
 import { CommandError, inNetns, ipArgv, run } from './exec.js';
@@ -219,11 +220,11 @@ export class LinuxDriver {
       l.configured[ns.name] = Object.values(ns.links)
         .filter((x) => x.kind === 'loopback' || x.kind === 'physical')
         .map((x) => x.name);
-      l.neighbours[ns.name] = ns.neighbours.filter((n) => n.nud === 'reachable');
+      l.neighbours[ns.name] = itemsOf(ns.neighbours).filter((n) => n.nud === 'reachable');
       l.ipsetMembers[ns.name] = Object.fromEntries(Object.values(ns.ipsets).map((x) => [x.name, [...x.members]]));
       if (ns.name !== ROOT_NS && !NEUTRON_NS_PREFIXES.some((p) => ns.name.startsWith(p)) && !l.namespaces.includes(ns.name)) l.namespaces.push(ns.name);
     }
-    l.flows = Object.fromEntries(Object.values(desired.ovs.bridges).map((b) => [b.name, b.flows]));
+    l.flows = Object.fromEntries(Object.values(desired.ovs.bridges).map((b) => [b.name, [...itemsOf(b.flows)]]));
   }
 
   private async applyOps(ops: HostOp[], desired: HostState): Promise<void> {
@@ -529,7 +530,7 @@ export class LinuxDriver {
         const bundle = !b.protocols?.length || b.protocols.some((p) => /^OpenFlow1[4-9]$/.test(p));
         const ver = b.protocols?.includes('OpenFlow13') ? ['-O', 'OpenFlow13'] : [];
         await run(['ovs-ofctl', ...(bundle ? ['--bundle'] : ver), 'add-flows', this.mgmt(o.bridge), '-'], { input: bundleInput(o.add, o.modify, o.delete) });
-        this.ledger.flows[o.bridge] = b.flows;
+        this.ledger.flows[o.bridge] = [...itemsOf(b.flows)];
         return;
       }
       case 'dhcp.start':
@@ -667,7 +668,7 @@ export class LinuxDriver {
       // Respell what the kernel prints the state's way where the meaning is the same.
       const wantRules = new Map((dn?.rules ?? []).map((r) => [`${r.priority}|${hostless(r.from)}|${hostless(r.to)}|${r.iif}|${r.table}`, r]));
       const rules = d.ip.rules.map((r) => wantRules.get(`${r.priority}|${hostless(r.from)}|${hostless(r.to)}|${r.iif}|${r.table}`) ?? r);
-      const reachable = [...(this.ledger.neighbours[ns] ?? []), ...(dn?.neighbours ?? []).filter((n) => n.nud === 'reachable')];
+      const reachable = [...(this.ledger.neighbours[ns] ?? []), ...itemsOf(dn?.neighbours ?? []).filter((n) => n.nud === 'reachable')];
       const neighbours = d.ip.neighbours.filter((n) => n.nud === 'permanent' || reachable.some((r) => r.dev === n.dev && r.ip === n.ip && r.lladdr === n.lladdr)) as Neighbour[];
 
       const sysctls: Record<string, string> = {};
