@@ -19,7 +19,7 @@
 // Both states are expected to pass `validate`.
 import { changedParts, itemsOf, type Items } from './chunks.js';
 import { flowKey } from './flow.js';
-import { neighKey, routeKey, routeSatisfies, ruleKey, sameMap, sameValue, sysctlDevice } from './keys.js';
+import { neighKey, routeKey, routeSatisfies, ruleKey, sameDevices, sameMap, sameValue, sysctlDevice } from './keys.js';
 import type { BridgeColumn, HostOp, PortColumn } from './ops.js';
 import { bridgeSpec, interfaceOptions, linkSpec, portAt, portKinds } from './ovs.js';
 import type { DhcpHost, DhcpServer, Flow, FlowKey, HostState, Link, MetadataProxy, Namespace, OvsBridge, OvsPort } from './state.js';
@@ -89,8 +89,9 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   const desBridges = desired.ovs.bridges;
   const curPort = (name: string) => portAt(current, name);
   const desPort = (name: string) => portAt(desired, name);
-  const curDevNs = ovsDeviceNamespaces(current);
-  const desDevNs = ovsDeviceNamespaces(desired);
+  // No device came, went or changed (a pass for FDB entries, neighbours, ipset members):
+  // nothing goes away or is re-created, and no link or port needs looking at.
+  const devicesSame = sameDevices(current, desired);
 
   // --- Which current links go away (deleted, re-created, or taken along by something else).
   const gone = new Map<string, Set<string>>();
@@ -100,59 +101,64 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     set.add(name);
   };
   const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
-
-  for (const nsName of Object.keys(curNs)) {
-    const cn = curNs[nsName];
-    const dn = desNs[nsName];
-    if (cn === dn || cn.links === dn?.links) continue;
-    for (const [name, c] of Object.entries(cn.links)) {
-      const d = dn?.links[name];
-      if (!d || identityChanged(c, d)) markGone(nsName, name);
-    }
-  }
-  // Deleting one end of a veth deletes the other.
-  for (const [nsName, names] of [...gone]) {
-    for (const name of names) {
-      const c = curNs[nsName].links[name];
-      if (c.kind === 'veth' && curNs[c.peer_namespace]?.links[c.peer]) markGone(c.peer_namespace, c.peer);
-    }
-  }
-
-  // --- OVS ports that must be deleted and added again: only a bridge whose ports record
-  // changed can hold one moved or retyped; internal ports can change namespace, system ports
-  // lose their device, whatever their bridge.
   const recreatedPorts = new Set<string>();
-  const candidates = new Set<string>();
-  for (const name in curBridges) {
-    const ports = curBridges[name].ports;
-    if (desBridges[name]?.ports !== ports) for (const p in ports) candidates.add(p);
-    for (const p of portKinds(ports).internal) candidates.add(p);
-  }
-  for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
-  for (const name of candidates) {
-    const cp = curPort(name);
-    const dp = desPort(name);
-    if (!cp || !dp) continue;
-    if (
-      cp.bridge !== dp.bridge ||
-      cp.port.type !== dp.port.type ||
-      (cp.port.type === 'internal' && curDevNs.get(name) !== desDevNs.get(name)) ||
-      (cp.port.type === 'system' && isGone(ROOT_NS, name))
-    ) {
-      recreatedPorts.add(name);
-    }
-  }
-  // Deleting an internal port or a bridge deletes its Linux device.
-  for (const bname in curBridges) {
-    for (const name of portKinds(curBridges[bname].ports).internal) {
-      if (!desPort(name) || recreatedPorts.has(name) || !desBridges[bname]) {
-        const ns = curDevNs.get(name);
-        if (ns !== undefined) markGone(ns, name);
+  if (!devicesSame) findGone();
+
+  function findGone(): void {
+    const curDevNs = ovsDeviceNamespaces(current);
+    const desDevNs = ovsDeviceNamespaces(desired);
+    for (const nsName of Object.keys(curNs)) {
+      const cn = curNs[nsName];
+      const dn = desNs[nsName];
+      if (cn === dn || cn.links === dn?.links) continue;
+      for (const [name, c] of Object.entries(cn.links)) {
+        const d = dn?.links[name];
+        if (!d || identityChanged(c, d)) markGone(nsName, name);
       }
     }
-  }
-  for (const name of Object.keys(curBridges)) {
-    if (!desBridges[name] && curDevNs.has(name)) markGone(curDevNs.get(name)!, name);
+    // Deleting one end of a veth deletes the other.
+    for (const [nsName, names] of [...gone]) {
+      for (const name of names) {
+        const c = curNs[nsName].links[name];
+        if (c.kind === 'veth' && curNs[c.peer_namespace]?.links[c.peer]) markGone(c.peer_namespace, c.peer);
+      }
+    }
+
+    // --- OVS ports that must be deleted and added again: only a bridge whose ports record
+    // changed can hold one moved or retyped; internal ports can change namespace, system ports
+    // lose their device, whatever their bridge.
+    const candidates = new Set<string>();
+    for (const name in curBridges) {
+      const ports = curBridges[name].ports;
+      if (desBridges[name]?.ports !== ports) for (const p in ports) candidates.add(p);
+      for (const p of portKinds(ports).internal) candidates.add(p);
+    }
+    for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
+    for (const name of candidates) {
+      const cp = curPort(name);
+      const dp = desPort(name);
+      if (!cp || !dp) continue;
+      if (
+        cp.bridge !== dp.bridge ||
+        cp.port.type !== dp.port.type ||
+        (cp.port.type === 'internal' && curDevNs.get(name) !== desDevNs.get(name)) ||
+        (cp.port.type === 'system' && isGone(ROOT_NS, name))
+      ) {
+        recreatedPorts.add(name);
+      }
+    }
+    // Deleting an internal port or a bridge deletes its Linux device.
+    for (const bname in curBridges) {
+      for (const name of portKinds(curBridges[bname].ports).internal) {
+        if (!desPort(name) || recreatedPorts.has(name) || !desBridges[bname]) {
+          const ns = curDevNs.get(name);
+          if (ns !== undefined) markGone(ns, name);
+        }
+      }
+    }
+    for (const name of Object.keys(curBridges)) {
+      if (!desBridges[name] && curDevNs.has(name)) markGone(curDevNs.get(name)!, name);
+    }
   }
 
   // --- Namespaces.

@@ -1,10 +1,11 @@
 // Identity keys and value comparison for the state's unnamed entries, shared by diff, apply,
 // validate and canonicalize so the four agree on what "the same route" means.
-import type { Neighbour, Route, Rule } from './state.js';
+import type { HostState, Neighbour, Route, Rule } from './state.js';
 
 /** JSON with object keys sorted and `undefined` members dropped: equal values give equal text. */
 export function stableStringify(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return stableStringify((v as { toJSON(): unknown }).toJSON()); // a ChunkList: its elements
   if (Array.isArray(v)) return '[' + v.map((x) => (x === undefined ? 'null' : stableStringify(x))).join(',') + ']';
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o)
@@ -70,4 +71,20 @@ export function sysctlDevice(key: string): string | undefined {
   const m = /^net\.(?:ipv4|ipv6)\.(?:conf|neigh)\.([^.]+)\./.exec(key);
   if (!m || m[1] === 'all' || m[1] === 'default') return undefined;
   return m[1].replace(/\//g, '.');
+}
+
+/**
+ * Every namespace's links and every bridge's ports are the same records (and the same names)
+ * in both states: no device came, went or changed. What relates devices to each other then
+ * holds as it did (validate), and nothing is deleted or re-created (diff). A pass for FDB
+ * entries, neighbours or ipset members is such a pass.
+ */
+export function sameDevices(a: HostState, b: HostState): boolean {
+  const nsKeys = Object.keys(b.namespaces);
+  if (nsKeys.length !== Object.keys(a.namespaces).length) return false;
+  for (const k of nsKeys) if (a.namespaces[k]?.links !== b.namespaces[k].links) return false;
+  const bridgeKeys = Object.keys(b.ovs.bridges);
+  if (bridgeKeys.length !== Object.keys(a.ovs.bridges).length) return false;
+  for (const k of bridgeKeys) if (a.ovs.bridges[k]?.ports !== b.ovs.bridges[k].ports) return false;
+  return true;
 }

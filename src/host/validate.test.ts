@@ -248,3 +248,23 @@ test('a bridge whose ports passed before is still checked against the rest of th
   const unpatched: HostState = { ...prev, ovs: { bridges: { ...prev.ovs.bridges, 'br-int': { ...prev.ovs.bridges['br-int'], ports: intPorts } } } };
   assert.match(validateHost(unpatched, prev).join('\n'), /Port "patch-int" on bridge "br-tun": patch peer "patch-tun" does not exist/);
 });
+
+test('a pass that changed no device (flows, neighbours, ipset members) is checked for what it changed', () => {
+  const prev = sampleComputeHost();
+  assert.deepEqual(validateHost(prev), []);
+  const ns = Object.values(prev.namespaces).find((n) => n.name.startsWith('qrouter-'))!;
+  const dev = Object.keys(ns.links).find((l) => l.startsWith('qr-'))!;
+  // The same links and ports records as before: the device cross-checks are skipped, the rest is not.
+  const bad: HostState = {
+    ...prev,
+    namespaces: { ...prev.namespaces, [ns.name]: { ...ns, neighbours: [...itemsOf(ns.neighbours), { dev: 'qr-gone', ip: '10.9.9.9', lladdr: 'fa:16:3e:00:00:99', nud: 'permanent' }] } },
+    ovs: { bridges: { ...prev.ovs.bridges, 'br-tun': { ...prev.ovs.bridges['br-tun'], flows: [...itemsOf(prev.ovs.bridges['br-tun'].flows), { table: 300, priority: 1, cookie: '0x0', match: '', actions: 'drop' }] } } },
+  };
+  const problems = validateHost(bad, prev).join('\n');
+  assert.match(problems, /Neighbour "10\.9\.9\.9 dev qr-gone" in namespace "qrouter-[^"]+": dev "qr-gone" does not exist/);
+  assert.match(problems, /table 300 is not 0-254/);
+  const good: HostState = { ...prev, namespaces: { ...prev.namespaces, [ns.name]: { ...ns, neighbours: [...itemsOf(ns.neighbours), { dev, ip: '10.9.9.9', lladdr: 'fa:16:3e:00:00:99', nud: 'permanent' }] } } };
+  assert.deepEqual(validateHost(good, prev), []);
+  // A namespace renamed under its key is still caught.
+  assert.match(validateHost({ ...prev, namespaces: { ...prev.namespaces, [ns.name]: { ...ns, name: 'other', neighbours: [] } } }, prev).join('\n'), /is named "other"/);
+});

@@ -5,7 +5,7 @@ import { changedParts, itemsOf, type Items } from './chunks.js';
 import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
 import { HashBag, hashString } from './hashbag.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
-import { neighKey, routeKey, ruleKey, sysctlDevice } from './keys.js';
+import { neighKey, routeKey, ruleKey, sameDevices, sysctlDevice } from './keys.js';
 import { DEVICE_NAME_MAX_LEN } from './names.js';
 import { portKinds } from './ovs.js';
 import type { Flow, HostState, IptablesTable, Link, Namespace, Neighbour, OvsPort } from './state.js';
@@ -47,14 +47,31 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
 
   if (!s.namespaces[ROOT_NS]) bad('The root namespace "" is missing');
 
+  // How devices relate to each other (veth peers, OVS devices and their links, patch peers,
+  // system ports' devices) passed in `prev`, and cannot have changed while every namespace's
+  // links and every bridge's ports are the same records as there (a pass for FDB entries,
+  // neighbours or ipset members): then only what changed inside them is looked at.
+  if (prev && sameDevices(s, prev)) {
+    for (const [key, b] of Object.entries(s.ovs.bridges)) {
+      const was = prev.ovs.bridges[key];
+      if (was === b) continue;
+      checkBridge(bad, key, b);
+      checkFlows(bad, b.name, b.flows, was.flows);
+    }
+    for (const [key, ns] of Object.entries(s.namespaces)) {
+      const was = prev.namespaces[key];
+      if (was === ns) continue;
+      checkNamespaceName(bad, key, ns);
+      checkNamespace(bad, s, ns, undefined, was);
+    }
+    checkServices(bad, s);
+    return p;
+  }
+
   // OVS device names: bridges and internal ports have a Linux device that must be placed.
   const ovsDevices = new Map<string, string>(); // name -> what it is
   for (const [key, b] of Object.entries(s.ovs.bridges)) {
-    if (b.name !== key) bad(`Bridge recorded under "${key}" is named "${b.name}"`);
-    const np = deviceNameProblem(b.name);
-    if (np) bad(`Bridge name "${b.name}" ${np}`);
-    if (b.datapath_type !== 'system' && b.datapath_type !== 'netdev') bad(`Bridge "${b.name}" has datapath_type "${b.datapath_type}" (system or netdev)`);
-    if (b.fail_mode !== 'secure' && b.fail_mode !== 'standalone') bad(`Bridge "${b.name}" has fail_mode "${b.fail_mode}" (secure or standalone)`);
+    checkBridge(bad, key, b);
     ovsDevices.set(b.name, `bridge "${b.name}"`);
   }
   const bridgeNames = Object.keys(s.ovs.bridges);
@@ -116,18 +133,35 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
 
   const ovsDevicePlaced = new Map<string, string>();
   for (const [nsKey, ns] of Object.entries(s.namespaces)) {
-    if (ns.name !== nsKey) bad(`Namespace recorded under "${nsKey}" is named "${ns.name}"`);
-    if (nsKey !== ROOT_NS && (!NS_NAME.test(nsKey) || nsKey.length > 255)) bad(`Namespace name "${nsKey}" is not letters, digits, "_", "." and "-" (at most 255)`);
+    checkNamespaceName(bad, nsKey, ns);
     const was = prev?.namespaces[nsKey];
     // The same object passed in `prev`: what it holds is fine; only how its links relate
     // to the rest of the host (veth peers, OVS devices) can have changed.
     if (was === ns) for (const l of Object.values(ns.links)) checkLinkKind(bad, s, ns, l, ovsDevices, ovsDevicePlaced);
-    else checkNamespace(bad, s, ns, ovsDevices, ovsDevicePlaced, was);
+    else checkNamespace(bad, s, ns, { ovs: ovsDevices, placed: ovsDevicePlaced }, was);
   }
   for (const [name, what] of ovsDevices) {
     if (!ovsDevicePlaced.has(name)) bad(`OVS ${what} has no "ovs-internal" link for its device in any namespace`);
   }
+  checkServices(bad, s);
+  return p;
+}
 
+function checkBridge(bad: (m: string) => void, key: string, b: HostState['ovs']['bridges'][string]): void {
+  if (b.name !== key) bad(`Bridge recorded under "${key}" is named "${b.name}"`);
+  const np = deviceNameProblem(b.name);
+  if (np) bad(`Bridge name "${b.name}" ${np}`);
+  if (b.datapath_type !== 'system' && b.datapath_type !== 'netdev') bad(`Bridge "${b.name}" has datapath_type "${b.datapath_type}" (system or netdev)`);
+  if (b.fail_mode !== 'secure' && b.fail_mode !== 'standalone') bad(`Bridge "${b.name}" has fail_mode "${b.fail_mode}" (secure or standalone)`);
+}
+
+function checkNamespaceName(bad: (m: string) => void, key: string, ns: Namespace): void {
+  if (ns.name !== key) bad(`Namespace recorded under "${key}" is named "${ns.name}"`);
+  if (key !== ROOT_NS && (!NS_NAME.test(key) || key.length > 255)) bad(`Namespace name "${key}" is not letters, digits, "_", "." and "-" (at most 255)`);
+}
+
+/** DHCP servers and metadata proxies: their own fields, and the namespace and interface they live in. */
+function checkServices(bad: (m: string) => void, s: HostState): void {
   for (const [id, d] of Object.entries(s.dhcp)) {
     const what = `DHCP server "${id}"`;
     if (d.id !== id) bad(`DHCP server recorded under "${id}" has id "${d.id}"`);
@@ -165,7 +199,6 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
     if (!isUint(m.listen_port, 65535) || m.listen_port < 1) bad(`${what}: listen_port ${m.listen_port} is not 1-65535`);
     if (!m.upstream) bad(`${what}: upstream is empty`);
   }
-  return p;
 }
 
 function checkStringMap(bad: (m: string) => void, what: string, m: Record<string, string> | undefined): void {
@@ -314,19 +347,26 @@ function checkNamespace(
   bad: (m: string) => void,
   s: HostState,
   ns: Namespace,
-  ovsDevices: Map<string, string>,
-  ovsDevicePlaced: Map<string, string>,
+  /** The host's OVS devices and where their links are found so far: undefined when no device changed anywhere (nothing to cross-check). */
+  devices: { ovs: Map<string, string>; placed: Map<string, string> } | undefined,
   prev: Namespace | undefined,
 ): void {
   const at = where(ns.name);
-  const localIps = new Set<string>();
-  // Parts that are the same objects as in `prev` (which passed) need only their cross-checks.
+  // Parts that are the same objects as in `prev` (which passed) need only their cross-checks
+  // (none when the caller knows no device changed anywhere: no `ovsDevices`).
   const sameLinkRecord = prev?.links === ns.links;
+  let localIps: Set<string> | undefined;
+  const addressOf = (ip: string) => {
+    if (!localIps) {
+      localIps = new Set();
+      for (const l of Object.values(ns.links)) for (const a of l.addresses) if (isCidr(a)) localIps.add(cidrIp(a));
+    }
+    return localIps.has(ip);
+  };
 
-  for (const [key, l] of Object.entries(ns.links)) {
+  if (devices) for (const [key, l] of Object.entries(ns.links)) {
     if (sameLinkRecord) {
-      for (const a of l.addresses) localIps.add(cidrIp(a));
-      checkLinkKind(bad, s, ns, l, ovsDevices, ovsDevicePlaced);
+      checkLinkKind(bad, s, ns, l, devices.ovs, devices.placed);
       continue;
     }
     const what = `Link "${l.name}" in ${at}`;
@@ -345,11 +385,10 @@ function checkNamespace(
     const addrs = new Set<string>();
     for (const a of l.addresses) {
       if (!isCidr(a)) bad(`${what}: address "${a}" is not in CIDR form (address/prefix length)`);
-      else localIps.add(cidrIp(a));
       if (addrs.has(a)) bad(`${what}: address ${a} listed twice`);
       addrs.add(a);
     }
-    checkLinkKind(bad, s, ns, l, ovsDevices, ovsDevicePlaced);
+    checkLinkKind(bad, s, ns, l, devices.ovs, devices.placed);
   }
 
   const devExists = (dev: string) => !!ns.links[dev];
@@ -366,7 +405,7 @@ function checkNamespace(
     } else bad(`${what}: type "${(r as { type: string }).type}" is not unicast, blackhole or local`);
     if (!isUint(r.table, 0xffffffff) || r.table === 0) bad(`${what}: table ${r.table} is not 1-4294967295`);
     if (r.metric !== undefined && !isUint(r.metric, 0xffffffff)) bad(`${what}: metric ${r.metric} is not a 32-bit number`);
-    if (r.src !== undefined && !localIps.has(r.src)) bad(`${what}: src "${r.src}" is not an address of ${at}`);
+    if (r.src !== undefined && !addressOf(r.src)) bad(`${what}: src "${r.src}" is not an address of ${at}`);
     if (r.via !== undefined && r.dst !== 'default' && isCidr(r.dst) && ipFamily(cidrIp(r.dst)) !== ipFamily(r.via)) bad(`${what}: via and destination are of different families`);
     const key = routeKey(r);
     if (routes.has(key)) bad(`${what}: another route has the same table, destination and metric`);
@@ -386,7 +425,7 @@ function checkNamespace(
   }
 
   // Incremental only while the devices stay: a neighbour is valid as long as its dev exists.
-  const sameLinks = !!prev && Object.keys(prev.links).length === Object.keys(ns.links).length && Object.keys(prev.links).every((l) => ns.links[l]);
+  const sameLinks = !!prev && (prev.links === ns.links || Object.keys(prev.links).length === Object.keys(ns.links).length && Object.keys(prev.links).every((l) => ns.links[l]));
   const neighWhat = (n: Neighbour) => `Neighbour "${n.ip} dev ${n.dev}" in ${at}`;
   uniqueKeys(ns.neighbours, sameLinks ? prev!.neighbours : undefined, neighKey, (n) => {
     const flag = (m: string) => {
