@@ -239,6 +239,10 @@ export class HostComposer {
  */
 const merged = new WeakMap<object, WeakMap<object, object>>();
 const mergeRecord = <T extends object>(a: Record<string, T>, b: Record<string, T>, merge: (x: T, y: T) => T): Record<string, T> => {
+  // An empty side (a fragment's namespace holding only ipsets or rules: its links record is
+  // made afresh each pass) gives the other side itself.
+  if (isEmpty(b)) return a;
+  if (isEmpty(a)) return b;
   let byB = merged.get(a);
   const have = byB?.get(b);
   if (have) return have as Record<string, T>;
@@ -247,6 +251,11 @@ const mergeRecord = <T extends object>(a: Record<string, T>, b: Record<string, T
   if (!byB) merged.set(a, (byB = new WeakMap()));
   byB.set(b, out);
   return out;
+};
+
+const isEmpty = (o: object): boolean => {
+  for (const _ in o) return false;
+  return true;
 };
 
 const shallow = <T extends object>(x: T, y: T): T => {
