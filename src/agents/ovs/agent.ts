@@ -474,8 +474,12 @@ function pluggedSignature(state: HostState, bridge: string): string {
     .join(',');
 }
 
-/** Peers records `applyFdb` made, which it changes in place (each host's own, never shared). */
-const ownPeers = new WeakSet<object>();
+/**
+ * Peers records `applyFdb` made, which it changes in place (each host's own, never shared),
+ * with how many peers each holds (asking a dictionary of a thousand keys whether it has one
+ * enumerates them all).
+ */
+const ownPeers = new WeakMap<object, number>();
 
 /**
  * Folds an add_fdb_entries / remove_fdb_entries cast into the cached FDB. A network's entry
@@ -490,11 +494,12 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
   for (const [net, e] of Object.entries(delta)) {
     const old = fdb[net];
     let ports = old?.ports;
-    if (!ports || !ownPeers.has(ports)) {
+    let count = ports && ownPeers.get(ports);
+    if (!ports || count === undefined) {
       // This host's own record of the peers, a dictionary from the start: the peers of
       // thousands of hosts added one by one to plain objects made a hidden class per step.
       ports = Object.assign(Object.create(null) as FdbEntries[string]['ports'], ports);
-      ownPeers.add(ports);
+      count = Object.keys(ports).length;
     }
     let changed = !old;
     const named: string[] = [];
@@ -504,23 +509,25 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
       if (add) {
         const seen = new Set(list.map(key));
         const extra = entries.filter((x) => !seen.has(key(x)));
-        if (extra.length) (ports[ip] = internPeerList(ip, [...list, ...extra])), (changed = true);
+        if (!extra.length) continue;
+        if (!list.length) count++;
+        ports[ip] = internPeerList(ip, [...list, ...extra]);
+        changed = true;
       } else {
         const gone = new Set(entries.map(key));
         const left = list.filter((x) => !gone.has(key(x)));
         if (left.length === list.length) continue;
         changed = true;
         if (left.length) ports[ip] = internPeerList(ip, left);
-        else delete ports[ip];
+        else {
+          delete ports[ip];
+          count--;
+        }
       }
     }
+    ownPeers.set(ports, count);
     if (!changed) continue;
-    let any = false;
-    for (const _ in ports) {
-      any = true;
-      break;
-    }
-    if (any) {
+    if (count > 0) {
       fdb[net] = { network_type: e.network_type, segment_id: e.segment_id, ports };
       if (old && old.network_type === e.network_type && old.segment_id === e.segment_id) noteFdbChange(fdb[net], old, named);
     } else delete fdb[net];

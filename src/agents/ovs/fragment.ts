@@ -24,7 +24,21 @@ export function ovsFragment(plan: OvsPlan): HostState {
       flows: flows[b.bridge] ?? [],
     };
   }
-  const intPorts: Record<string, OvsPort> = { ...bridges[s.integrationBridge].ports };
+  const intPorts = integrationPorts(plan, bridges[s.integrationBridge].ports);
+  bridges[s.integrationBridge] = { ...bridges[s.integrationBridge], ports: intPorts, flows: flows[s.integrationBridge] ?? [] };
+  if (tunnelling) {
+    const tunPorts = tunnelPorts(plan, bridges[s.tunnelBridge].ports, tunnels);
+    bridges[s.tunnelBridge] = { ...bridges[s.tunnelBridge], ports: tunPorts, flows: flows[s.tunnelBridge] ?? [] };
+  }
+  return { ...st, ovs: { bridges: keepUnchanged(s, bridges) } };
+}
+
+/** br-int's ports: the same record while the wired ports and the physical bridges are (a pass for FDB entries makes none). */
+const intPortsMemo = new WeakMap<OvsPlan['settings'], { base: Record<string, OvsPort>; ports: OvsPlan['ports']; physical: OvsPlan['physicalBridges']; out: Record<string, OvsPort> }>();
+function integrationPorts(plan: OvsPlan, base: Record<string, OvsPort>): Record<string, OvsPort> {
+  const have = intPortsMemo.get(plan.settings);
+  if (have && have.base === base && have.ports === plan.ports && have.physical === plan.physicalBridges) return have.out;
+  const intPorts: Record<string, OvsPort> = { ...base };
   for (const b of plan.physicalBridges) intPorts[b.intPatch] = { name: b.intPatch, type: 'patch', peer: b.phyPatch };
   for (const p of plan.ports) {
     const net = p.network;
@@ -38,12 +52,8 @@ export function ovsFragment(plan: OvsPlan): HostState {
     }
     intPorts[p.name] = port;
   }
-  bridges[s.integrationBridge] = { ...bridges[s.integrationBridge], ports: intPorts, flows: flows[s.integrationBridge] ?? [] };
-  if (tunnelling) {
-    const tunPorts = tunnelPorts(plan, bridges[s.tunnelBridge].ports, tunnels);
-    bridges[s.tunnelBridge] = { ...bridges[s.tunnelBridge], ports: tunPorts, flows: flows[s.tunnelBridge] ?? [] };
-  }
-  return { ...st, ovs: { bridges: keepUnchanged(s, bridges) } };
+  intPortsMemo.set(plan.settings, { base, ports: plan.ports, physical: plan.physicalBridges, out: intPorts });
+  return intPorts;
 }
 
 /**
