@@ -59,6 +59,16 @@ describe('chunks', () => {
     assert.deepEqual(changedParts(joinChunks([shared, old]), joinChunks([shared, old])), { cur: [], des: [] }, 'equal parts, nothing');
   });
 
+  it('changedParts leaves out the elements a changed chunk kept as the same objects', () => {
+    const kept = [flow(1), flow(2), flow(3)];
+    const old = [...kept, flow(4)];
+    const now = [kept[0], flow(5), kept[1], kept[2]];
+    const head = [flow(9)];
+    const p = changedParts(joinChunks([head, old]), joinChunks([head, now]));
+    assert.deepEqual(p.cur, [old[3]]);
+    assert.deepEqual(p.des, [now[1]]);
+  });
+
   it('changedParts opens only the list that changed (a bridge of networks of peers)', () => {
     const peers = (net: number, n: number) => Array.from({ length: n }, (_, i) => [flow(net * 16 + i)]);
     const nets = [peers(1, 5), peers(2, 5), peers(3, 5)];
@@ -147,6 +157,23 @@ describe('chunks', () => {
     assert.deepEqual(validateHost(s), []);
     const gone = { ...s, namespaces: { ...s.namespaces, 'qrouter-1': { ...s.namespaces['qrouter-1'], links: { ...ns.links } } } };
     assert.match(validateHost(gone, s).join('\n'), /dev "qr-1" does not exist/);
+  });
+
+  it('ChunkedTable counts its changes (what a reader of its chunks compares)', () => {
+    const t = new ChunkedTable<{ ip: string; mac: string }>((x) => x.ip, 2);
+    const v0 = t.version;
+    t.set({ ip: 'a', mac: '1' });
+    const v1 = t.version;
+    assert.ok(v1 > v0);
+    const one = { ip: 'a', mac: '1' };
+    assert.equal(t.set(one, (x, y) => x.mac === y.mac), false);
+    assert.equal(t.version, v1, 'an equal value changes nothing');
+    t.delete('a');
+    assert.ok(t.version > v1);
+    t.delete('a');
+    const v2 = t.version;
+    assert.equal(t.delete('nope'), false);
+    assert.equal(t.version, v2);
   });
 
   it('ChunkedTable changes one chunk per change', () => {

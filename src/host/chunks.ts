@@ -83,7 +83,12 @@ export function changedParts<T>(cur: Items<T>, des: Items<T>): { cur: readonly T
   const outC: T[] = [];
   const outD: T[] = [];
   compare(cur, des, outC, outD);
-  return { cur: outC, des: outD };
+  if (!outC.length || !outD.length) return { cur: outC, des: outD };
+  // A changed chunk keeps most of its elements as the same objects (builders share them): an
+  // element on both sides is the same entry, left out before anyone makes its key.
+  const inC = new Set(outC);
+  const inD = new Set(outD);
+  return { cur: outC.filter((x) => !inD.has(x)), des: outD.filter((x) => !inC.has(x)) };
 }
 
 function compare<T>(cur: Items<T>, des: Items<T>, outC: T[], outD: T[]): void {
@@ -131,6 +136,7 @@ export function leaves<T>(parts: ReadonlyArray<Items<T>>): Array<readonly T[]> {
 export class ChunkedTable<T> {
   private blocks: Array<Block<T>> = [];
   private readonly where = new Map<string, Block<T>>();
+  private changes = 0;
 
   constructor(
     private readonly keyOf: (x: T) => string,
@@ -139,6 +145,11 @@ export class ChunkedTable<T> {
 
   get count(): number {
     return this.where.size;
+  }
+
+  /** Grows with every change: what a reader that made something of the chunks compares to know they are the same. */
+  get version(): number {
+    return this.changes;
   }
 
   /** The element of `key`, if any. */
@@ -156,12 +167,14 @@ export class ChunkedTable<T> {
       const i = items.findIndex((y) => this.keyOf(y) === key);
       if (same(items[i], x)) return false;
       draft(block)[i] = x;
+      this.changes++;
       return true;
     }
     let last = this.blocks[this.blocks.length - 1];
     if (!last || (last.draft ?? last.items).length >= this.size) this.blocks.push((last = { items: [], draft: [] }));
     draft(last).push(x);
     this.where.set(key, last);
+    this.changes++;
     return true;
   }
 
@@ -169,6 +182,7 @@ export class ChunkedTable<T> {
     const block = this.where.get(key);
     if (!block) return false;
     this.where.delete(key);
+    this.changes++;
     const items = draft(block);
     items.splice(
       items.findIndex((y) => this.keyOf(y) === key),

@@ -216,12 +216,15 @@ export class L3Agent extends Agent {
    */
   private neighbourChunks(subnetId: string, dev: string): Items<Neighbour> {
     const key = `${subnetId} ${dev}`;
-    const list = joinChunks((this.arp.get(subnetId)?.chunks() ?? []).map((c) => neighbourChunk(c, dev)), this.neighbourLists.get(key));
-    this.neighbourLists.set(key, list);
+    const table = this.arp.get(subnetId);
+    const have = this.neighbourLists.get(key);
+    if (have && have.table === table && have.version === table?.version) return have.list;
+    const list = joinChunks((table?.chunks() ?? []).map((c) => neighbourChunk(c, dev)), have?.list);
+    this.neighbourLists.set(key, { table, version: table?.version, list });
     return list;
   }
-  /** Each (subnet, device)'s neighbour list as last joined. */
-  private readonly neighbourLists = new Map<string, Items<Neighbour>>();
+  /** Each (subnet, device)'s neighbour list as last joined, and the table (and its version) it was joined from. */
+  private readonly neighbourLists = new Map<string, { table: ChunkedTable<ArpPair> | undefined; version: number | undefined; list: Items<Neighbour> }>();
 
   private refetch(routerId: string) {
     this.pending.routers.add(routerId);
@@ -266,6 +269,7 @@ export class L3Agent extends Agent {
     for (const r of routers) this.routers.set(r.id, r);
     const tables = await this.fetchArpTables([...this.subnetsInUse()]);
     this.arp.clear();
+    this.neighbourLists.clear();
     for (const [s, t] of tables) this.arp.set(s, arpTable(t));
   }
 
@@ -302,6 +306,7 @@ export class L3Agent extends Agent {
     }
     const subnets = this.subnetsInUse();
     for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s);
+    for (const [key, l] of this.neighbourLists) if (!l.table || !subnets.has(key.slice(0, key.indexOf(' ')))) this.neighbourLists.delete(key);
     for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, arpTable(t));
   }
 
