@@ -56,6 +56,31 @@ describe('Agent passes', () => {
     assert.equal(a.gather(20), 20, 'idle again');
   });
 
+  it('a failed pass is tried again by itself, sooner than later, with no periodic resync and no cast', async (ctx) => {
+    ctx.mock.method(console, 'error', () => {});
+    const host = new World().addHost('h1');
+    class Failing extends Counting {
+      protected override async sync() {
+        await super.sync();
+        if (this.passes <= 2) throw new Error(`pass ${this.passes} fails`);
+      }
+    }
+    const a = new Failing({ transport: new InProcessTransport(), host: 'h1', composer: new HostComposer('h1', host.driver), resyncInterval: 0 });
+    a.requestSync();
+    await a.idle();
+    assert.equal(a.passes, 1);
+    assert.match(String(a.lastError), /pass 1 fails/);
+    const t0 = performance.now();
+    while (a.passes < 3 && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    await a.idle();
+    assert.equal(a.passes, 3, 'retried after 1 s, then after 2 s');
+    assert.equal(a.lastError, undefined);
+    assert.ok(performance.now() - t0 >= 2500, 'the second retry waited twice as long');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(a.passes, 3, 'no retry once a pass succeeded');
+    await a.stop();
+  });
+
   it('requests during a running pass make one more pass, not one per timer that waited on it', async () => {
     const host = new World().addHost('h1');
     const a = new Counting({ transport: new InProcessTransport(), host: 'h1', composer: new HostComposer('h1', host.driver) });

@@ -24,7 +24,11 @@ export interface AgentOptions {
   composer: HostComposer;
   /** Seconds between report_state calls (Neutron's report_interval, default 30). */
   reportInterval?: number;
-  /** Seconds between full resyncs even without notifications (default 60; 0: never). */
+  /**
+   * Seconds between full resyncs even without notifications (default 0: never). As Neutron's
+   * agents, an agent resyncs in full at start and after a failed pass; a periodic one on every
+   * host costs the server each host's whole view per interval (a thousand hosts: most of a core).
+   */
   resyncInterval?: number;
   /** Delay that batches notifications into one resync (ms, default 0: next tick). */
   debounceMs?: number;
@@ -46,6 +50,8 @@ export const configOptions = (c: AgentCommon): Pick<AgentOptions, 'reportInterva
  * since an earlier moment, or running: casts keep coming (a cloud coming up). The casts of one
  * change arrive together, and changes one after the other leave the agent idle in between.
  */
+/** The longest wait before trying a failed pass again (s). */
+const RETRY_MAX_S = 60;
 const BUSY_LATE = 8;
 const BUSY_WITHIN_MS = 1000;
 const BUSY_GATHER_MS = 150;
@@ -61,6 +67,9 @@ export abstract class Agent {
   protected readonly transport: Transport;
   protected readonly composer: HostComposer;
   private timers: NodeJS.Timeout[] = [];
+  /** The next try after a failed pass, and how many passes failed in a row (what it backs off by). */
+  private retry?: NodeJS.Timeout;
+  private failures = 0;
   private stops: Array<() => Promise<void>> = [];
   private scheduled?: Promise<void>;
   private dirty = false;
@@ -143,7 +152,7 @@ export abstract class Agent {
     await this.resync();
     const report = this.opts.reportInterval ?? 30;
     if (report > 0) this.timers.push(setInterval(() => void this.report(false).catch(() => {}), report * 1000).unref());
-    const resync = this.opts.resyncInterval ?? 60;
+    const resync = this.opts.resyncInterval ?? 0;
     if (resync > 0) this.timers.push(setInterval(() => this.requestSync(), resync * 1000).unref());
   }
 
@@ -151,6 +160,8 @@ export abstract class Agent {
     this.stopping.abort();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    clearTimeout(this.retry);
+    this.retry = undefined;
     for (const s of this.stops) await s();
     this.stops = [];
     await this.scheduled;
@@ -223,10 +234,13 @@ export abstract class Agent {
       try {
         await this.sync();
         this.syncs++;
+        this.failures = 0;
         this.lastError = undefined;
       } catch (err) {
         this.lastError = err;
-        this.dirty = true; // try again on the next request or resync tick
+        this.dirty = true; // try again on the next request, or the retry below
+        this.failures++;
+        this.retryLater();
         console.error(`${this.binary} on ${this.host}: sync failed:`, err);
       }
     })();
@@ -235,6 +249,21 @@ export abstract class Agent {
     } finally {
       this.syncing = undefined;
     }
+  }
+
+  /**
+   * A failed pass is tried again by itself, after 1 s and twice as long each time it fails
+   * again (up to a minute), whether or not a cast comes: with no periodic resync, a quiet
+   * host would otherwise stay as the failure left it.
+   */
+  private retryLater(): void {
+    if (this.retry || this.stopping.signal.aborted) return;
+    const seconds = Math.min(RETRY_MAX_S, 2 ** (this.failures - 1));
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.requestSync();
+    }, seconds * 1000);
+    this.retry.unref();
   }
 
   /** Resolves when no resync is scheduled or running (tests, convergence). */

@@ -37,7 +37,7 @@ export interface CloudOptions {
   computePort?: number;
   /** keystone (default, as the shipped config) or noauth (tests, benchmarks). */
   auth?: 'keystone' | 'noauth';
-  /** Seconds between agents' periodic resyncs (default 60; 0 disables). */
+  /** Seconds between agents' periodic full resyncs (default 0: none, as Neutron's agents). */
   resyncInterval?: number;
   /** Agent kinds to run (default all); tests may leave some out. */
   agents?: AgentRole[];
@@ -130,7 +130,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const computeNodes = new Map<string, ComputeNode>(
     [...nodes.values()].filter((n) => n.spec.roles.includes('compute')).map((n) => [n.spec.name, { name: n.spec.name, composer: n.composer }]),
   );
-  const compute = new ComputeService(servers.api.plugin, computeNodes, dataplane, join(stateDir, 'instances.json'));
+  const compute = new ComputeService(servers.api.plugin, computeNodes, dataplane, join(stateDir, 'instances.jsonl'));
   // Nova's metadata API behind the metadata agents, sharing their secret.
   const secret = loadMetadataAgentConfig([join(etc, 'neutron.conf'), join(etc, 'metadata_agent.ini')], { warn: () => {} }).metadata_proxy_shared_secret;
   const metadata = new MetadataService({ secret, instances: compute });

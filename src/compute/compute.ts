@@ -1,11 +1,10 @@
 // A minimal compute service (Nova's part in the scenario): boot an instance on a network,
 // place it on a compute host, create and bind its port, plug its VIF the way os-vif's
 // hybrid plug does (tap -> qbr -> qvb/qvo -> br-int), start the VM behind the tap (on the
-// cloud's dataplane: emulated, or a real namespace) and let it take its address by DHCP. Instances are kept in a JSON file so a restarted
-// cloud plugs the same VIFs again.
+// cloud's dataplane: emulated, or a real namespace) and let it take its address by DHCP.
+// Instances are kept in a journal (journal.ts) so a restarted cloud plugs the same VIFs again.
 
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { HostComposer } from '../agents/composer.js';
 import type { DhcpLease } from '../dataplane/emulated/apps/dhcp.js';
 import { addBridge, addLinuxBridge, addPort, addTap, addVethPair, emptyHost, setSysctl, systemPort } from '../host/build.js';
@@ -14,6 +13,7 @@ import type { HostState } from '../host/state.js';
 import { NeutronError } from '../common/errors.js';
 import type { RequestContext } from '../server/context.js';
 import type { CorePlugin } from '../server/plugin.js';
+import { Journal } from './journal.js';
 import type { InstanceDirectory, MetadataInstance } from './metadata-service.js';
 
 export interface Instance {
@@ -77,14 +77,17 @@ export class ComputeService implements InstanceDirectory {
   private readonly instances = new Map<string, Instance>();
   /** The instances of each host: what a host's VIF fragment and the placement count (a cloud of thousands plugs per host). */
   private readonly byHost = new Map<string, Map<string, Instance>>();
+  /** Where the instances are kept (none: in memory only). */
+  private readonly journal?: Journal<Instance>;
 
   constructor(
     private readonly plugin: CorePlugin,
     private readonly nodes: Map<string, ComputeNode>,
     private readonly vms: VmRuntime,
-    private readonly stateFile?: string,
+    stateFile?: string,
   ) {
-    if (stateFile && existsSync(stateFile)) for (const i of JSON.parse(readFileSync(stateFile, 'utf8')) as Instance[]) this.add(i);
+    this.journal = stateFile ? new Journal<Instance>(stateFile, this.instances) : undefined;
+    for (const i of this.journal?.load() ?? []) this.add(i);
   }
 
   /** The metadata service's view of an instance (InstanceDirectory). */
@@ -107,9 +110,6 @@ export class ComputeService implements InstanceDirectory {
     if (mine && !mine.size) this.byHost.delete(i.host);
   }
 
-  private save() {
-    if (this.stateFile) writeFileSync(this.stateFile, JSON.stringify([...this.instances.values()], null, 1));
-  }
 
   list(ctx: RequestContext): Instance[] {
     return [...this.instances.values()].filter((i) => ctx.isAdmin || i.project_id === ctx.projectId).sort((a, b) => a.created_at.localeCompare(b.created_at) || a.name.localeCompare(b.name));
@@ -183,7 +183,7 @@ export class ComputeService implements InstanceDirectory {
       this.add(inst);
       return inst;
     });
-    this.save();
+    this.journal?.put(created);
     for (const h of new Set(hosts)) await this.plug(h);
     for (const inst of created) await this.startVm(inst);
     return created;
@@ -193,7 +193,7 @@ export class ComputeService implements InstanceDirectory {
     const inst = this.get(ctx, idOrName);
     await this.vms.deleteVm(this.vmSpec(inst));
     this.remove(inst);
-    this.save();
+    this.journal?.del(inst.id);
     await this.plug(inst.host);
     try {
       await this.plugin.ports.delete({ ...ctx, isAdmin: true }, inst.port_id);
@@ -247,7 +247,7 @@ export class ComputeService implements InstanceDirectory {
     const lease = this.vms.dhcp(this.vmSpec(inst));
     if (lease) {
       inst.lease = lease;
-      this.save();
+      this.journal?.put([inst]);
     }
     return lease;
   }

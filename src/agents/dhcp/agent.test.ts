@@ -163,9 +163,8 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     // A router on the subnet: no longer isolated, the proxy goes, the metadata route goes to the router.
     const router = (await ok(call('POST', '/v2.0/routers', { router: { name: 'r' } }, demo))).router;
     await ok(call('PUT', `/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id }));
-    // The server emits no port event for a router interface (only a router one), so no
-    // port_create_end reaches DHCP agents: the periodic resync is what catches it.
-    agent.requestSync();
+    // The router interface's port reaches the network's DHCP agents as a port event (no resync asked for).
+
     await eventually(() => h.readState().metadata[net.id] === undefined, 'the qdhcp proxy stops once the subnet is routed');
     await agent.idle();
     assert.deepEqual(h.readState().dhcp[net.id].options.find((o) => o.option === 121)!.values, ['169.254.169.254/32', '192.168.1.1', '0.0.0.0/0', '192.168.1.1']);
@@ -205,9 +204,8 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     assert.match(hosted.body.NeutronError.message, new RegExp(`network ${net.id} has been already hosted by the DHCP Agent`));
     await ok(call('DELETE', `/v2.0/ports/${vm.id}`));
     await ok(call('DELETE', `/v2.0/networks/${net.id}`));
-    // The server looks the network's DHCP agents up after the bindings went with the network,
-    // so network_delete_end reaches nobody: the periodic resync is what catches it.
-    agent.requestSync();
+    // The network's DHCP agents, looked up before its bindings go, hear network_delete_end.
+
     await eventually(() => !agent.networks.has(net.id), 'the agent drops the deleted network');
     await agent.idle();
     assert.equal(h.readState().namespaces[ns], undefined);

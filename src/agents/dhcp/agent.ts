@@ -49,7 +49,7 @@ export class DhcpAgent extends Agent {
 
   constructor(opts: DhcpAgentOptions) {
     // Neutron's resync_interval is a retry delay after a failure; the base class's periodic
-    // full resync (default 60 s) is what heals missed casts here.
+    // full resync (off unless set) is what would heal missed casts here.
     super({ ...configOptions(opts.config), ...opts });
     this.config = opts.config;
     const raw = opts.config.raw.DEFAULT ?? {};

@@ -3,8 +3,9 @@
 // computes the host's whole 'l3' fragment from the answer (qrouter-, fip-, snat-
 // namespaces, see build.ts and legacy.ts) and hands it to the composer. Casts only
 // say what to look at again: `routers_updated` refetches those routers, ARP casts patch the
-// neighbour tables of routers it knows, and every resync interval (and at start) it
-// rebuilds everything from the server's answer, so stale routers disappear.
+// neighbour tables of routers it knows, and at start, after a failed pass, on a resync with
+// nothing said and every resync interval (when one is set) it rebuilds everything from the
+// server's answer, so stale routers disappear.
 //
 // Cost: a resync touches only this host's routers and their subnets; an ARP cast for a
 // router this host does not run is ignored (they fan out to every L3 agent).
@@ -234,7 +235,7 @@ export class L3Agent extends Agent {
   protected async sync(): Promise<void> {
     const pending = this.pending;
     this.pending = { routers: new Set(), removed: new Set(), arp: false };
-    const interval = (this.opts.resyncInterval ?? 60) * 1000;
+    const interval = (this.opts.resyncInterval ?? 0) * 1000;
     const nothingSaid = !pending.routers.size && !pending.removed.size && !pending.arp;
     const full = nothingSaid || !this.lastFull || (interval > 0 && Date.now() - this.lastFull >= interval);
     try {

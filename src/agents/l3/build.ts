@@ -46,8 +46,8 @@ export interface L3BuildInput {
   /** Neighbour entries of a subnet (`get_ports_by_subnet`: its bound ports and the SNAT port), IPv4, each address once. */
   arp: (subnetId: string) => Iterable<{ ip: string; mac: string }>;
   /**
-   * The same entries as permanent neighbours on `dev`, in chunks that stay the same objects
-   * while unchanged (host/chunks.ts), when the caller keeps them so; preferred over `arp`.
+   * The same entries as permanent neighbours on `dev`, as a list of chunks that stay the same
+   * objects while unchanged (host/chunks.ts), when the caller keeps them so; preferred over `arp`.
    */
   neighbours?: (subnetId: string, dev: string) => Items<Neighbour>;
   /** This host's fg port on an external network, if the server has one. */

@@ -140,7 +140,7 @@ export class Fragment {
     for (const e of entries) list.push({ dev, ip: e.ip, lladdr: e.mac, nud: 'permanent' });
   }
 
-  /** Neighbour entries kept by the caller as chunks (host/chunks.ts): joined, not copied, so unchanged chunks stay shared with the last pass. */
+  /** Neighbour entries kept by the caller as a list of chunks (host/chunks.ts): joined, not copied, so unchanged chunks stay shared with the last pass. */
   neighbourChunks(ns: string, chunks: Items<Neighbour>, source?: NeighbourSource): void {
     this.ns(ns);
     let list = this.chunked.get(ns);

@@ -388,15 +388,16 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   // table/priority); the local flows are made unique in localFlows.
   const last = lastJoined.get(s);
   const bridges: Record<string, Items<Flow>> = { [s.integrationBridge]: joinChunks([local.int, dvrChunks?.int ?? []], last?.[s.integrationBridge]) };
-  // br-tun: a list per network (of a chunk per peer), so a change to one peer's flows makes a
-  // new list of that network's chunks and of the bridge's networks, nothing per flow.
+  // br-tun: a list per network (of blocks of peers' chunks), so a change to one peer's flows
+  // makes a new list of its block, of that network's blocks and of the bridge's networks,
+  // nothing per flow.
   if (tunnelling) bridges[s.tunnelBridge] = joinChunks([local.tun, ...tunChunks, dvrChunks?.tun ?? []], last?.[s.tunnelBridge]);
   for (const [name, fl] of local.phys) bridges[name] = joinChunks([fl, dvrChunks?.phys.get(name) ?? []], last?.[name]);
   lastJoined.set(s, bridges);
   return { bridges, tunnels };
 }
 
-/** Each bridge's flows as the last pass joined them: the same array again when no chunk changed. */
+/** Each bridge's flows as the last pass joined them: the same list again when no part changed. */
 const lastJoined = new WeakMap<OvsSettings, Record<string, Items<Flow>>>();
 
 /** br-tun t0: what arrives on each tunnel goes to its type's tunnel-to-local-VLAN table; one chunk per union of tunnels (kept while they are the same). */
@@ -452,7 +453,7 @@ const unions = new WeakMap<OvsSettings, TunnelUnion>();
 
 interface FdbChunk {
   sig: string;
-  /** The network's flows: a chunk per peer, and the flood flow's. */
+  /** The network's flows: blocks of a chunk per peer, and the flood flow's (networkFlows). */
   flows: Items<Flow>;
   tunnels: TunnelEndpoint[];
 }
