@@ -229,8 +229,11 @@ async function main(): Promise<number> {
 
     // ---- One more instance on the largest cloud, several times one after the other (a
     // single add varies with what else the process is doing): who hears of it, how fast.
+    // Whether each reached every host that needs it is read from the hosts after the last add:
+    // reading every host back between adds made gigabytes of garbage the next add paid for.
     const nodes = [...cloud.nodes.values()];
     const runs: Array<{ ms: number; updated: number; cast: number; fanouts: number; needing: number; missing: number }> = [];
+    const added: Array<{ extra: Instance; needing: Set<string>; run: (typeof runs)[number] }> = [];
     for (let i = 0; i < args.oneMore; i++) {
       const net = nets[i % nets.length];
       const appliedBefore = new Map(nodes.map((n) => [n.spec.name, n.composer.applied]));
@@ -260,16 +263,26 @@ async function main(): Promise<number> {
       const needing = new Set((await k.selectFrom('ports').select('binding_host_id').distinct().where('network_id', '=', net.id).where('binding_host_id', '!=', '').execute()).map((r) => r.binding_host_id));
       const snatHost = await p.dvr.snatHost(undefined, router.id);
       if (snatHost) needing.add(snatHost);
-      const missing: string[] = [];
-      for (const n of nodes) {
-        if (n.spec.name === extra.host || !needing.has(n.spec.name)) continue;
-        const got = programmed(await n.composer.current(), extra.mac, extra.fixed_ip);
-        if (!got.fdb || !got.arp) missing.push(`${n.spec.name}${got.fdb ? '' : ' (no FDB flow)'}${got.arp ? '' : ' (no ARP entry)'}`);
-      }
-      log(`one more instance on ${target}: ${ms.toFixed(0)} ms; ${updated.length} hosts applied ops, ${castHosts.size} hosts got casts, ${fanouts} fanouts; ${needing.size} hosts need it, missing on ${missing.length}`);
-      if (missing.length) console.log(`  NOT PROGRAMMED on ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`);
-      runs.push({ ms, updated: updated.length, cast: castHosts.size, fanouts, needing: needing.size, missing: missing.length });
+      log(`one more instance on ${target}: ${ms.toFixed(0)} ms; ${updated.length} hosts applied ops, ${castHosts.size} hosts got casts, ${fanouts} fanouts; ${needing.size} hosts need it`);
+      const run = { ms, updated: updated.length, cast: castHosts.size, fanouts, needing: needing.size, missing: 0 };
+      runs.push(run);
+      added.push({ extra, needing, run });
     }
+    const missing = added.map((): string[] => []);
+    for (const n of nodes) {
+      if (!added.some((a) => a.needing.has(n.spec.name) && a.extra.host !== n.spec.name)) continue;
+      const state = await n.composer.current();
+      added.forEach(({ extra, needing }, i) => {
+        if (n.spec.name === extra.host || !needing.has(n.spec.name)) return;
+        const got = programmed(state, extra.mac, extra.fixed_ip);
+        if (!got.fdb || !got.arp) missing[i].push(`${n.spec.name}${got.fdb ? '' : ' (no FDB flow)'}${got.arp ? '' : ' (no ARP entry)'}`);
+      });
+    }
+    added.forEach(({ extra, run }, i) => {
+      run.missing = missing[i].length;
+      log(`${extra.name} on ${extra.host}: missing on ${missing[i].length} of the ${run.needing} hosts that need it`);
+      if (missing[i].length) console.log(`  NOT PROGRAMMED on ${missing[i].slice(0, 10).join(', ')}${missing[i].length > 10 ? ', ...' : ''}`);
+    });
     sampleRss();
     const sortedMs = runs.map((r) => r.ms).sort((a, b) => a - b);
     const worst = <K extends keyof (typeof runs)[number]>(key: K) => Math.max(...runs.map((r) => r[key]));
