@@ -6,7 +6,8 @@ import { Agent } from './agent.js';
 import { HostComposer } from './composer.js';
 import { World } from '../dataplane/emulated/world.js';
 import { InProcessTransport } from '../rpc/inproc.js';
-import { RpcTimeout } from '../rpc/transport.js';
+import { RpcTimeout, type Transport } from '../rpc/transport.js';
+import { SERVER_TOPICS } from '../rpc/messages.js';
 
 class Counting extends Agent {
   readonly agentType = 'Test agent';
@@ -79,6 +80,26 @@ describe('Agent passes', () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(a.passes, 3, 'no retry once a pass succeeded');
     await a.stop();
+  });
+
+  it('a connection back after a loss makes a started agent resync (the outage may have lost casts); a stopped one does not hear it', async () => {
+    const host = new World().addHost('h1');
+    const t = new InProcessTransport();
+    await t.serve(SERVER_TOPICS.reports, { report_state: () => ({}) });
+    const listeners = new Set<() => void>();
+    (t as Transport).onReconnect = (l: () => void) => {
+      listeners.add(l);
+      return () => void listeners.delete(l);
+    };
+    const a = new Counting({ transport: t, host: 'h1', composer: new HostComposer('h1', host.driver) });
+    await a.start();
+    await a.idle();
+    const before = a.passes;
+    for (const l of listeners) l();
+    await a.idle();
+    assert.equal(a.passes, before + 1);
+    await a.stop();
+    assert.equal(listeners.size, 0, 'stop() unsubscribes');
   });
 
   it('requests during a running pass make one more pass, not one per timer that waited on it', async () => {

@@ -148,6 +148,9 @@ export abstract class Agent {
       this.stops.push(await this.transport.serve(hostTopic(this.serveBase, this.host), wrap));
       this.stops.push(await this.transport.serve(this.serveBase, wrap, { fanout: true }));
     }
+    // A connection back after a loss (AMQP): the casts and fanouts of the outage may be lost.
+    const off = this.transport.onReconnect?.(() => this.requestSync());
+    if (off) this.stops.push(async () => off());
     await this.report(true);
     await this.resync();
     const report = this.opts.reportInterval ?? 30;

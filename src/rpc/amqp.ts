@@ -124,6 +124,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
   private nextHost = 0;
   private lastError: Error | null = null;
   private everConnected = false;
+  private readonly reconnectListeners = new Set<() => void>();
   private closed = false;
 
   constructor(opts: AmqpTransportOptions) {
@@ -153,6 +154,11 @@ export class AmqpTransport implements Transport, FaultInjectable {
   }
 
   /** For tests: cut the TCP connection under the transport, as a broker crash or network loss would. */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => void this.reconnectListeners.delete(listener);
+  }
+
   dropConnectionForTest(): void {
     const s = this.session;
     if (!s) return;
@@ -477,7 +483,8 @@ export class AmqpTransport implements Transport, FaultInjectable {
           return;
         }
         this.session = s;
-        if (this.everConnected) this.log(`reconnected to ${s.where}`);
+        const back = this.everConnected;
+        if (back) this.log(`reconnected to ${s.where}`);
         this.everConnected = true;
         this.lastError = null;
         // All at once, in arrival order: their continuations then publish in that order.
@@ -485,6 +492,7 @@ export class AmqpTransport implements Transport, FaultInjectable {
           clearTimeout(w.timer);
           w.resolve(s);
         }
+        if (back) for (const l of this.reconnectListeners) l();
         return;
       } catch (e) {
         this.lastError = e as Error;

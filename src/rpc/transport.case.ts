@@ -397,6 +397,19 @@ export function transportSuite(name: string, make: () => Promise<TestTransport>,
         assert.deepEqual(fans, [1]);
       });
 
+      it('a transport whose connection is back tells its listeners (what was fanned out meanwhile is lost)', async () => {
+        const t = await open();
+        let heard = 0;
+        const off = t.onReconnect!(() => heard++);
+        await t.serve(topic('back'), { echo: (a) => a });
+        drop(t);
+        await until(() => heard === 1, 10_000);
+        off();
+        drop(t);
+        await t.serve(topic('back-again'), { echo: (a) => a }); // connected again
+        assert.equal(heard, 1, 'an unsubscribed listener hears nothing');
+      });
+
       it('in-flight calls fail with a clear error when the caller loses its connection, then calls work again', async () => {
         const [srv, cli] = [await open(), await open()];
         const t = topic('inflight');

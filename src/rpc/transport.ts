@@ -17,6 +17,12 @@ export interface Transport {
   /** Serve `handlers` on `topic`; with { fanout: true } also receive that topic's fanouts. Unknown method -> RpcError 'UnsupportedVersion'-like ('NoSuchMethod'). Returns a function that stops serving. */
   serve(topic: string, handlers: Handlers, opts?: { fanout?: boolean }): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /**
+   * Hear when a lost connection is back (AMQP): what was fanned out meanwhile is lost (fanout
+   * queues go with the connection), so an agent resyncs. Returns the unsubscribe. The
+   * in-process bus loses nothing and has none.
+   */
+  onReconnect?(listener: () => void): () => void;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
