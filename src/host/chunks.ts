@@ -35,11 +35,7 @@ export class ChunkList<T> implements Iterable<T> {
   toArray(): T[] {
     const out = new Array<T>(this.length);
     let i = 0;
-    const put = (l: Items<T>) => {
-      if (isChunkList(l)) for (const p of l.parts) put(p);
-      else for (let k = 0; k < l.length; k++) out[i++] = l[k];
-    };
-    put(this);
+    for (const l of leaves(this.parts)) for (let k = 0; k < l.length; k++) out[i++] = l[k];
     return out;
   }
 

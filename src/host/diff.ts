@@ -102,9 +102,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   };
   const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
   const recreatedPorts = new Set<string>();
-  if (!devicesSame) findGone();
-
-  function findGone(): void {
+  if (!devicesSame) {
     const curDevNs = ovsDeviceNamespaces(current);
     const desDevNs = ovsDeviceNamespaces(desired);
     for (const nsName of Object.keys(curNs)) {

@@ -306,8 +306,7 @@ export class L3Agent extends Agent {
       }
     }
     const subnets = this.subnetsInUse();
-    for (const s of [...this.arp.keys()]) if (!subnets.has(s)) this.arp.delete(s);
-    for (const [key, l] of this.neighbourLists) if (!l.table || !subnets.has(key.slice(0, key.indexOf(' ')))) this.neighbourLists.delete(key);
+    for (const s of [...this.arp.keys()]) if (!subnets.has(s) && this.arp.delete(s)) this.neighbourLists.clear(); // made again next pass
     for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, arpTable(t));
   }
 

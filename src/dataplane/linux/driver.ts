@@ -224,7 +224,7 @@ export class LinuxDriver {
       l.ipsetMembers[ns.name] = Object.fromEntries(Object.values(ns.ipsets).map((x) => [x.name, [...x.members]]));
       if (ns.name !== ROOT_NS && !NEUTRON_NS_PREFIXES.some((p) => ns.name.startsWith(p)) && !l.namespaces.includes(ns.name)) l.namespaces.push(ns.name);
     }
-    l.flows = Object.fromEntries(Object.values(desired.ovs.bridges).map((b) => [b.name, [...itemsOf(b.flows)]]));
+    l.flows = Object.fromEntries(Object.values(desired.ovs.bridges).map((b) => [b.name, itemsOf(b.flows)]));
   }
 
   private async applyOps(ops: HostOp[], desired: HostState): Promise<void> {
@@ -530,7 +530,7 @@ export class LinuxDriver {
         const bundle = !b.protocols?.length || b.protocols.some((p) => /^OpenFlow1[4-9]$/.test(p));
         const ver = b.protocols?.includes('OpenFlow13') ? ['-O', 'OpenFlow13'] : [];
         await run(['ovs-ofctl', ...(bundle ? ['--bundle'] : ver), 'add-flows', this.mgmt(o.bridge), '-'], { input: bundleInput(o.add, o.modify, o.delete) });
-        this.ledger.flows[o.bridge] = [...itemsOf(b.flows)];
+        this.ledger.flows[o.bridge] = itemsOf(b.flows);
         return;
       }
       case 'dhcp.start':

@@ -18,7 +18,7 @@ export interface Ledger {
   /** Per namespace and set: member spellings last applied. */
   ipsetMembers: Record<string, Record<string, string[]>>;
   neighbours: Record<string, Neighbour[]>;
-  flows: Record<string, Flow[]>;
+  flows: Record<string, readonly Flow[]>;
   dhcp: Record<string, DhcpServer>;
   metadata: Record<string, MetadataProxy>;
 }
