@@ -184,6 +184,19 @@ test('services live in existing namespaces and interfaces', () => {
   rejects(s, /listen_port 0 is not 1-65535/);
 });
 
+test('a DHCP server that passed before is checked for where it lives; a new one in full', () => {
+  const base = addInternalPort(addBridge(addNamespace(emptyHost(), 'qdhcp-net1'), 'br-int'), 'br-int', 'tap1', { namespace: 'qdhcp-net1' });
+  const server = { id: 'net1', namespace: 'qdhcp-net1', interface: 'tap1', hosts: [{ mac: 'fa:16:3e:00:00:01', ip: '10.0.0.5', hostname: 'host-10-0-0-5' }] };
+  const prev = addDhcpServer(base, server);
+  assert.deepEqual(validateHost(prev), []);
+  // The same server object: its interface going is still seen.
+  const gone = { ...prev, namespaces: { ...prev.namespaces, 'qdhcp-net1': { ...prev.namespaces['qdhcp-net1'], links: {} } }, dhcp: prev.dhcp };
+  assert.ok(validateHost(gone, prev).some((p) => /^DHCP server "net1": interface "tap1" does not exist/.test(p)));
+  // A new object of the same id: its hosts are checked again.
+  const bad = addDhcpServer(base, { ...server, hosts: [{ mac: 'nonsense', ip: '10.0.0.5', hostname: 'host-10-0-0-5' }] });
+  assert.ok(validateHost(bad, prev).some((p) => /host MAC "nonsense"/.test(p)));
+});
+
 test('assertValidHost throws every problem at once', () => {
   const s = addAddress(addPhysical(emptyHost(), 'eth0'), '', 'eth0', 'nonsense');
   const s2 = addTap(s, '', 'tap-with-a-very-long-name');

@@ -64,7 +64,7 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
       checkNamespaceName(bad, key, ns);
       checkNamespace(bad, s, ns, undefined, was);
     }
-    checkServices(bad, s);
+    checkServices(bad, s, prev);
     return p;
   }
 
@@ -143,7 +143,7 @@ export function validateHost(s: HostState, prev?: HostState): string[] {
   for (const [name, what] of ovsDevices) {
     if (!ovsDevicePlaced.has(name)) bad(`OVS ${what} has no "ovs-internal" link for its device in any namespace`);
   }
-  checkServices(bad, s);
+  checkServices(bad, s, prev);
   return p;
 }
 
@@ -160,14 +160,18 @@ function checkNamespaceName(bad: (m: string) => void, key: string, ns: Namespace
   if (key !== ROOT_NS && (!NS_NAME.test(key) || key.length > 255)) bad(`Namespace name "${key}" is not letters, digits, "_", "." and "-" (at most 255)`);
 }
 
-/** DHCP servers and metadata proxies: their own fields, and the namespace and interface they live in. */
-function checkServices(bad: (m: string) => void, s: HostState): void {
+/**
+ * DHCP servers and metadata proxies: their own fields, and the namespace and interface they
+ * live in. A server that is the same object as in `prev` (which passed) needs only the latter.
+ */
+function checkServices(bad: (m: string) => void, s: HostState, prev: HostState | undefined): void {
   for (const [id, d] of Object.entries(s.dhcp)) {
     const what = `DHCP server "${id}"`;
     if (d.id !== id) bad(`DHCP server recorded under "${id}" has id "${d.id}"`);
     const ns = s.namespaces[d.namespace];
     if (!ns) bad(`${what}: namespace "${d.namespace}" does not exist`);
     else if (!ns.links[d.interface]) bad(`${what}: interface "${d.interface}" does not exist in ${where(d.namespace)}`);
+    if (prev?.dhcp[id] === d) continue;
     if (!/^[A-Za-z0-9.-]*$/.test(d.domain)) bad(`${what}: domain "${d.domain}" is not a DNS domain`);
     if (!Number.isInteger(d.lease_time) || (d.lease_time < 120 && d.lease_time !== -1)) bad(`${what}: lease_time ${d.lease_time} is not -1 or at least 120 seconds`);
     const tags = new Set<string>();

@@ -50,6 +50,17 @@ test('a routed subnet: router, DNS from the DHCP port, MTU forced, 121/249 with 
   assert.deepEqual(opt(s, 249)[0].values, opt(s, 121)[0].values);
 });
 
+test('the same network, DHCP port and settings give the same server object; a refetched network a new one', () => {
+  const n = net([DHCP, VM, QR]);
+  const s = dnsmasqConfig(n, DHCP, SETTINGS);
+  assert.equal(dnsmasqConfig(n, DHCP, SETTINGS), s);
+  assert.notEqual(dnsmasqConfig(n, DHCP, { ...SETTINGS }), s);
+  const more = net([DHCP, VM, QR, { ...VM, id: 'vm-port-2', mac_address: 'fa:16:3e:00:00:12', fixed_ips: [{ ...VM.fixed_ips[0], ip_address: '192.168.1.12' }] }]);
+  const s2 = dnsmasqConfig(more, DHCP, SETTINGS);
+  assert.deepEqual(s2.hosts.map((h) => h.ip).sort(), ['192.168.1.1', '192.168.1.11', '192.168.1.12', '192.168.1.2']);
+  assert.equal(dnsmasqConfig(n, DHCP, SETTINGS).hosts.length, 3);
+});
+
 test('an isolated subnet: the metadata route goes to the DHCP port, where a proxy listens on 169.254.169.254:80', () => {
   const n = net([DHCP, VM]);
   assert.deepEqual([...isolatedSubnets(n)], ['sub-1']);

@@ -117,15 +117,29 @@ export function shouldEnableMetadata(settings: DnsmasqSettings, net: NetworkInfo
   return subnets.some((s) => isolated.has(s.id));
 }
 
-/** The dnsmasq for `net`, listening on the DHCP port's device. */
+/**
+ * The dnsmasq for `net`, listening on the DHCP port's device: the same object for the same
+ * three (a port change refetches its network alone, so the agent's other networks keep
+ * theirs, and validate and diff pass over their thousands of hosts by identity).
+ */
 export function dnsmasqConfig(net: NetworkInfo, dhcpPort: PortInfo, settings: DnsmasqSettings): DhcpServer {
+  const had = CONFIGS.get(net);
+  if (had?.dhcpPort === dhcpPort && had.settings === settings) return had.server;
+  const server = makeConfig(net, dhcpPort, settings);
+  CONFIGS.set(net, { dhcpPort, settings, server });
+  return server;
+}
+const CONFIGS = new WeakMap<NetworkInfo, { dhcpPort: PortInfo; settings: DnsmasqSettings; server: DhcpServer }>();
+
+function makeConfig(net: NetworkInfo, dhcpPort: PortInfo, settings: DnsmasqSettings): DhcpServer {
   const subnets = dhcpSubnets(net);
   const served = new Set(subnets.map((s) => s.id));
   const isolated = isolatedSubnets(net);
   const dhcpIp = (subnetId: string) => dhcpPort.fixed_ips.find((f) => f.subnet_id === subnetId)?.ip_address;
 
   const hosts: DhcpServer['hosts'] = [];
-  for (const p of [...net.ports].sort((a, b) => a.id.localeCompare(b.id))) {
+  // By id in code-unit order (localeCompare cost more than the rest for a network of thousands of ports).
+  for (const p of [...net.ports].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     for (const f of p.fixed_ips) if (served.has(f.subnet_id)) hosts.push({ mac: p.mac_address, ip: f.ip_address, hostname: hostName(f.ip_address) });
   }
 

@@ -60,11 +60,24 @@ function* arpEntries(table: ChunkedTable<ArpPair> | undefined): Iterable<ArpPair
 function neighbourChunk(chunk: readonly ArpPair[], dev: string): readonly Neighbour[] {
   const had = NEIGHBOUR_CHUNKS.get(chunk);
   if (had?.dev === dev) return had.list;
-  const list = chunk.map((p) => permanent(dev, p.ip, p.mac));
+  const list = chunk.map((p) => pairNeighbour(p, dev));
   NEIGHBOUR_CHUNKS.set(chunk, { dev, list });
   return list;
 }
 const NEIGHBOUR_CHUNKS = new WeakMap<readonly ArpPair[], { dev: string; list: readonly Neighbour[] }>();
+
+/**
+ * A pair's permanent entry, kept on the (shared) pair: a subnet's last chunk is new on every
+ * host at every cast, and making its entries by a text key each time was most of an ARP pass.
+ */
+function pairNeighbour(p: ArpPair, dev: string): Neighbour {
+  const had = PAIR_NEIGHBOURS.get(p);
+  if (had?.dev === dev) return had;
+  const n = permanent(dev, p.ip, p.mac);
+  PAIR_NEIGHBOURS.set(p, n);
+  return n;
+}
+const PAIR_NEIGHBOURS = new WeakMap<ArpPair, Neighbour>();
 
 /**
  * A permanent entry, one object per (device, address, MAC): a distributed router's qr- device
