@@ -110,7 +110,6 @@ export class ComputeService implements InstanceDirectory {
     if (mine && !mine.size) this.byHost.delete(i.host);
   }
 
-
   list(ctx: RequestContext): Instance[] {
     return [...this.instances.values()].filter((i) => ctx.isAdmin || i.project_id === ctx.projectId).sort((a, b) => a.created_at.localeCompare(b.created_at) || a.name.localeCompare(b.name));
   }

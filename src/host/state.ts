@@ -21,9 +21,9 @@
 // 32767), the `iptables` built-in chains' empty default. A driver reading a host back
 // leaves those out.
 
-/** `aa:bb:cc:dd:ee:ff`, lower case. */
 import type { Items } from './chunks.js';
 
+/** `aa:bb:cc:dd:ee:ff`, lower case. */
 export type Mac = string;
 /** An IPv4 or IPv6 address without prefix length: `10.0.0.1`, `fe80::1`. */
 export type Ip = string;

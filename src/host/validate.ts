@@ -357,7 +357,7 @@ function checkNamespace(
 ): void {
   const at = where(ns.name);
   // Parts that are the same objects as in `prev` (which passed) need only their cross-checks
-  // (none when the caller knows no device changed anywhere: no `ovsDevices`).
+  // (none when the caller knows no device changed anywhere: no `devices`).
   const sameLinkRecord = prev?.links === ns.links;
   let localIps: Set<string> | undefined;
   const addressOf = (ip: string) => {

@@ -153,12 +153,12 @@ export class AmqpTransport implements Transport, FaultInjectable {
     return this.faults.inject(rules);
   }
 
-  /** For tests: cut the TCP connection under the transport, as a broker crash or network loss would. */
   onReconnect(listener: () => void): () => void {
     this.reconnectListeners.add(listener);
     return () => void this.reconnectListeners.delete(listener);
   }
 
+  /** For tests: cut the TCP connection under the transport, as a broker crash or network loss would. */
   dropConnectionForTest(): void {
     const s = this.session;
     if (!s) return;

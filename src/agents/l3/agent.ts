@@ -67,28 +67,20 @@ function neighbourChunk(chunk: readonly ArpPair[], dev: string): readonly Neighb
 const NEIGHBOUR_CHUNKS = new WeakMap<readonly ArpPair[], { dev: string; list: readonly Neighbour[] }>();
 
 /**
- * A pair's permanent entry, kept on the (shared) pair: a subnet's last chunk is new on every
- * host at every cast, and making its entries by a text key each time was most of an ARP pass.
+ * A pair's permanent entry on `dev`, one object kept on the (shared) pair: a distributed
+ * router's qr- device has the same name on every host, so the hosts of one process (the
+ * emulated cloud) share the entries of its thousands of ports; a subnet's last chunk is new on
+ * every host at every cast, and its entries are looked up, not made again. Entries are
+ * immutable values.
  */
 function pairNeighbour(p: ArpPair, dev: string): Neighbour {
   const had = PAIR_NEIGHBOURS.get(p);
   if (had?.dev === dev) return had;
-  const n = permanent(dev, p.ip, p.mac);
+  const n: Neighbour = { dev, ip: p.ip, lladdr: p.mac, nud: 'permanent' };
   PAIR_NEIGHBOURS.set(p, n);
   return n;
 }
 const PAIR_NEIGHBOURS = new WeakMap<ArpPair, Neighbour>();
-
-/**
- * A permanent entry, one object per (device, address, MAC): a distributed router's qr- device
- * has the same name on every host, and the hosts of one process (the emulated cloud) share
- * the entries of its thousands of ports instead of holding them once each. Entries are
- * immutable values.
- */
-function permanent(dev: string, ip: string, mac: string): Neighbour {
-  return cached(PERMANENT, `${dev} ${ip} ${mac}`, 1_000_000, () => ({ dev, ip, lladdr: mac, nud: 'permanent' }));
-}
-const PERMANENT = new Map<string, Neighbour>();
 
 /**
  * One string per address and MAC for the L3 agents of a process: each host's ARP tables hold
@@ -229,16 +221,17 @@ export class L3Agent extends Agent {
    * made into neighbours once, joined as one list (the same list while no chunk changed).
    */
   private neighbourChunks(subnetId: string, dev: string): Items<Neighbour> {
-    const key = `${subnetId} ${dev}`;
     const table = this.arp.get(subnetId);
-    const have = this.neighbourLists.get(key);
+    let byDev = this.neighbourLists.get(subnetId);
+    if (!byDev) this.neighbourLists.set(subnetId, (byDev = new Map()));
+    const have = byDev.get(dev);
     if (have && have.table === table && have.version === table?.version) return have.list;
     const list = joinChunks((table?.chunks() ?? []).map((c) => neighbourChunk(c, dev)), have?.list);
-    this.neighbourLists.set(key, { table, version: table?.version, list });
+    byDev.set(dev, { table, version: table?.version, list });
     return list;
   }
-  /** Each (subnet, device)'s neighbour list as last joined, and the table (and its version) it was joined from. */
-  private readonly neighbourLists = new Map<string, { table: ChunkedTable<ArpPair> | undefined; version: number | undefined; list: Items<Neighbour> }>();
+  /** Per subnet and device, the neighbour list as last joined, and the table (and its version) it was joined from. */
+  private readonly neighbourLists = new Map<string, Map<string, { table: ChunkedTable<ArpPair> | undefined; version: number | undefined; list: Items<Neighbour> }>>();
 
   private refetch(routerId: string) {
     this.pending.routers.add(routerId);
@@ -319,7 +312,11 @@ export class L3Agent extends Agent {
       }
     }
     const subnets = this.subnetsInUse();
-    for (const s of [...this.arp.keys()]) if (!subnets.has(s) && this.arp.delete(s)) this.neighbourLists.clear(); // made again next pass
+    for (const s of [...this.arp.keys()]) {
+      if (subnets.has(s)) continue;
+      this.arp.delete(s);
+      this.neighbourLists.delete(s);
+    }
     for (const [s, t] of await this.fetchArpTables([...subnets].filter((s) => !this.arp.has(s)))) this.arp.set(s, arpTable(t));
   }
 
