@@ -258,7 +258,12 @@ export interface AgentMethods {
   // DHCP agent
   network_update_end: { network_id: string };
   network_delete_end: { network_id: string };
-  port_update_end: { port_id: string; network_id: string };
+  /**
+   * `port`: the port as get_network_info lists it (Neutron's payload carries the port too), so
+   * the agent updates the network it holds instead of fetching thousands of ports again.
+   * Without it (an older server) the agent fetches the network.
+   */
+  port_update_end: { port_id: string; network_id: string; port?: PortInfo };
   port_delete_end: { port_id: string; network_id: string };
 }
 

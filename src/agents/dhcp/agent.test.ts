@@ -104,16 +104,29 @@ test('DHCP agent: qdhcp, dnsmasq and the metadata proxy from the server; an inst
     const ports = (await ok(call('GET', `/v2.0/ports?network_id=${net.id}&device_owner=network:dhcp`))).ports;
     assert.deepEqual(ports.map((p: any) => [p.id, p.device_id, p['binding:host_id']]), [[dhcpPort.id, dhcpDeviceId(net.id, 'network1'), 'network1']]);
 
-    // A new port of a network served here: that network alone is fetched again.
+    // A new port of a network served here comes in the cast (port_update_end carries it, as
+    // Neutron's does): nothing is fetched; so does a port's new address, and a port's deletion.
     const asked: string[] = [];
     const spied = agent as unknown as { call: (m: string, a: unknown) => Promise<unknown> };
     const realCall = spied.call;
     spied.call = (m, a) => (asked.push(m), realCall.call(agent, m, a));
+    const hostFor = (mac: string) => h.readState().dhcp[net.id]?.hosts.find((x) => x.mac === mac)?.ip;
     const vm = (await ok(call('POST', '/v2.0/ports', { port: { network_id: net.id, device_owner: 'compute:nova', device_id: 'vm-1', 'binding:host_id': 'network1', tenant_id: net.tenant_id } }))).port;
-    await eventually(() => agent.networks.get(net.id)!.network.ports.some((p) => p.id === vm.id), 'port_update_end resynced the agent');
+    await eventually(() => agent.networks.get(net.id)!.network.ports.some((p) => p.id === vm.id), 'port_update_end reached the agent');
+    await agent.idle();
+    assert.equal(hostFor(vm.mac_address), vm.fixed_ips[0].ip_address);
+    const other = (await ok(call('POST', '/v2.0/ports', { port: { network_id: net.id, device_owner: 'compute:nova', device_id: 'vm-2', tenant_id: net.tenant_id } }))).port;
+    await eventually(() => hostFor(other.mac_address) === other.fixed_ips[0].ip_address, 'the second port is served');
+    await ok(call('PUT', `/v2.0/ports/${other.id}`, { port: { fixed_ips: [{ subnet_id: subnet.id, ip_address: '192.168.1.77' }] } }));
+    await eventually(() => hostFor(other.mac_address) === '192.168.1.77', 'the new address is served');
+    await ok(call('DELETE', `/v2.0/ports/${other.id}`));
+    await eventually(() => hostFor(other.mac_address) === undefined, 'the deleted port is not served');
     await agent.idle();
     spied.call = realCall;
-    assert.ok(asked.includes('get_network_info') && !asked.includes('get_active_networks_info'), asked.join());
+    assert.ok(!asked.includes('get_network_info') && !asked.includes('get_active_networks_info'), asked.join());
+    // The casts left the agent holding what the server has.
+    const fetched = (await realCall.call(agent, 'get_network_info', { network_id: net.id })) as { ports: Array<{ id: string }> };
+    assert.deepEqual(agent.networks.get(net.id)!.network.ports.map((p) => p.id).sort(), fetched.ports.map((p) => p.id).sort());
     const syncs = agent.syncs;
     await standIns(composer, agentT, 'network1', [tapDevice(vm.id)]);
     assert.equal((await ok(call('GET', `/v2.0/ports/${dhcpPort.id}`))).port.status, 'ACTIVE', 'up once wired');

@@ -4,9 +4,11 @@
 // br-int, dnsmasq configured from the network's subnets and ports, and a metadata proxy for
 // isolated networks. Level-triggered: a full pass recomputes the whole fragment from
 // `get_active_networks_info`; a port or network update of a network served here fetches that
-// network alone (`get_network_info`, as Neutron's agent refreshes one network), anything
-// else (a network deleted or new here, the periodic resync) makes a full pass. A network
-// that is no longer hosted here loses its namespace and its DHCP port.
+// network alone (`get_network_info`, as Neutron's agent refreshes one network), or, when the
+// cast carries the port (as Neutron's `port_update_end` does), puts it into the network it
+// holds (a network of thousands of ports is not fetched per port); anything else (a network
+// deleted or new here, the periodic resync) makes a full pass. A network that is no longer
+// hosted here loses its namespace and its DHCP port.
 
 import type { DhcpAgentConfig } from '../../config/agents.js';
 import { emptyHost } from '../../host/build.js';
@@ -44,8 +46,10 @@ export class DhcpAgent extends Agent {
   private known = new Set<string>();
   private firstSync = true;
   private fullPending = true;
-  /** Served networks a cast said changed since the last pass. */
+  /** Served networks a cast said changed since the last pass (fetched again). */
   private changed = new Set<string>();
+  /** Ports the casts since the last pass brought (null: deleted), per served network. */
+  private portCasts = new Map<string, Map<string, PortInfo | null>>();
 
   constructor(opts: DhcpAgentOptions) {
     // Neutron's resync_interval is a retry delay after a failure; the base class's periodic
@@ -94,27 +98,55 @@ export class DhcpAgent extends Agent {
       this.changed.add(network_id);
       super.requestSync(this.gatherMs(0));
     };
-    return { network_update_end: one, network_delete_end: () => this.requestSync(), port_update_end: one, port_delete_end: one };
+    const port = (network_id: string, id: string, info: PortInfo | null | undefined) => {
+      const served = this.networks.get(network_id);
+      // Our own DHCP port (someone changed or deleted it): the network is fetched again.
+      if (!served || info === undefined || id === served.port.id) return one({ network_id });
+      let m = this.portCasts.get(network_id);
+      if (!m) this.portCasts.set(network_id, (m = new Map()));
+      m.set(id, info);
+      super.requestSync(this.gatherMs(0));
+    };
+    return {
+      network_update_end: one,
+      network_delete_end: () => this.requestSync(),
+      port_update_end: (a: { port_id: string; network_id: string; port?: PortInfo }) => port(a.network_id, a.port_id, a.port),
+      port_delete_end: (a: { port_id: string; network_id: string }) => port(a.network_id, a.port_id, null),
+    };
   }
 
   protected async sync(): Promise<void> {
     const full = this.fullPending || this.firstSync;
     const changed = this.changed;
+    const casts = this.portCasts;
     this.fullPending = false;
     this.changed = new Set();
+    this.portCasts = new Map();
     try {
       if (full) await this.fullPass();
-      else if (!(await this.refresh(changed))) await this.fullPass();
+      else if (!(await this.refresh(changed, casts))) await this.fullPass();
     } catch (err) {
-      for (const id of changed) this.changed.add(id);
+      // What the casts said is fetched instead (a later cast may have said more meanwhile).
+      for (const id of [...changed, ...casts.keys()]) this.changed.add(id);
       this.fullPending ||= full;
       throw err;
     }
   }
 
-  /** The networks a cast named, fetched alone; false when one is no longer ours to serve as it was (a full pass decides). */
-  private async refresh(ids: Set<string>): Promise<boolean> {
+  /**
+   * The networks a cast named, fetched alone, or with the ports casts brought put in; false
+   * when one is no longer ours to serve as it was (a full pass decides).
+   */
+  private async refresh(ids: Set<string>, casts: Map<string, Map<string, PortInfo | null>>): Promise<boolean> {
     const served = new Map(this.networks);
+    for (const [id, ports] of casts) {
+      const have = served.get(id);
+      if (!have) return false;
+      const subnets = new Set(have.network.subnets.map((s) => s.id));
+      // A port on a subnet the network did not have: the subnet is news too, fetch it all.
+      if ([...ports.values()].some((p) => p?.fixed_ips.some((a) => !subnets.has(a.subnet_id)))) ids.add(id);
+      else if (!ids.has(id)) served.set(id, await this.withDhcpPort(withPorts(have.network, ports)));
+    }
     for (const id of ids) {
       const net = await this.call('get_network_info', { network_id: id });
       if (!net || !net.admin_state_up || !dhcpSubnets(net).length || !served.has(id)) return false;
@@ -174,6 +206,22 @@ export class DhcpAgent extends Agent {
     const network = net.ports.some((p) => p.id === port.id) ? net : { ...net, ports: [...net.ports, port] };
     return { network, port };
   }
+}
+
+/** `net` with the ports casts brought in place of its own (null: gone), new ones at the end. */
+function withPorts(net: NetworkInfo, ports: Map<string, PortInfo | null>): NetworkInfo {
+  const left = new Map(ports);
+  const out: PortInfo[] = [];
+  for (const p of net.ports) {
+    if (!left.has(p.id)) out.push(p);
+    else {
+      const now = left.get(p.id);
+      left.delete(p.id);
+      if (now) out.push(now);
+    }
+  }
+  for (const p of left.values()) if (p) out.push(p);
+  return { ...net, ports: out };
 }
 
 /**

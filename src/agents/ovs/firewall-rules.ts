@@ -186,6 +186,28 @@ export function sortAddresses(list: readonly string[]): string[] {
   return keyed.map((k) => k[1]);
 }
 
+/**
+ * `sorted` (in compareAddresses order) with `add` put in, as sortAddresses([...sorted, ...add])
+ * orders them, each found by a binary search: a group of ten thousand members that gains one
+ * costs a few keys, not ten thousand.
+ */
+export function withAddresses(sorted: readonly string[], add: readonly string[]): string[] {
+  if (add.length > 32) return sortAddresses([...sorted, ...add]); // many: one sort costs less than many splices
+  const out = sorted.slice();
+  for (const x of add) {
+    const k = addrKey(x);
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (addrKey(out[mid]) <= k) lo = mid + 1; // after equal keys, as a stable sort keeps them
+      else hi = mid;
+    }
+    out.splice(lo, 0, x);
+  }
+  return out;
+}
+
 const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const hex2 = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { memberDigest } from '../../rpc/members.js';
+import { sortAddresses, withAddresses } from './firewall-rules.js';
 import { applyMemberChange, canonicalMembers, sortedFamily } from './members.js';
 
 /** A group of n IPv4 members, as a host decodes it (a fresh object each time). */
@@ -38,5 +39,16 @@ describe("the OVS agent's security group members", () => {
     assert.equal(applyMemberChange(base, { IPv4: { add: ['10.0.0.99'], del: [] }, digest: memberDigest(group(40)) }), undefined);
     const removed = group(40).IPv4.slice(1);
     assert.deepEqual(applyMemberChange(base, { IPv4: { add: [], del: ['10.1.0.0'] }, digest: memberDigest({ IPv4: removed, IPv6: [] }) })?.IPv4, removed);
+  });
+
+  it('puts added members where a full sort would (numeric order, the later of equal keys after)', () => {
+    const sorted = sortAddresses(group(300).IPv4.concat(['10.1.0.9/32', '192.168.0.1', 'fd00::1', '9.9.9.9']));
+    for (const add of [['10.1.0.10'], ['10.1.0.9', '10.1.0.09', '1.2.3.4', '255.255.255.255', 'fd00::'], Array.from({ length: 40 }, (_, i) => `10.1.${i}.${(i * 7) % 256}`)])
+      assert.deepEqual(withAddresses(sorted, add), sortAddresses([...sorted, ...add]), add.join(' '));
+    // A change applied to a group yields the order canonicalMembers gives the same content.
+    const base = canonicalMembers(group(300));
+    const target = group(300, ['10.1.2.7', '10.0.255.255']);
+    const after = applyMemberChange(base, { IPv4: { add: ['10.1.2.7', '10.0.255.255'], del: [] }, digest: memberDigest(target) })!;
+    assert.equal(after, canonicalMembers({ IPv4: [...target.IPv4].reverse(), IPv6: [] }));
   });
 });

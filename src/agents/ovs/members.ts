@@ -5,7 +5,7 @@
 // identity (firewall.ts). Callers never mutate these lists.
 
 import { memberDigest, type MemberChange, type MemberIps } from '../../rpc/members.js';
-import { sortAddresses } from './firewall-rules.js';
+import { sortAddresses, withAddresses } from './firewall-rules.js';
 import { ContentMemo } from './shared.js';
 
 /** Family lists sorted here (sortedFamily need not sort them again). */
@@ -77,7 +77,7 @@ function applyFamily(list: string[], c: { add: string[]; del: string[] } | undef
   const del = new Set(c.del.filter((ip) => set.has(ip)));
   const add = [...new Set(c.add.filter((ip) => !set.has(ip)))];
   if (!del.size && !add.length) return list;
-  return shared(sortAddresses([...(del.size ? list.filter((ip) => !del.has(ip)) : list), ...add]));
+  return shared(withAddresses(del.size ? list.filter((ip) => !del.has(ip)) : list, add));
 }
 
 function digestOf(m: MemberIps): string {

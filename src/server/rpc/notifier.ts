@@ -280,8 +280,12 @@ export class AgentNotifier {
     }
     // DHCP agents of the network; not for a status report (as Neutron's DhcpAgentNotifyAPI:
     // nothing the DHCP agent serves depends on it).
-    if (membersMayChange) for (const h of await this.views.dhcpHosts(port.network_id))
-      await this.cast(AGENT_TOPICS.dhcp, h, after ? 'port_update_end' : 'port_delete_end', { port_id: port.id, network_id: port.network_id });
+    if (membersMayChange) {
+      const hosts = await this.views.dhcpHosts(port.network_id);
+      const info = after && hosts.length ? (await this.views.portInfos([after]))[0] : undefined;
+      for (const h of hosts)
+        await this.cast(AGENT_TOPICS.dhcp, h, after ? 'port_update_end' : 'port_delete_end', { port_id: port.id, network_id: port.network_id, ...(info && { port: info }) });
+    }
     // Distributed routers: where a served port appears or goes, the router follows, and
     // every host of the router learns its address through an ARP entry once the port is up on
     // its host (in the burst of its l2population entries and group members: one pass there),
