@@ -197,11 +197,12 @@ export abstract class Agent {
     }
     if (this.scheduled) return;
     this.scheduledAt = now;
+    // Through the composer: the host's agents told of one change start their passes together.
     this.scheduled = new Promise<void>((resolve) =>
-      setTimeout(() => {
+      this.composer.after(delayMs, () => {
         this.scheduled = undefined;
         this.resyncIfDirty().finally(resolve);
-      }, delayMs),
+      }),
     );
   }
 

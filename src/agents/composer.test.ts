@@ -80,6 +80,35 @@ describe('HostComposer passes', () => {
     assert.ok(host.namespaces.has('qrouter-2') && host.namespaces.has('qdhcp-2'));
   });
 
+  it("starts the passes of a host's agents that wait for overlapping spans together: their fragments make one apply", async () => {
+    const { driver } = counting();
+    const c = new HostComposer('h1', driver);
+    c.setFragment('setup', addBridge(emptyHost(), 'br-int'));
+    await c.reconcile();
+    let calls = 0;
+    const apply = driver.apply!.bind(driver);
+    driver.apply = (ops) => (calls++, apply(ops));
+    const ran: string[] = [];
+    const pass = (owner: 'ovs' | 'l3', ns: string) => () => {
+      ran.push(owner);
+      c.setFragment(owner, addNamespace(emptyHost(), ns));
+      void c.reconcile();
+    };
+    // The OVS agent hears of a port, the L3 agent 5 ms later; each gathers for 20 ms.
+    c.after(20, pass('ovs', 'ns-ovs'));
+    await new Promise((r) => setTimeout(r, 5));
+    c.after(20, pass('l3', 'ns-l3'));
+    // One that would wait less than the pending moment gets its own.
+    let early = 0;
+    c.after(1, () => early++);
+    await new Promise((r) => setTimeout(r, 3));
+    assert.deepEqual([early, ran.length], [1, 0]);
+    await new Promise((r) => setTimeout(r, 30));
+    await c.reconcile();
+    assert.deepEqual(ran, ['ovs', 'l3']);
+    assert.equal(calls, 1, 'one apply for both passes');
+  });
+
   it('reads the host back after a failed apply, after forget(), and when trust has expired', async () => {
     const { host, driver, stats } = counting();
     const c = new HostComposer('h1', driver);
