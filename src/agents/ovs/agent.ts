@@ -419,7 +419,7 @@ export class OvsAgent extends Agent {
   }
 
   /** The last firewall built: the security group view it came from, and (with ipsets) the ports and rules it was for. */
-  private lastFirewall?: { info: SecurityGroupInfo | undefined; shape?: string; fw: Omit<HybridFirewall, 'zones'> };
+  private lastFirewall?: { info: SecurityGroupInfo | undefined; shape?: string; fw: Omit<HybridFirewall, 'zones'>; state?: HostState };
 
   /** Conntrack zone per port, kept from pass to pass (recovered from the raw table after a restart). */
   private zones?: Map<string, number>;
@@ -441,17 +441,20 @@ export class OvsAgent extends Agent {
     const sameObjects = !!last?.info && last.info.devices === view.devices && last.info.security_groups === view.security_groups;
     const shape = !enableIpset ? undefined : sameObjects ? last!.shape : JSON.stringify([view.devices, view.security_groups]);
     let fw: Omit<HybridFirewall, 'zones'>;
-    if (shape !== undefined && last?.shape === shape) fw = { ...last.fw, ipsets: firewallIpsets(devices, view) };
-    else {
+    if (shape !== undefined && last?.shape === shape) {
+      const ipsets = firewallIpsets(view, last.fw.ipsets);
+      fw = ipsets === last.fw.ipsets ? last.fw : { ...last.fw, ipsets };
+    } else {
       const built = hybridFirewall(devices, view, { enableIpset, zones: this.zones });
       this.zones = built.zones;
       fw = built;
     }
-    this.lastFirewall = { info, shape, fw };
+    if (fw === last?.fw && last.state) return (this.lastFirewall = { ...last, info }).state!;
     const root = st.namespaces[''];
     const ipsets: Record<string, IpSet> = Object.fromEntries(fw.ipsets.map((x) => [x.name, x]));
     st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables: { filter: fw.filter, raw: fw.raw }, ipsets } } };
     for (const [k, v] of Object.entries(fw.sysctls)) st = setSysctl(st, '', k, v);
+    this.lastFirewall = { info, shape, fw, state: st };
     return st;
   }
 }

@@ -34,7 +34,7 @@ import { Netfilter } from '../../dataplane/emulated/netfilter/index.js';
 import { World } from '../../dataplane/emulated/world.js';
 import { renderTrace } from '../../trace/render.js';
 import type { TraceRecord } from '../../trace/record.js';
-import { COMMENTS, hybridFirewall, zonesFromRaw, type FirewallPort, type HybridFirewall } from './firewall.js';
+import { COMMENTS, firewallIpsets, hybridFirewall, zonesFromRaw, type FirewallPort, type HybridFirewall } from './firewall.js';
 
 const W = 'neutron-openvswi';
 const DHCP_SERVER_IP = '192.168.1.254';
@@ -387,6 +387,23 @@ describe('hybrid iptables firewall: rule forms', () => {
     port(NOSEC, { port_security_enabled: false, security_groups: [] }),
     port(ROUTER, { device_owner: 'network:router_interface_distributed', security_groups: [] }),
   ];
+
+  it('a member change makes only the sets: the same array while the members are, an unchanged set kept', () => {
+    const base = syntheticInfo();
+    base.devices = Object.fromEntries(ports.map((p) => [p.id, p]));
+    base.security_groups[SG].push(rule(SG, { ethertype: 'IPv6', remote_group_id: SG2 }));
+    const first = firewallIpsets(base);
+    assert.deepEqual(first, hybridFirewall(ports, base, { enableIpset: true }).ipsets);
+    assert.deepEqual(first.map((s) => s.name), [securityGroupIpset(SG2, 'IPv4'), securityGroupIpset(SG2, 'IPv6')].sort());
+    assert.equal(firewallIpsets({ ...base }, first), first);
+    const members = base.sg_member_ips[SG2];
+    const changed = { ...base, sg_member_ips: { [SG2]: { ...members, IPv4: [...members.IPv4, '10.0.0.77'] } } };
+    const next = firewallIpsets(changed, first);
+    assert.deepEqual(next, hybridFirewall(ports, changed, { enableIpset: true }).ipsets);
+    const v6 = securityGroupIpset(SG2, 'IPv6');
+    assert.equal(next.find((s) => s.name === v6), first.find((s) => s.name === v6));
+    assert.ok(next.find((s) => s.name !== v6)!.members.includes('10.0.0.77'));
+  });
 
   it('protocols, ports, ICMP type/code, prefixes and remote groups as Neutron spells them; the model parses every rule', () => {
     const info = syntheticInfo();

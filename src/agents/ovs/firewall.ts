@@ -58,7 +58,7 @@ export interface HybridFirewall {
   /** Root namespace `*raw` table (conntrack zones). */
   raw: string;
   /** The remote groups' sets (`hash:net`), sorted by name. */
-  ipsets: IpSet[];
+  ipsets: readonly IpSet[];
   /** Root namespace sysctls the firewall needs. */
   sysctls: Record<string, string>;
   /** Zone per port (key: `zoneKey(port id)`); pass it to the next call. */
@@ -91,15 +91,30 @@ export const COMMENTS = {
 const PHYSDEV = { ingress: 'physdev-out', egress: 'physdev-in' } as const;
 
 /**
- * Only the sets `hybridFirewall` would make: with ipsets on, what a member change alters while
- * the ports and rules stay the same (the chains name the sets, never their members).
+ * Only the sets `hybridFirewall` would make for the view's devices: with ipsets on, what a
+ * member change alters while the ports and rules stay the same (the chains name the sets,
+ * never their members).
  */
-export function firewallIpsets(ports: readonly FirewallPort[], info: SecurityGroupInfo): IpSet[] {
-  const byId = new Map<string, FirewallPort>();
-  for (const p of ports) byId.set(p.id, p);
-  const filtered = [...byId.values()].sort((a, b) => cmp(a.id, b.id)).filter((p) => !isTrustedPort(p) && p.port_security_enabled);
-  return new SecurityGroups(info).ipsets(filtered);
+export function firewallIpsets(info: SecurityGroupInfo, prev?: readonly IpSet[]): readonly IpSet[] {
+  // Which sets (a member update keeps the view's devices and rules objects: their rules are
+  // not read again), then their members: `prev` again, or its sets, where the members are the
+  // same (shared) lists.
+  let byGroups = setPlans.get(info.devices);
+  if (!byGroups) setPlans.set(info.devices, (byGroups = new WeakMap()));
+  let plan = byGroups.get(info.security_groups);
+  if (!plan) {
+    const byId = new Map<string, FirewallPort>();
+    for (const p of Object.values(info.devices)) byId.set(p.id, p);
+    const filtered = [...byId.values()].sort((a, b) => cmp(a.id, b.id)).filter((p) => !isTrustedPort(p) && p.port_security_enabled);
+    byGroups.set(info.security_groups, (plan = new SecurityGroups(info).wantedSets(filtered)));
+  }
+  const out = plan.map(({ name, sg, ethertype }, i) => {
+    const members = ipsetMembersOf(groupMembers(info, sg, ethertype));
+    return prev?.[i]?.name === name && prev[i].members === members ? prev[i] : ipsetOf(name, ethertype, members);
+  });
+  return prev && out.length === prev.length && out.every((x, i) => x === prev[i]) ? prev : out;
 }
+const setPlans = new WeakMap<object, WeakMap<object, Array<{ name: string; sg: string; ethertype: Ethertype }>>>();
 
 /** `neutron_lib.utils.net.is_port_trusted`: the server hands such ports no security groups. */
 export function isTrustedPort(p: { device_owner: string }): boolean {
@@ -299,7 +314,7 @@ class SecurityGroups {
   }
 
   members(sg: string, ethertype: Ethertype): string[] {
-    return sortedFamily(this.info.sg_member_ips[sg]?.[ethertype] ?? []);
+    return groupMembers(this.info, sg, ethertype);
   }
 
   /**
@@ -344,6 +359,11 @@ class SecurityGroups {
    * rules reference, holding the group's member addresses (`N<ethertype><sg id>`[:29]).
    */
   ipsets(filtered: readonly FirewallPort[]): IpSet[] {
+    return this.wantedSets(filtered).map(({ name, sg, ethertype }) => ipsetOf(name, ethertype, ipsetMembersOf(this.members(sg, ethertype))));
+  }
+
+  /** The sets the ports' rules name (a remote group per ethertype), sorted by name. */
+  wantedSets(filtered: readonly FirewallPort[]): Array<{ name: string; sg: string; ethertype: Ethertype }> {
     const wanted = new Map<string, { sg: string; ethertype: Ethertype }>();
     for (const port of filtered) {
       for (const sg of port.security_groups) {
@@ -352,15 +372,17 @@ class SecurityGroups {
         }
       }
     }
-    return [...wanted.entries()]
-      .sort(([a], [b]) => cmp(a, b))
-      .map(([name, { sg, ethertype }]) => ({
-        name,
-        type: 'hash:net' as const,
-        family: ethertype === 'IPv6' ? ('inet6' as const) : ('inet' as const),
-        members: ipsetMembersOf(this.members(sg, ethertype)),
-      }));
+    return [...wanted.entries()].sort(([a], [b]) => cmp(a, b)).map(([name, w]) => ({ name, ...w }));
   }
+}
+
+/** A group's member addresses of one family, sorted as ipsets list them (members.ts shares the list). */
+function groupMembers(info: SecurityGroupInfo, sg: string, ethertype: Ethertype): string[] {
+  return sortedFamily(info.sg_member_ips[sg]?.[ethertype] ?? []);
+}
+
+function ipsetOf(name: string, ethertype: Ethertype, members: string[]): IpSet {
+  return { name, type: 'hash:net', family: ethertype === 'IPv6' ? 'inet6' : 'inet', members };
 }
 
 /** The ipset form of a sorted member list, by the list's identity (members.ts shares the lists across hosts). */
