@@ -5,6 +5,9 @@
 // whose list went its own way (a fetch that raced with the change, a second server) notice
 // and fetch the group again.
 
+import ipaddr from 'ipaddr.js';
+import { cached } from '../common/cache.js';
+
 /** A group's members by ethertype (as security_group_info_for_devices gives them). */
 export interface MemberIps {
   IPv4: string[];
@@ -55,4 +58,59 @@ export function memberChange(before: { IPv4: ReadonlySet<string>; IPv6: Readonly
     size += add.length + del.length;
   }
   return size < after.IPv4.length + after.IPv6.length ? out : undefined;
+}
+
+/**
+ * The addresses in the order ipsets list them: IPv4 numerically, then IPv6, anything else
+ * after by text. The server sends a group's members in it, so an agent that sorts them finds
+ * them in order (and a list equal to one it holds, by its text) at the cost of a pass.
+ */
+export function sortAddresses(list: readonly string[]): string[] {
+  const keyed = list.map((x) => [addrKey(x), x] as const);
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map((k) => k[1]);
+}
+
+/**
+ * `sorted` (in sortAddresses order) with `add` put in, as sortAddresses([...sorted, ...add])
+ * orders them, each found by a binary search: a group of ten thousand members that gains one
+ * costs a few keys, not ten thousand.
+ */
+export function withAddresses(sorted: readonly string[], add: readonly string[]): string[] {
+  if (add.length > 32) return sortAddresses([...sorted, ...add]); // many: one sort costs less than many splices
+  const out = sorted.slice();
+  for (const x of add) {
+    const k = addrKey(x);
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (addrKey(out[mid]) <= k) lo = mid + 1; // after equal keys, as a stable sort keeps them
+      else hi = mid;
+    }
+    out.splice(lo, 0, x);
+  }
+  return out;
+}
+
+const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const hex2 = (n: number) => (n < 16 ? '0' : '') + n.toString(16);
+
+/** A key per address, kept (the thousands of members of a group are sorted again and again). */
+function addrKey(x: string): string {
+  return cached(ADDR_KEYS, x, 200_000, () => makeKey(x));
+}
+const ADDR_KEYS = new Map<string, string>();
+
+function makeKey(x: string): string {
+  const [addr, len] = x.split('/');
+  // Plain dotted-quad IPv4 (nearly every member) without a full parse.
+  const q = DOTTED_QUAD.exec(addr);
+  if (q) {
+    const o = [Number(q[1]), Number(q[2]), Number(q[3]), Number(q[4])];
+    if (o.every((n) => n <= 255) && q.slice(1).every((t) => t.length === 1 || t[0] !== '0')) return `0${o.map(hex2).join('')}/${(len ?? '').padStart(3, '0')}`;
+  }
+  if (!ipaddr.isValid(addr)) return `2${x}`;
+  const bytes = ipaddr.parse(addr).toByteArray();
+  return `${bytes.length === 4 ? 0 : 1}${bytes.map((b) => b.toString(16).padStart(2, '0')).join('')}/${(len ?? '').padStart(3, '0')}`;
 }

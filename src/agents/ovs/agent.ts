@@ -110,6 +110,7 @@ export class OvsAgent extends Agent {
   /** Ports reported up (so a pass reports only news, and down what left br-int). */
   private readonly reportedUp = new Set<string>();
   private pluggedSignatures = new Map<string, string>();
+  private pluggedRecords = new Map<string, object>();
   private unsubscribe?: () => void;
   private missingBridges = new Set<string>();
   /** Ports wired in the last pass (tests and `devices` in report_state). */
@@ -146,6 +147,10 @@ export class OvsAgent extends Agent {
     // The OVSDB monitor: a port plugged or unplugged on br-int by another owner means a pass.
     this.unsubscribe ??= this.composer.onChange((owner, state) => {
       if (owner === 'ovs' || owner === 'firewall') return;
+      // The same ports record as that owner's last: nothing plugged or unplugged (no text made).
+      const ports = state.ovs.bridges[this.settings.integrationBridge]?.ports;
+      if (ports !== undefined && this.pluggedRecords.get(owner) === ports) return;
+      if (ports !== undefined) this.pluggedRecords.set(owner, ports);
       const sig = pluggedSignature(state, this.settings.integrationBridge);
       if (sig === (this.pluggedSignatures.get(owner) ?? '')) return;
       this.pluggedSignatures.set(owner, sig);

@@ -26,7 +26,6 @@ import { WrappedTable, commentRule as comment } from './firewall-iptables.js';
 import {
   DIRECTION_IP_PREFIX,
   agentRule,
-  sortAddresses,
   ethertypeOf,
   ingressDhcpRules,
   ipToCidr,
@@ -39,6 +38,7 @@ import {
 } from './firewall-rules.js';
 import { assignZones, zoneKey } from './firewall-zones.js';
 import { sortedFamily } from './members.js';
+import { sortAddresses } from '../../rpc/members.js';
 
 export { zonesFromRaw, zoneKey, ZONE_START } from './firewall-zones.js';
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { memberDigest } from '../../rpc/members.js';
-import { sortAddresses, withAddresses } from './firewall-rules.js';
+import { memberDigest, sortAddresses, withAddresses } from '../../rpc/members.js';
 import { applyMemberChange, canonicalMembers, sortedFamily } from './members.js';
 
 /** A group of n IPv4 members, as a host decodes it (a fresh object each time). */
@@ -39,6 +38,10 @@ describe("the OVS agent's security group members", () => {
     assert.equal(applyMemberChange(base, { IPv4: { add: ['10.0.0.99'], del: [] }, digest: memberDigest(group(40)) }), undefined);
     const removed = group(40).IPv4.slice(1);
     assert.deepEqual(applyMemberChange(base, { IPv4: { add: [], del: ['10.1.0.0'] }, digest: memberDigest({ IPv4: removed, IPv6: [] }) })?.IPv4, removed);
+  });
+
+  it('orders addresses as ipsets list them: IPv4 numerically, then IPv6', () => {
+    assert.deepEqual(sortAddresses(['fd00::1', '10.0.0.10', '10.0.0.9/32', '9.0.0.1', '10.0.0.9', '2001:db8::/64']), ['9.0.0.1', '10.0.0.9', '10.0.0.9/32', '10.0.0.10', '2001:db8::/64', 'fd00::1']);
   });
 
   it('puts added members where a full sort would (numeric order, the later of equal keys after)', () => {

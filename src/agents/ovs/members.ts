@@ -4,8 +4,7 @@
 // process rather than once per host; what the firewall makes of a list is remembered by its
 // identity (firewall.ts). Callers never mutate these lists.
 
-import { memberDigest, type MemberChange, type MemberIps } from '../../rpc/members.js';
-import { sortAddresses, withAddresses } from './firewall-rules.js';
+import { memberDigest, sortAddresses, withAddresses, type MemberChange, type MemberIps } from '../../rpc/members.js';
 import { ContentMemo } from './shared.js';
 
 /** Family lists sorted here (sortedFamily need not sort them again). */
@@ -20,7 +19,7 @@ const changed = new WeakMap<MemberIps, Map<string, MemberIps | null>>();
 const familySets = new WeakMap<readonly string[], Set<string>>();
 const digests = new WeakMap<MemberIps, string>();
 
-/** One family's addresses in compareAddresses order, shared with every equal list. */
+/** One family's addresses in sortAddresses order, shared with every equal list. */
 export function sortedFamily(list: readonly string[]): string[] {
   if (sortedLists.has(list)) return list as string[];
   return familiesByContent.get(list.join(' '), () => shared(sortAddresses(list)));

@@ -5,6 +5,7 @@
 import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
 import type { IpAllocationRow, NetworkRow, PortRow, RouterRow, SubnetRow } from '../../db/schema.js';
 import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInfo, type NetworkInfo, type PortInfo, type RouterInfo, type SubnetInfo, type SubnetPortInfo } from '../../rpc/messages.js';
+import { sortAddresses } from '../../rpc/members.js';
 import { AGENT_TYPES, configOf } from '../agents.js';
 import type { CorePlugin } from '../plugin.js';
 import { b, chunks } from '../util.js';
@@ -232,7 +233,7 @@ export class HostViews {
 
   /**
    * The addresses of a security group's members (fixed IPs and allowed address pairs), per
-   * family, sorted: what every host with a port in a group that names it as remote asks for
+   * family, sorted as ipsets list them: what every host with a port in a group that names it as remote asks for
    * after each member change. Kept until a port changes in anything but its status (the
    * notifier says so first): one query per change, not one per host.
    */
@@ -262,7 +263,8 @@ export class HostViews {
       .where('g.security_group_id', '=', group)
       .execute();
     const all = [...fixed, ...pairs].map((r) => r.ip_address);
-    const family = (v6: boolean) => [...new Set(all.filter((ip) => ip.includes(':') === v6))].sort();
+    // In the order the agents keep them (ipset's), so theirs finds them sorted.
+    const family = (v6: boolean) => sortAddresses([...new Set(all.filter((ip) => ip.includes(':') === v6))]);
     return { IPv4: family(false), IPv6: family(true) };
   }
 
