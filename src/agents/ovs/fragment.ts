@@ -77,12 +77,20 @@ function keepUnchanged(s: OvsPlan['settings'], bridges: Record<string, OvsBridge
 }
 
 function sameBridge(a: OvsBridge, b: OvsBridge): boolean {
-  if (a.flows !== b.flows || JSON.stringify({ ...a, ports: 0, flows: 0 }) !== JSON.stringify({ ...b, ports: 0, flows: 0 })) return false;
+  if (a.flows !== b.flows || !sameColumns(a, b)) return false;
   if (a.ports === b.ports) return true;
   const names = Object.keys(b.ports);
   if (names.length !== Object.keys(a.ports).length) return false;
   // Ports are small flat records (string maps one level down) built in the same key order every pass.
   return names.every((n) => a.ports[n] === b.ports[n] || (a.ports[n] !== undefined && samePort(a.ports[n], b.ports[n])));
+}
+
+/** The bridge's own columns (not its ports and flows): strings, or small lists and maps. */
+function sameColumns(a: OvsBridge, b: OvsBridge): boolean {
+  const same = (x: unknown, y: unknown) => x === y || (typeof x === 'object' && typeof y === 'object' && x !== null && y !== null && JSON.stringify(x) === JSON.stringify(y));
+  for (const k in a) if (k !== 'ports' && k !== 'flows' && !same(a[k as keyof OvsBridge], b[k as keyof OvsBridge])) return false;
+  for (const k in b) if (!(k in a) && b[k as keyof OvsBridge] !== undefined) return false;
+  return true;
 }
 
 function samePort(a: OvsPort, b: OvsPort): boolean {
