@@ -98,15 +98,21 @@ describe('HostComposer passes', () => {
     c.after(20, pass('ovs', 'ns-ovs'));
     await new Promise((r) => setTimeout(r, 5));
     c.after(20, pass('l3', 'ns-l3'));
-    // One that would wait less than the pending moment gets its own.
+    // One that would wait less than the pending moment gets its own, and so does one that
+    // would wait more than twice as long (an agent gathering a busy burst).
     let early = 0;
+    let late = 0;
     c.after(1, () => early++);
+    c.after(100, () => late++);
     await new Promise((r) => setTimeout(r, 3));
     assert.deepEqual([early, ran.length], [1, 0]);
     await new Promise((r) => setTimeout(r, 30));
     await c.reconcile();
     assert.deepEqual(ran, ['ovs', 'l3']);
     assert.equal(calls, 1, 'one apply for both passes');
+    assert.equal(late, 0, 'the longer wait did not join the earlier moment');
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(late, 1);
   });
 
   it('reads the host back after a failed apply, after forget(), and when trust has expired', async () => {

@@ -270,7 +270,7 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const before = await answers(kept);
       // An instance port bound where nothing was yet, on a network of the distributed router.
       const port = (await ok(call('POST', '/v2.0/ports', { port: { network_id: ids.net.id, device_owner: 'compute:nova', device_id: 'vm-kept', 'binding:host_id': 'compute9' } }), 201)).port;
-      kept.portBound(port.network_id, 'compute9', 'compute:nova');
+      kept.portBound(port.network_id, 'compute9', 'compute:nova', port.id);
       const after = await answers(kept);
       assert.deepEqual(after, await answers(fresh));
       assert.ok(after.flat(2).filter((h) => h === 'compute9').length >= 3, 'its network and the router\'s other network gained the host');

@@ -197,7 +197,10 @@ export class AgentNotifier {
 
   async handle(e: ChangeEvent): Promise<void> {
     // Networks and routers going away take ports with them, not always one event each.
-    if ((e.kind === 'network' || e.kind === 'router') && e.op === 'delete') this.views.bindingsChanged();
+    if ((e.kind === 'network' || e.kind === 'router') && e.op === 'delete') {
+      this.views.bindingsChanged();
+      this.views.membersChanged();
+    }
     // What the views remember (see views.ts) is forgotten before anything asks again.
     if (e.kind === 'port') {
       const port = (e.after ?? e.before)!;
@@ -261,11 +264,11 @@ export class AgentNotifier {
     // A port that arrives bound (or binds) only adds its host to what is kept about bindings;
     // anything else (a move, an unbinding, a router interface, a new owner) starts afresh.
     const plainBind = !!after && !!newHost && !oldHost && (!before || (before.device_owner === after.device_owner && before.device_id === after.device_id)) && !ROUTER_INTERFACE_OWNERS.includes(after.device_owner);
-    if (plainBind) this.views.portBound(after!.network_id, newHost, after!.device_owner);
-    else if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged();
+    if (plainBind) this.views.portBound(after!.network_id, newHost, after!.device_owner, port.id);
+    else if (!before || !after || oldHost !== newHost || before.device_owner !== after.device_owner || before.device_id !== after.device_id) this.views.bindingsChanged(port.id);
     // Addresses, groups and pairs bump a port's revision without showing in its row.
     const membersMayChange = !statusOnly(before, after);
-    if (membersMayChange) this.views.membersChanged();
+    if (membersMayChange) this.views.membersChanged(port.id);
     // The OVS agents of the hosts involved; a status report came from the agent itself (ML2
     // sends no port_update for update_device_up either).
     if (after && newHost && membersMayChange) await this.cast(AGENT_TOPICS.ovs, newHost, 'port_update', { port_id: port.id, network_id: port.network_id });

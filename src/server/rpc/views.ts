@@ -5,7 +5,8 @@
 import { DEVICE_OWNER, ROUTER_INTERFACE_OWNERS, isDvrServiced } from '../../common/constants.js';
 import type { IpAllocationRow, NetworkRow, PortRow, RouterRow, SubnetRow } from '../../db/schema.js';
 import { FLOODING_ENTRY, type DeviceDetails, type FdbEntries, type FloatingIpInfo, type NetworkInfo, type PortInfo, type RouterInfo, type SubnetInfo, type SubnetPortInfo } from '../../rpc/messages.js';
-import { sortAddresses } from '../../rpc/members.js';
+import type { MemberIps } from '../../rpc/members.js';
+import { GroupHosts, GroupMembers } from './group-members.js';
 import { AGENT_TYPES, configOf } from '../agents.js';
 import type { CorePlugin } from '../plugin.js';
 import { b, chunks } from '../util.js';
@@ -47,7 +48,10 @@ export class HostViews {
   constructor(
     private readonly p: CorePlugin,
     private readonly opts: HostViewsOptions = {},
-  ) {}
+  ) {
+    this.members = new GroupMembers(() => this.k, !!opts.remember);
+    this.groupHosts = new GroupHosts(() => this.k, !!opts.remember);
+  }
 
   private get k() {
     return this.p.db.kysely;
@@ -190,10 +194,11 @@ export class HostViews {
    */
   private readonly bindingAnswers = new Map<string, Promise<string[]>>();
 
-  /** A port was bound, unbound, moved, created or deleted: what was kept about bindings may be wrong now. */
-  bindingsChanged(): void {
+  /** A port (`portId`, else any) was bound, unbound, moved, created or deleted: what was kept about bindings may be wrong now. */
+  bindingsChanged(portId?: string): void {
     this.bindingAnswers.clear();
-    this.groupHosts.clear();
+    if (portId === undefined) this.groupHosts.clear();
+    else this.groupHosts.portChanged(portId);
   }
 
   /**
@@ -203,8 +208,8 @@ export class HostViews {
    * network's hosts and, for the networks sharing a distributed router with it, theirs and
    * (a DVR-serviced port) their DVR peers.
    */
-  portBound(networkId: string, host: string, deviceOwner: string): void {
-    this.groupHosts.clear();
+  portBound(networkId: string, host: string, deviceOwner: string, portId: string): void {
+    this.groupHosts.portChanged(portId);
     if (!this.bindingAnswers.size) return;
     const routed = this.routerNetworks([networkId]);
     const gains = (key: string, nets: Set<string>) => {
@@ -233,39 +238,19 @@ export class HostViews {
 
   /**
    * The addresses of a security group's members (fixed IPs and allowed address pairs), per
-   * family, sorted as ipsets list them: what every host with a port in a group that names it as remote asks for
-   * after each member change. Kept until a port changes in anything but its status (the
-   * notifier says so first): one query per change, not one per host.
+   * family, sorted as ipsets list them: what every host with a port in a group that names it
+   * as remote asks for after each member change. When remembering, read whole once and then
+   * brought up to date port by port (the notifier names each port that changed).
    */
-  private readonly members = new Map<string, Promise<{ IPv4: string[]; IPv6: string[] }>>();
-  async memberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
-    const m = await this.recall(this.members, group, () => this.queryMemberIps(group));
-    return { IPv4: [...m.IPv4], IPv6: [...m.IPv6] };
+  memberIps(group: string): Promise<MemberIps> {
+    return this.members.memberIps(group);
   }
+  private readonly members: GroupMembers;
 
-  /** A port's addresses, groups or pairs may have changed. */
-  membersChanged(): void {
-    this.members.clear();
-    this.groupHosts.clear();
-  }
-
-  private async queryMemberIps(group: string): Promise<{ IPv4: string[]; IPv6: string[] }> {
-    const fixed = await this.k
-      .selectFrom('securitygroupportbindings as g')
-      .innerJoin('ipallocations as a', 'a.port_id', 'g.port_id')
-      .select('a.ip_address')
-      .where('g.security_group_id', '=', group)
-      .execute();
-    const pairs = await this.k
-      .selectFrom('securitygroupportbindings as g')
-      .innerJoin('allowedaddresspairs as aap', 'aap.port_id', 'g.port_id')
-      .select('aap.ip_address')
-      .where('g.security_group_id', '=', group)
-      .execute();
-    const all = [...fixed, ...pairs].map((r) => r.ip_address);
-    // In the order the agents keep them (ipset's), so theirs finds them sorted.
-    const family = (v6: boolean) => sortAddresses([...new Set(all.filter((ip) => ip.includes(':') === v6))]);
-    return { IPv4: family(false), IPv6: family(true) };
+  /** A port's addresses, groups or pairs may have changed (without `portId`: any port's). */
+  membersChanged(portId?: string): void {
+    if (portId === undefined) this.members.clear(), this.groupHosts.clear();
+    else this.members.portChanged(portId), this.groupHosts.portChanged(portId);
   }
 
   private async queryHostsOnNetwork(networkId: string): Promise<string[]> {
@@ -560,33 +545,19 @@ export class HostViews {
 
   /**
    * Hosts with ports in any of these groups, or whose ports' rules refer to them as remote.
-   * Remembered until a port changes in anything but its status, is bound elsewhere, or a
-   * group's rules change (`bindingsChanged`, `membersChanged`, `groupsChanged`).
+   * Remembered until a group's rules change (`groupsChanged`); a port that changes in anything
+   * but its status, binds or moves amends it (`membersChanged`, `portBound`, `bindingsChanged`).
    */
   async hostsForGroups(groups: string[]): Promise<string[]> {
     if (!groups.length) return [];
-    return [...(await this.recall(this.groupHosts, [...groups].sort().join(','), () => this.queryHostsForGroups(groups)))];
+    return this.groupHosts.hostsFor(groups);
   }
 
-  private readonly groupHosts = new Map<string, Promise<string[]>>();
+  private readonly groupHosts: GroupHosts;
 
   /** A security group's rules changed or it was deleted. */
   groupsChanged(): void {
     this.groupHosts.clear();
-  }
-
-  private async queryHostsForGroups(groups: string[]): Promise<string[]> {
-    const referencing = await this.k.selectFrom('securitygrouprules').select('security_group_id').where('remote_group_id', 'in', groups).execute();
-    const all = [...new Set([...groups, ...referencing.map((r) => r.security_group_id)])];
-    const rows = await this.k
-      .selectFrom('securitygroupportbindings as g')
-      .innerJoin('ports as p', 'p.id', 'g.port_id')
-      .select('p.binding_host_id')
-      .distinct()
-      .where('g.security_group_id', 'in', all)
-      .where('p.binding_host_id', '!=', '')
-      .execute();
-    return rows.map((r) => r.binding_host_id);
   }
 }
 
