@@ -99,7 +99,7 @@ describe('HostComposer passes', () => {
     await new Promise((r) => setTimeout(r, 5));
     c.after(20, pass('l3', 'ns-l3'));
     // One that would wait less than the pending moment gets its own, and so does one that
-    // would wait more than twice as long (an agent gathering a busy burst).
+    // would wait much longer (an agent gathering a busy burst).
     let early = 0;
     let late = 0;
     c.after(1, () => early++);

@@ -58,6 +58,9 @@ export interface ComposerOptions {
 
 export type Owner = 'setup' | 'ovs' | 'firewall' | 'l3' | 'dhcp' | 'metadata' | 'compute';
 
+/** How much sooner than it asked an agent's pass may start to run with the host's other agents' (ms). */
+const ALIGN_MS = 20;
+
 /** Owners whose system/internal ports only amend ports another owner plugs. */
 const AMENDING: ReadonlySet<Owner> = new Set<Owner>(['ovs']);
 
@@ -77,16 +80,16 @@ export class HostComposer {
   private gathers: Array<{ at: number; run: Array<() => void> }> = [];
 
   /**
-   * Run `fn` in about `ms`, with the other agents of the host that wait for a moment in the
-   * second half of that span: their passes then start in one timer callback and make one
-   * apply. Each agent's own timer made the OVS agent's pass (FDB entries, members) and the L3
-   * agent's (an ARP entry) of one port run on different turns of the event loop, so a host
-   * validated, diffed and applied twice what one port brought. (Not sooner than half: an agent
-   * gathering a busy burst for longer would pass more often.)
+   * Run `fn` in about `ms`, with the other agents of the host that wait for a moment at most
+   * ALIGN_MS sooner: their passes then start in one timer callback and make one apply. Each
+   * agent's own timer made the OVS agent's pass (FDB entries, members) and the L3 agent's (an
+   * ARP entry) of one port run on different turns of the event loop, so a host validated,
+   * diffed and applied twice what one port brought. (Not much sooner: an agent gathering a
+   * busy burst for longer would pass more often.)
    */
   after(ms: number, fn: () => void): void {
     const now = performance.now();
-    const slot = this.gathers.find((g) => g.at >= now + ms / 2 && g.at <= now + ms);
+    const slot = this.gathers.find((g) => g.at >= now + ms - Math.min(ms, ALIGN_MS) && g.at <= now + ms);
     if (slot) {
       slot.run.push(fn);
       return;
