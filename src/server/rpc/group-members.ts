@@ -24,9 +24,10 @@ interface Kept {
  */
 abstract class KeptByPort<T> {
   private readonly kept = new Map<string, Promise<T>>();
-  /** Ports changed since the kept answers were last brought up to date. */
+  /** Ports changed since the last catch-up was queued. */
   private dirty = new Set<string>();
-  private catching?: Promise<void>;
+  /** The last catch-up queued: each waits for the one before (a port's rows applied in the order read). */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: () => Kysely<Database>,
@@ -50,14 +51,15 @@ abstract class KeptByPort<T> {
 
   protected async answer(key: string, read: () => Promise<T>): Promise<T> {
     if (!this.remember) return read();
-    while (this.catching || this.dirty.size) {
-      if (!this.catching) {
-        const ports = [...this.dirty];
-        this.dirty = new Set();
-        this.catching = this.catchUp(ports).finally(() => (this.catching = undefined));
-      }
-      await this.catching;
+    // Wait for the ports changed before this question only: ports that change while it waits
+    // (a cloud coming up changes thousands) are the next question's, or a caller would wait
+    // for as long as ports keep changing.
+    if (this.dirty.size) {
+      const ports = [...this.dirty];
+      this.dirty = new Set();
+      this.tail = this.tail.then(() => this.catchUp(ports)).catch(() => this.clear()); // a failed read: read all again
     }
+    await this.tail;
     let kept = this.kept.get(key);
     if (!kept) {
       kept = read();
