@@ -9,34 +9,40 @@ import type { KyselyPlugin } from 'kysely';
 import { client, startTestServer } from '../../api/testing.js';
 import { GroupHosts, GroupMembers } from './group-members.js';
 
-test('group members: kept port by port, equal to a whole read after each kind of change', async () => {
+/** A test server with one network and subnet, its API, and a plugin that counts whole reads (selects with a join). */
+async function lab() {
   const srv = await startTestServer('sqlite');
+  const call = client(srv.url);
+  const ok = async (p: Promise<{ status: number; body: any }>) => {
+    const r = await p;
+    assert.ok(r.status < 300, JSON.stringify(r.body));
+    return r.body;
+  };
+  const net = (await ok(call('POST', '/v2.0/networks', { network: { name: 'n' } }))).network;
+  const subnet = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, cidr: '10.0.0.0/24', tenant_id: net.tenant_id } }))).subnet;
+  const joins = { n: 0 };
+  const counting: KyselyPlugin = {
+    transformQuery: ({ node }) => ((node.kind === 'SelectQueryNode' && node.joins?.length && joins.n++), node),
+    transformResult: async ({ result }) => result,
+  };
+  return { srv, call, ok, net, subnet, joins, db: () => srv.plugin.db.kysely.withPlugin(counting), plain: () => srv.plugin.db.kysely };
+}
+
+test('group members: kept port by port, equal to a whole read after each kind of change', async () => {
+  const { srv, call, ok, net, subnet, joins, db, plain } = await lab();
   try {
-    const call = client(srv.url);
-    const ok = async (p: Promise<{ status: number; body: any }>) => {
-      const r = await p;
-      assert.ok(r.status < 300, JSON.stringify(r.body));
-      return r.body;
-    };
-    const net = (await ok(call('POST', '/v2.0/networks', { network: { name: 'n' } }))).network;
-    const subnet = (await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, cidr: '10.0.0.0/24', tenant_id: net.tenant_id } }))).subnet;
     const port = async (ip: string) =>
       (await ok(call('POST', '/v2.0/ports', { port: { network_id: net.id, tenant_id: net.tenant_id, fixed_ips: [{ subnet_id: subnet.id, ip_address: ip }] } }))).port;
     const a = await port('10.0.0.9');
     const sg = a.security_groups[0];
 
     // Whole reads counted: a select with a join (a port's own rows need none).
-    let joins = 0;
-    const counting: KyselyPlugin = {
-      transformQuery: ({ node }) => ((node.kind === 'SelectQueryNode' && node.joins?.length && joins++), node),
-      transformResult: async ({ result }) => result,
-    };
-    const kept = new GroupMembers(() => srv.plugin.db.kysely.withPlugin(counting), true);
-    const whole = () => new GroupMembers(() => srv.plugin.db.kysely, false).memberIps(sg);
+    const kept = new GroupMembers(db, true);
+    const whole = () => new GroupMembers(plain, false).memberIps(sg);
     const check = async (what: string) => assert.deepEqual(await kept.memberIps(sg), await whole(), what);
 
     await check('read whole');
-    assert.equal(joins, 2);
+    assert.equal(joins.n, 2);
     const b = await port('10.0.0.10');
     kept.portChanged(b.id);
     await check('a new port');
@@ -74,39 +80,26 @@ test('group members: kept port by port, equal to a whole read after each kind of
     }
     assert.ok(answered, 'answered while ports kept changing');
     await asked;
-    assert.equal(joins, 2, 'the group was never read whole again');
+    assert.equal(joins.n, 2, 'the group was never read whole again');
     // What the caller gets is its own copy.
     (await kept.memberIps(sg)).IPv4.push('10.9.9.9');
     await check('a caller changing its answer changes nothing kept');
     kept.clear();
     await check('cleared: read whole again');
-    assert.equal(joins, 4);
+    assert.equal(joins.n, 4);
   } finally {
     await srv.destroy();
   }
 });
 
 test('group hosts: kept port by port, equal to a whole read after bindings, moves and leaving', async () => {
-  const srv = await startTestServer('sqlite');
+  const { srv, call, ok, net, joins, db, plain } = await lab();
   try {
-    const call = client(srv.url);
-    const ok = async (p: Promise<{ status: number; body: any }>) => {
-      const r = await p;
-      assert.ok(r.status < 300, JSON.stringify(r.body));
-      return r.body;
-    };
-    const net = (await ok(call('POST', '/v2.0/networks', { network: { name: 'n' } }))).network;
-    await ok(call('POST', '/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, cidr: '10.0.0.0/24', tenant_id: net.tenant_id } }));
     const port = async (host: string) => (await ok(call('POST', '/v2.0/ports', { port: { network_id: net.id, tenant_id: net.tenant_id, 'binding:host_id': host } }))).port;
     const a = await port('compute1');
     const sg = a.security_groups[0];
-    let joins = 0;
-    const counting: KyselyPlugin = {
-      transformQuery: ({ node }) => ((node.kind === 'SelectQueryNode' && node.joins?.length && joins++), node),
-      transformResult: async ({ result }) => result,
-    };
-    const kept = new GroupHosts(() => srv.plugin.db.kysely.withPlugin(counting), true);
-    const whole = async () => (await new GroupHosts(() => srv.plugin.db.kysely, false).hostsFor([sg])).sort();
+    const kept = new GroupHosts(db, true);
+    const whole = async () => (await new GroupHosts(plain, false).hostsFor([sg])).sort();
     const check = async (what: string) => assert.deepEqual((await kept.hostsFor([sg])).sort(), await whole(), what);
 
     await check('read whole');
@@ -128,7 +121,7 @@ test('group hosts: kept port by port, equal to a whole read after bindings, move
     kept.portChanged(a.id);
     await check('the last one goes');
     assert.deepEqual(await kept.hostsFor([sg]), []);
-    assert.equal(joins, 1, 'read whole once');
+    assert.equal(joins.n, 1, 'read whole once');
   } finally {
     await srv.destroy();
   }

@@ -75,6 +75,18 @@ abstract class KeptByPort<T> {
     if (answers.length) await this.update(ports, answers);
   }
 
+  /** Each port's security groups now. */
+  protected async groupsOf(ports: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const part of chunks(ports, 500))
+      for (const r of await this.k.selectFrom('securitygroupportbindings').select(['port_id', 'security_group_id']).where('port_id', 'in', part).execute()) {
+        const list = out.get(r.port_id);
+        if (list) list.push(r.security_group_id);
+        else out.set(r.port_id, [r.security_group_id]);
+      }
+    return out;
+  }
+
   /** Bring `answers` up to date with the ports' rows as they are now. */
   protected abstract update(ports: string[], answers: T[]): Promise<void>;
 }
@@ -88,12 +100,11 @@ export class GroupMembers extends KeptByPort<Kept & { group: string }> {
   }
 
   protected async update(ports: string[], answers: Array<Kept & { group: string }>): Promise<void> {
-    const groups: Array<{ port_id: string; security_group_id: string }> = [];
-    for (const part of chunks(ports, 500)) groups.push(...(await this.k.selectFrom('securitygroupportbindings').select(['port_id', 'security_group_id']).where('port_id', 'in', part).execute()));
+    const groups = await this.groupsOf(ports);
     const addresses = await this.addressesOf(ports);
     for (const kept of answers) {
-      const inGroup = new Set(groups.filter((g) => g.security_group_id === kept.group).map((g) => g.port_id));
-      const { add, del } = recount(kept.byPort, kept.count, ports, (port) => (inGroup.has(port) ? (addresses.get(port) ?? []) : []));
+      const now = (port: string) => (groups.get(port)?.includes(kept.group) ? (addresses.get(port) ?? []) : []);
+      const { add, del } = recount(kept.byPort, kept.count, ports, now);
       kept.ips = family(kept.ips, add, del);
     }
   }
@@ -173,16 +184,10 @@ export class GroupHosts extends KeptByPort<KeptHosts> {
   }
 
   protected async update(ports: string[], answers: KeptHosts[]): Promise<void> {
-    const groups = new Map<string, string[]>();
+    const groups = await this.groupsOf(ports);
     const hosts = new Map<string, string>();
-    for (const part of chunks(ports, 500)) {
-      for (const r of await this.k.selectFrom('securitygroupportbindings').select(['port_id', 'security_group_id']).where('port_id', 'in', part).execute()) {
-        const list = groups.get(r.port_id);
-        if (list) list.push(r.security_group_id);
-        else groups.set(r.port_id, [r.security_group_id]);
-      }
+    for (const part of chunks(ports, 500))
       for (const r of await this.k.selectFrom('ports').select(['id', 'binding_host_id']).where('id', 'in', part).execute()) hosts.set(r.id, r.binding_host_id);
-    }
     for (const kept of answers) {
       const now = (port: string) => {
         const host = hosts.get(port);
