@@ -51,4 +51,52 @@ describe('InProcessTransport', () => {
     assert.equal(await p, 'b');
     await t.close();
   });
+
+  it('runs at most prefetch handlers of a server at once, the others in the order sent', async () => {
+    const bus = new InProcessBus();
+    const srv = bus.transport({ prefetch: 2 });
+    const client = bus.transport();
+    const release: Array<() => void> = [];
+    const started: number[] = [];
+    await srv.serve('q-plugin', {
+      work: (a: { i: number }) => {
+        started.push(a.i);
+        return new Promise<number>((resolve) => release.push(() => resolve(a.i)));
+      },
+    });
+    const calls = [1, 2, 3, 4].map((i) => client.call<number>('q-plugin', 'work', { i }));
+    await until(() => started.length === 2);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(started, [1, 2]); // 3 and 4 wait for a handler to end
+    release.shift()!();
+    assert.equal(await calls[0], 1);
+    await until(() => started.length === 3);
+    assert.deepEqual(started, [1, 2, 3]);
+    while (started.length < 4 || release.length) {
+      release.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(await Promise.all(calls), [1, 2, 3, 4]);
+    await Promise.all([srv.close(), client.close()]);
+  });
+
+  it('a call waiting for its turn on a server that stops goes to another server', async () => {
+    const bus = new InProcessBus();
+    const a = bus.transport({ prefetch: 1 });
+    const b = bus.transport();
+    const client = bus.transport();
+    const stopA = await a.serve('l3_agent', { who: () => new Promise(() => {}) }); // never ends
+    await b.serve('l3_agent', { who: () => 'b' });
+    void client.call('l3_agent', 'who', {}, { timeoutMs: 60_000 }).catch(() => {}); // a, for ever
+    assert.equal(await client.call('l3_agent', 'who', {}), 'b'); // round-robin: b
+    const waiting = client.call('l3_agent', 'who', {}); // a again: behind the one that never ends
+    await new Promise((r) => setTimeout(r, 20));
+    await stopA();
+    assert.equal(await waiting, 'b');
+    await Promise.all([a.close(), b.close(), client.close()]);
+  });
+
+  it('refuses a prefetch below one', () => {
+    assert.throws(() => new InProcessTransport({ prefetch: 0 }), /prefetch must be at least 1/);
+  });
 });

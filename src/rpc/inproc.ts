@@ -31,6 +31,9 @@ interface Server {
   handlers: Handlers;
   owner: InProcessTransport;
   active: boolean;
+  /** Handlers of this server running now, and the deliveries waiting for one of them to end. */
+  running: number;
+  waiting: Array<() => Promise<unknown>>;
 }
 
 interface Pending {
@@ -80,6 +83,8 @@ export class InProcessBus {
 
   remove(server: Server): void {
     server.active = false;
+    // What waited for its turn goes to another server now (or is dropped), not after handlers that may never end.
+    for (const run of server.waiting.splice(0)) void run();
     const t = this.topics.get(server.topic);
     if (t) {
       const i = t.servers.indexOf(server);
@@ -98,6 +103,14 @@ export interface InProcessTransportOptions {
   bus?: InProcessBus;
   /** Failures of cast/fanout handlers (nobody waits for them). Default: one line on stderr. */
   onHandlerError?: (err: unknown, meta: { topic: string; method: string }) => void;
+  /**
+   * Handlers each of this transport's servers runs at once (default 64, as the AMQP
+   * transport's prefetch and Neutron's executor_thread_pool_size); further deliveries wait
+   * their turn in order. Unbounded, handlers that wait for a database that answers later
+   * (PostgreSQL) would all run interleaved, each finishing only when nearly all had, and a
+   * thousand hosts' burst would time out as a whole.
+   */
+  prefetch?: number;
 }
 
 export class InProcessTransport implements Transport, FaultInjectable {
@@ -108,10 +121,14 @@ export class InProcessTransport implements Transport, FaultInjectable {
   private nextId = 1;
   private closed = false;
   private readonly onHandlerError: NonNullable<InProcessTransportOptions['onHandlerError']>;
+  /** Handlers each server of this transport runs at once (see the option). */
+  readonly prefetch: number;
 
   constructor(opts: InProcessTransportOptions = {}) {
     this.bus = opts.bus ?? new InProcessBus();
     this.onHandlerError = opts.onHandlerError ?? reportHandlerError;
+    this.prefetch = opts.prefetch ?? 64;
+    if (!(this.prefetch >= 1)) throw new Error(`prefetch must be at least 1, not ${opts.prefetch}`);
   }
 
   inject(rules: FaultRules): () => void {
@@ -181,7 +198,7 @@ export class InProcessTransport implements Transport, FaultInjectable {
   async serve(topic: string, handlers: Handlers, opts: { fanout?: boolean } = {}): Promise<() => Promise<void>> {
     this.checkOpen();
     checkTopic(topic);
-    const server: Server = { topic, handlers, owner: this, active: true };
+    const server: Server = { topic, handlers, owner: this, active: true, running: 0, waiting: [] };
     this.servers.add(server);
     this.bus.add(server, opts.fanout === true);
     return async () => {
@@ -210,16 +227,23 @@ export class InProcessTransport implements Transport, FaultInjectable {
       this.settle(id, undefined, new RpcNoServer(server.topic, method));
       return;
     }
-    void dispatchSealed(target.handlers, env, target.topic).then((d) => {
-      const n = target.owner.faults.copies(() => describeSealed('reply', target.topic, method, d.reply));
-      for (let i = 0; i < n; i++) setImmediate(() => this.receiveReply(id, d.reply));
+    admit(target, () => {
+      // Stopped while the call waited its turn: to another server, as a requeue would.
+      if (!target.active) return Promise.resolve(this.deliverCall(target, env, id, method));
+      return dispatchSealed(target.handlers, env, target.topic).then((d) => {
+        const n = target.owner.faults.copies(() => describeSealed('reply', target.topic, method, d.reply));
+        for (let i = 0; i < n; i++) setImmediate(() => this.receiveReply(id, d.reply));
+      });
     });
   }
 
   private deliverOneWay(server: Server, env: RequestEnvelope): void {
     if (!server.active) return;
-    void dispatchSealed(server.handlers, env, server.topic).then((d) => {
-      if (d.error !== undefined) server.owner.onHandlerError(d.error, { topic: server.topic, method: d.method });
+    admit(server, () => {
+      if (!server.active) return Promise.resolve();
+      return dispatchSealed(server.handlers, env, server.topic).then((d) => {
+        if (d.error !== undefined) server.owner.onHandlerError(d.error, { topic: server.topic, method: d.method });
+      });
     });
   }
 
@@ -238,6 +262,20 @@ export class InProcessTransport implements Transport, FaultInjectable {
     if (err) p.reject(err);
     else p.resolve(value);
   }
+}
+
+/** Run a delivery on `server` now if fewer than its owner's prefetch are running, else in turn after them. */
+function admit(server: Server, run: () => Promise<unknown>): void {
+  if (server.running >= server.owner.prefetch) {
+    server.waiting.push(run);
+    return;
+  }
+  server.running++;
+  void run().finally(() => {
+    server.running--;
+    const next = server.waiting.shift();
+    if (next) admit(server, next);
+  });
 }
 
 /**
