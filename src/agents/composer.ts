@@ -24,6 +24,7 @@ import { portAt } from '../host/ovs.js';
 import { assertValidHost } from '../host/validate.js';
 import type { HostState, Namespace, OvsBridge } from '../host/state.js';
 import { DEAD_VLAN_TAG } from './ovs/constants.js';
+import { nextTurn } from './turns.js';
 
 /** What realises a host state: the emulated driver, or the real Linux one. */
 export interface HostDriver {
@@ -98,7 +99,10 @@ export class HostComposer {
     this.gathers.push(g);
     setTimeout(() => {
       this.gathers.splice(this.gathers.indexOf(g), 1);
-      for (const f of g.run) f();
+      // On the host's own turn: every host's timers of a burst come due together (turns.ts).
+      void nextTurn().then(() => {
+        for (const f of g.run) f();
+      });
     }, ms);
   }
 
@@ -198,10 +202,11 @@ export class HostComposer {
   }
 
   /**
-   * Make the host match the merged fragments. Calls coalesce: the apply starts on the next
-   * turn of the event loop, so the agents of a host that handle the same burst (an ARP entry
-   * for the L3 agent, the member update for the OVS agent) make one apply, not one each; while
-   * one apply runs, further requests collapse into one more pass after it.
+   * Make the host match the merged fragments. Calls coalesce: the apply starts on the host's
+   * next turn (turns.ts: a turn of the event loop, after the hosts that asked before), so the
+   * agents of a host that handle the same burst (an ARP entry for the L3 agent, the member
+   * update for the OVS agent) make one apply, not one each; while one apply runs, further
+   * requests collapse into one more pass after it.
    */
   async reconcile(): Promise<HostOp[]> {
     if (this.held) {
@@ -214,7 +219,7 @@ export class HostComposer {
     }
     this.pending = (async () => {
       try {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
         this.applying = true;
         let ops: HostOp[] = [];
         do {

@@ -183,7 +183,8 @@ export class ComputeService implements InstanceDirectory {
       return inst;
     });
     this.journal?.put(created);
-    for (const h of new Set(hosts)) await this.plug(h);
+    // The hosts plug their VIFs side by side, as Nova's compute services do (each waits for its host's turn: agents/turns.ts).
+    await Promise.all([...new Set(hosts)].map((h) => this.plug(h)));
     for (const inst of created) await this.startVm(inst);
     return created;
   }
