@@ -83,8 +83,6 @@ export class InProcessBus {
 
   remove(server: Server): void {
     server.active = false;
-    // What waited for its turn goes to another server now (or is dropped), not after handlers that may never end.
-    for (const run of server.waiting.splice(0)) void run();
     const t = this.topics.get(server.topic);
     if (t) {
       const i = t.servers.indexOf(server);
@@ -95,6 +93,9 @@ export class InProcessBus {
     const f = this.fanoutServers(server.topic).filter((s) => s !== server);
     if (f.length) this.fanouts.set(server.topic, f);
     else this.fanouts.delete(server.topic);
+    // What waited for its turn goes to another server now (or is dropped), not after handlers
+    // that may never end; once it is out of the topic, so the requeue cannot pick it again.
+    for (const run of server.waiting.splice(0)) void run();
   }
 }
 
