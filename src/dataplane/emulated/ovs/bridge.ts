@@ -4,7 +4,7 @@
 // packet; `output` emits a copy of the packet as it is at that moment.
 
 import type { Frame } from '../packet.js';
-import { SHARED_TEXT_MAX, type Action } from './actions.js';
+import { SHARED_TEXT_MAX, parseActions, type Action } from './actions.js';
 import { Classifier, N_TABLES, hashMatch } from './classifier.js';
 import { OvsFlowError, OvsPortError } from './errors.js';
 import * as fields from './fields.js';
@@ -12,6 +12,7 @@ import * as key from './key.js';
 import { learnFrom, learnedActions, sameSig, type LearnSpec } from './learn.js';
 import * as match from './match.js';
 import { MacLearningTable, type MacTableEntry } from './normal.js';
+import { reuseOutputs } from './outputs.js';
 import { parseFlow, type ParsedFlow } from './parse.js';
 import { Rule, RuleSpec } from './rule.js';
 import * as values from './values.js';
@@ -142,6 +143,8 @@ const PARSED = new Map<string, Array<{ flow: ParsedFlow; ports: ReadonlyArray<[s
 const PARSED_MAX = 1_000_000;
 /** Numberings remembered per text (hosts that plugged the same ports in another order). */
 const VARIANTS_MAX = 4;
+/** Long flows a bridge keeps its last parse of (a flood flow per network). */
+const LONG_FLOWS_MAX = 1024;
 
 /** A parse's rule spec, made once for every bridge that installs it (another cookie: its own). */
 const SPECS = new WeakMap<ParsedFlow, RuleSpec>();
@@ -275,14 +278,58 @@ export class OvsBridge {
       named.push(name);
       return this.port(name) !== undefined;
     };
+    if (text.length > SHARED_TEXT_MAX) {
+      // One host's own (a flood flow): not shared, and each version would stay. Its last
+      // version on this bridge is kept instead, for the next one to reuse (outputs.ts).
+      const again = this.reparseLong(text);
+      if (again) return again;
+      const flow = parseFlow(text, { portNumber, portKnown }, 'add');
+      this.rememberLong(flow, ports);
+      return flow;
+    }
     const flow = parseFlow(text, { portNumber, portKnown }, 'add');
-    if (text.length > SHARED_TEXT_MAX) return flow; // one host's own (a flood flow): not shared, and each version would stay
     if (!variants) {
       if (PARSED.size >= PARSED_MAX) PARSED.clear();
       PARSED.set(text, (variants = []));
     }
     if (variants.length >= VARIANTS_MAX) variants.shift();
     variants.push({ flow, ports, named });
+    return flow;
+  }
+
+  /** Long flows as last parsed here, by their text up to `actions=` (table, priority, cookie, match). */
+  private readonly longFlows = new Map<string, { actions: string; flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }>();
+
+  private rememberLong(flow: ParsedFlow, ports: ReadonlyArray<[string, number | undefined]>): void {
+    const at = flow.text.indexOf(',actions=');
+    if (at < 0 || !flow.actions) return;
+    if (this.longFlows.size >= LONG_FLOWS_MAX) this.longFlows.clear();
+    this.longFlows.set(flow.text.slice(0, at), { actions: flow.text.slice(at + ',actions='.length), flow, ports });
+  }
+
+  /**
+   * A long flow whose text up to its actions is one parsed here before, with the port names
+   * that resolved still resolving alike: that parse with the actions that changed parsed
+   * anew, or undefined (then a full parse, which also gives any error its own words).
+   */
+  private reparseLong(text: string): ParsedFlow | undefined {
+    const flowText = text.trim();
+    const at = flowText.indexOf(',actions=');
+    const head = at < 0 ? undefined : flowText.slice(0, at);
+    const last = head === undefined ? undefined : this.longFlows.get(head);
+    if (!last || !last.ports.every(([name, n]) => this.portNumber(name) === n)) return undefined;
+    const ctx = { portNumber: (name: string) => this.portNumber(name), portKnown: (name: string) => this.port(name) !== undefined };
+    const actionsText = flowText.slice(at + ',actions='.length);
+    let actions: Action[] | undefined;
+    try {
+      actions = reuseOutputs(last.actions, last.flow.actions!, actionsText, (items) => parseActions(items.join(','), flowText, ctx, { vlan: undefined, table: last.flow.table }));
+    } catch {
+      return undefined;
+    }
+    // The outputs kept name ports that must still be here (OVS refuses a flow naming a missing one).
+    if (!actions || actions.some((a) => a.kind === 'output' && a.name !== undefined && !this.port(a.name))) return undefined;
+    const flow: ParsedFlow = { ...last.flow, text: flowText, actions };
+    this.longFlows.set(head!, { actions: actionsText, flow, ports: last.ports });
     return flow;
   }
 
