@@ -498,7 +498,6 @@ const ownPeers = new WeakMap<object, number>();
  * entry was replaced.
  */
 export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void {
-  const key = (x: [string, string]) => `${x[0]}|${x[1]}`;
   for (const [net, e] of Object.entries(delta)) {
     const old = fdb[net];
     let ports = old?.ports;
@@ -515,15 +514,13 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
       named.push(ip);
       const list = ports[ip] ?? [];
       if (add) {
-        const seen = new Set(list.map(key));
-        const extra = entries.filter((x) => !seen.has(key(x)));
+        const extra = notIn(list, entries);
         if (!extra.length) continue;
         if (!list.length) count++;
         ports[ip] = internPeerList(ip, [...list, ...extra]);
         changed = true;
       } else {
-        const gone = new Set(entries.map(key));
-        const left = list.filter((x) => !gone.has(key(x)));
+        const left = notIn(entries, list);
         if (left.length === list.length) continue;
         changed = true;
         if (left.length) ports[ip] = internPeerList(ip, left);
@@ -540,6 +537,20 @@ export function applyFdb(fdb: FdbEntries, delta: FdbEntries, add: boolean): void
       if (old && old.network_type === e.network_type && old.segment_id === e.segment_id) noteFdbChange(fdb[net], old, named);
     } else delete fdb[net];
   }
+}
+
+type Pair = readonly [string, string];
+/**
+ * The pairs of `xs` that `list` does not hold. A peer's entry list is short (its ports on one
+ * network and the flooding entry): a scan, without a key string per pair, which this paid
+ * per host per peer of every cast; a set where both are long.
+ */
+function notIn<P extends Pair>(list: readonly Pair[], xs: readonly P[]): P[] {
+  if (list.length * xs.length > 64) {
+    const seen = new Set(list.map((p) => `${p[0]}|${p[1]}`));
+    return xs.filter((x) => !seen.has(`${x[0]}|${x[1]}`));
+  }
+  return xs.filter((x) => !list.some((y) => y === x || (y[0] === x[0] && y[1] === x[1])));
 }
 
 /**
