@@ -76,6 +76,13 @@ function checkJson(value: unknown, path: string, seal: boolean): void {
     const o = v as object;
     const long = seal && Array.isArray(o) && o.length >= SEALED_MIN_LENGTH;
     if (long && SEALED.has(o)) return;
+    // An array of strings (an FDB entry's [MAC, IP] pair, a member list) holds no cycle:
+    // checked without the stack, which cost more than the check for the pairs of every cast.
+    if (Array.isArray(o) && allStrings(o)) {
+      if (seal) Object.freeze(o);
+      if (long) SEALED.add(o);
+      return;
+    }
     if (stack.has(o)) throw new RpcPayloadError(`${at()} refers back to one of its parents (a cycle)`);
     stack.add(o);
     if (Array.isArray(o)) {
@@ -108,6 +115,12 @@ function checkJson(value: unknown, path: string, seal: boolean): void {
     if (long) SEALED.add(o);
   };
   walk(value);
+}
+
+/** Every element a string (no holes: a hole reads as undefined). */
+function allStrings(a: readonly unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) if (typeof a[i] !== 'string') return false;
+  return true;
 }
 
 export function encodeRequest(method: string, args: unknown): string {
