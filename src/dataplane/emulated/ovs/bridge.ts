@@ -145,6 +145,8 @@ const PARSED_MAX = 1_000_000;
 const VARIANTS_MAX = 4;
 /** Long flows a bridge keeps its last parse of (a flood flow per network). */
 const LONG_FLOWS_MAX = 1024;
+/** Where a flow's text turns from what it matches to what it does (as `renderFlow` writes it). */
+const ACTIONS = ',actions=';
 
 /** A parse's rule spec, made once for every bridge that installs it (another cookie: its own). */
 const SPECS = new WeakMap<ParsedFlow, RuleSpec>();
@@ -265,8 +267,21 @@ export class OvsBridge {
    * with every bridge that gives the port names it resolved the same numbers (see PARSED).
    */
   parseFlow(text: string): ParsedFlow {
+    if (text.length > SHARED_TEXT_MAX) return this.parseLong(text);
     let variants = PARSED.get(text);
     for (const v of variants ?? []) if (v.ports.every(([name, n]) => this.portNumber(name) === n) && v.named.every((name) => this.port(name))) return v.flow;
+    const { flow, ports, named } = this.parseResolving(text);
+    if (!variants) {
+      if (PARSED.size >= PARSED_MAX) PARSED.clear();
+      PARSED.set(text, (variants = []));
+    }
+    if (variants.length >= VARIANTS_MAX) variants.shift();
+    variants.push({ flow, ports, named });
+    return flow;
+  }
+
+  /** A full parse, with the port names it resolved to numbers and those it asked about. */
+  private parseResolving(text: string): { flow: ParsedFlow; ports: Array<[string, number | undefined]>; named: string[] } {
     const ports: Array<[string, number | undefined]> = [];
     const named: string[] = [];
     const portNumber = (name: string) => {
@@ -278,48 +293,42 @@ export class OvsBridge {
       named.push(name);
       return this.port(name) !== undefined;
     };
-    if (text.length > SHARED_TEXT_MAX) {
-      // One host's own (a flood flow): not shared, and each version would stay. Its last
-      // version on this bridge is kept instead, for the next one to reuse (outputs.ts).
-      const again = this.reparseLong(text);
-      if (again) return again;
-      const flow = parseFlow(text, { portNumber, portKnown }, 'add');
-      this.rememberLong(flow, ports);
-      return flow;
-    }
-    const flow = parseFlow(text, { portNumber, portKnown }, 'add');
-    if (!variants) {
-      if (PARSED.size >= PARSED_MAX) PARSED.clear();
-      PARSED.set(text, (variants = []));
-    }
-    if (variants.length >= VARIANTS_MAX) variants.shift();
-    variants.push({ flow, ports, named });
-    return flow;
+    return { flow: parseFlow(text, { portNumber, portKnown }, 'add'), ports, named };
   }
 
   /** Long flows as last parsed here, by their text up to `actions=` (table, priority, cookie, match). */
   private readonly longFlows = new Map<string, { actions: string; flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }>();
 
-  private rememberLong(flow: ParsedFlow, ports: ReadonlyArray<[string, number | undefined]>): void {
-    const at = flow.text.indexOf(',actions=');
-    if (at < 0 || !flow.actions) return;
+  /**
+   * A long flow is one host's own (a flood flow): not shared, and each version would stay. Its
+   * last version on this bridge is kept instead, for the next one to reuse (outputs.ts).
+   */
+  private parseLong(text: string): ParsedFlow {
+    const flowText = text.trim();
+    const at = flowText.indexOf(ACTIONS);
+    if (at < 0) return this.parseResolving(text).flow; // refused, in the parser's words
+    const head = flowText.slice(0, at);
+    const actions = flowText.slice(at + ACTIONS.length);
+    const last = this.longFlows.get(head);
+    const again = last && this.reuseLast(flowText, actions, last);
+    if (again) {
+      this.longFlows.set(head, { actions, flow: again, ports: last.ports });
+      return again;
+    }
+    const { flow, ports } = this.parseResolving(text);
     if (this.longFlows.size >= LONG_FLOWS_MAX) this.longFlows.clear();
-    this.longFlows.set(flow.text.slice(0, at), { actions: flow.text.slice(at + ',actions='.length), flow, ports });
+    this.longFlows.set(head, { actions, flow, ports });
+    return flow;
   }
 
   /**
-   * A long flow whose text up to its actions is one parsed here before, with the port names
-   * that resolved still resolving alike: that parse with the actions that changed parsed
-   * anew, or undefined (then a full parse, which also gives any error its own words).
+   * The last parse of a long flow with the same text up to its actions, the actions that
+   * changed parsed anew; undefined where a port name resolves otherwise now, or where only a
+   * full parse does (which also gives any error its own words).
    */
-  private reparseLong(text: string): ParsedFlow | undefined {
-    const flowText = text.trim();
-    const at = flowText.indexOf(',actions=');
-    const head = at < 0 ? undefined : flowText.slice(0, at);
-    const last = head === undefined ? undefined : this.longFlows.get(head);
-    if (!last || !last.ports.every(([name, n]) => this.portNumber(name) === n)) return undefined;
+  private reuseLast(flowText: string, actionsText: string, last: { actions: string; flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }): ParsedFlow | undefined {
+    if (!last.ports.every(([name, n]) => this.portNumber(name) === n)) return undefined;
     const ctx = { portNumber: (name: string) => this.portNumber(name), portKnown: (name: string) => this.port(name) !== undefined };
-    const actionsText = flowText.slice(at + ',actions='.length);
     let actions: Action[] | undefined;
     try {
       actions = reuseOutputs(last.actions, last.flow.actions!, actionsText, (items) => parseActions(items.join(','), flowText, ctx, { vlan: undefined, table: last.flow.table }));
@@ -328,9 +337,7 @@ export class OvsBridge {
     }
     // The outputs kept name ports that must still be here (OVS refuses a flow naming a missing one).
     if (!actions || actions.some((a) => a.kind === 'output' && a.name !== undefined && !this.port(a.name))) return undefined;
-    const flow: ParsedFlow = { ...last.flow, text: flowText, actions };
-    this.longFlows.set(head!, { actions: actionsText, flow, ports: last.ports });
-    return flow;
+    return { ...last.flow, text: flowText, actions };
   }
 
   /** Adds one flow; returns it as the bridge keeps it. */
