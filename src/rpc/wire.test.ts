@@ -58,6 +58,7 @@ describe('what JSON cannot carry', () => {
     assert.equal(refused({ ports: { '10.0.1.2': [['fa:16:3e:00:00:01', '10.0.0.5']], x: [1, 2, NaN] } }), 'args.ports.x[2] is NaN, which JSON cannot carry');
     assert.equal(refused({ 'a-b': [{ when: new Date(0) }] }), 'args["a-b"][0].when is a Date, not a plain object; convert it to JSON values first');
     assert.equal(refused([['ok'], [undefined]]), 'args[1][0] is undefined, which JSON would turn into null');
+    assert.equal(refused({ pair: ['fa:16:3e:00:00:01', , '10.0.0.5'] }), 'args.pair[1] is undefined, which JSON would turn into null', 'a hole among strings');
     assert.equal(refused({ n: 1n }), 'args.n is a bigint, which JSON cannot carry');
     const loop: Record<string, unknown> = { a: 'x' };
     loop.self = { again: loop };
