@@ -2,18 +2,24 @@
 //
 // For tables with millions of entries across a process whose keys are already integers (an
 // emulated switch's flows by the hash of their match, a device's neighbours by address): a
-// `Map` entry costs about 60 bytes there, this one 12 bytes per slot at 37-75% load (20 with
+// `Map` entry costs about 60 bytes there, this one 16 bytes per slot at 37-75% load (24 with
 // `extra`). `undefined` marks an empty slot, so it is not a value the map can hold. Each entry
 // may keep a number beside its value (`extra`): what would otherwise take an object per entry
 // (the classifier keeps a flow's creation time there until the flow needs an object of its own).
+//
+// Plain arrays (V8 keeps int32 keys and doubles unboxed in them), not typed arrays: a typed
+// array of more than 64 bytes has its memory outside V8's heap, and V8 answers a burst of such
+// allocations with collections of its own ("external memory pressure"). A thousand emulated
+// hosts growing or first stamping their tables together paid seconds of those; the first port
+// added after a ping took 2-4 s at 400 hosts, most of it in this map's allocations.
 
-const NO_KEYS = new Int32Array(0);
-const NO_EXTRAS = new Float64Array(0);
+const NO_KEYS: number[] = [];
+const NO_EXTRAS: number[] = [];
 
 export class IntMap<V> {
-  private keys: Int32Array;
+  private keys: number[];
   private vals: Array<V | undefined>;
-  private extras: Float64Array;
+  private extras: number[];
   private shift: number;
   private count = 0;
 
@@ -72,7 +78,7 @@ export class IntMap<V> {
     }
     this.vals[i] = value;
     // The column is made on the first number other than 0 (a map that keeps none has none).
-    if (extra !== 0 && this.extras.length === 0) this.extras = new Float64Array(this.keys.length);
+    if (extra !== 0 && this.extras.length === 0) this.extras = new Array<number>(this.keys.length).fill(0);
     if (this.extras.length) this.extras[i] = extra;
     return this;
   }
@@ -113,8 +119,8 @@ export class IntMap<V> {
 
   private resize(cap: number): void {
     const { keys, vals, extras } = this;
-    this.keys = new Int32Array(cap);
-    this.extras = extras.length ? new Float64Array(cap) : NO_EXTRAS;
+    this.keys = new Array<number>(cap).fill(0);
+    this.extras = extras.length ? new Array<number>(cap).fill(0) : NO_EXTRAS;
     this.vals = new Array<V | undefined>(cap).fill(undefined);
     this.shift = 32 - Math.log2(cap);
     for (let i = 0; i < keys.length; i++) {

@@ -1,20 +1,23 @@
-// A multiset of 32-bit hashes in one typed array (open addressing, linear probing).
+// A multiset of 32-bit hashes in one array (open addressing, linear probing). A plain array
+// (V8 keeps int32s unboxed in it), not a typed one: typed arrays beyond 64 bytes live outside
+// V8's heap, and a burst of them (a thousand hosts growing their bags together) makes V8
+// collect for "external memory pressure" (common/intmap.ts).
 //
 // What `validate` keeps per unordered collection to check the next state's changes for
 // duplicates: a big host holds tens of thousands of flows and neighbours, and a `Set` of their
 // key strings cost about 40 bytes per element on every host (the key strings of per-host
-// neighbours included). A hash costs 4 to 10 bytes; two keys with one hash are told apart
+// neighbours included). A hash costs 8 to 20 bytes; two keys with one hash are told apart
 // by the caller, who looks at the keys themselves when `has` says yes. Hash 0 marks an empty
 // slot and counts as 1.
 
 export class HashBag {
-  private slots: Int32Array;
+  private slots: number[];
   private used = 0;
 
   constructor(capacity = 16) {
     let cap = 16;
     while (cap < capacity * 2) cap *= 2;
-    this.slots = new Int32Array(cap);
+    this.slots = new Array<number>(cap).fill(0);
   }
 
   get size(): number {
@@ -71,7 +74,7 @@ export class HashBag {
 
   private resize(cap: number): void {
     const old = this.slots;
-    this.slots = new Int32Array(cap);
+    this.slots = new Array<number>(cap).fill(0);
     for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.put(old[i]);
   }
 }
