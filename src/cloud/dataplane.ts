@@ -127,8 +127,8 @@ export class EmulatedDataplane implements Dataplane {
 
   dhcp(vm: VmSpec): DhcpLease | undefined {
     let lease: DhcpLease | undefined;
-    // Only the lease is wanted: no trace of the exchange.
-    this.world.untraced(() => this.world.dhcp({ host: vm.host, ns: vm.name }, (l) => (lease = l)));
+    // Only the lease is wanted: no record of the exchange.
+    this.world.unrecorded(() => this.world.dhcp({ host: vm.host, ns: vm.name }, (l) => (lease = l)));
     return lease;
   }
 

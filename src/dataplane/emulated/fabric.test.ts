@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { World } from './world.js';
+import { ipToInt } from './addr.js';
 import type { Frame } from './packet.js';
 import { renderTrace } from '../../trace/render.js';
 
@@ -151,6 +152,21 @@ test('untraced traffic keeps its deliveries and drops but records no steps; trac
   assert.equal(w.tracing, true, 'restored when the traffic throws');
   const traced = w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2', { seq: 2 });
   assert.ok(traced.steps.length > 0);
+});
+
+test('unrecorded traffic has its effects but keeps no record at all; recording is back afterwards', () => {
+  const w = vlanWorld();
+  const port1 = w.host('compute1').ns('ns1').device('port1');
+  const peer = w.host('compute2').ns('ns1').device('port1');
+  assert.equal(port1.neigh.get(ipToInt('10.1.0.2')), undefined);
+  const none = w.unrecorded(() => w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2', { seq: 1 }));
+  assert.deepEqual([none.steps.length, none.packets.length, none.delivered.length, none.dropped.length], [0, 0, 0, 0]);
+  // The echo went out and its ARP exchange happened: both ends learned each other.
+  assert.equal(port1.neigh.get(ipToInt('10.1.0.2'))?.mac, peer.mac);
+  assert.equal(peer.neigh.get(ipToInt('10.1.0.1'))?.mac, port1.mac);
+  assert.throws(() => w.unrecorded(() => w.ping({ host: 'nowhere' }, '10.1.0.2')));
+  const again = w.ping({ host: 'compute1', ns: 'ns1' }, '10.1.0.2', { seq: 2 });
+  assert.ok(again.steps.length > 0 && again.delivered.some((d) => d.host === 'compute1' && d.frame.l4?.kind === 'icmp' && d.frame.l4.type === 0), 'recorded again, steps included');
 });
 
 test('traffic outside a capture (a gratuitous ARP an agent sends) moves but is not recorded; the next capture holds only its own', () => {

@@ -84,14 +84,32 @@ export class World implements Engine {
   }
 
   /**
+   * Runs `fn` with captures that keep nothing, not even deliveries and drops: for traffic whose
+   * effect alone is wanted (a DHCP lease). A broadcast in a big cloud crosses every host of its
+   * network, and each host's drop of it (and of the underlay ARP its tunnels need) was kept
+   * for a record nobody read.
+   */
+  unrecorded<T>(fn: () => T): T {
+    const was = this.recordWanted;
+    this.recordWanted = false;
+    try {
+      return fn();
+    } finally {
+      this.recordWanted = was;
+    }
+  }
+
+  private recordWanted = true;
+
+  /**
    * Runs `fn` and the traffic it causes with the tracer open, and returns the record. Traffic
    * outside (an agent's announcements, timers) is not recorded: nothing would ever read it,
    * and a long-running cloud would keep all of it.
    */
   private record(fn: () => void): TraceRecord {
     const { active, steps } = this.tracer;
-    this.tracer.active = true;
-    this.tracer.steps = this.stepsWanted;
+    this.tracer.active = this.recordWanted;
+    this.tracer.steps = this.recordWanted && this.stepsWanted;
     this.tracer.reset();
     try {
       fn();

@@ -306,12 +306,13 @@ export class EmulatedHost {
   }
 
   drop(ns: Namespace | undefined, dev: Device | undefined, frame: Frame, pkt: number, reason: string, bridge?: string): void {
-    const d = { pkt, host: this.name, ns: ns?.name || undefined, dev: dev?.name, bridge, reason, frame };
-    this.engine.tracer.drop(d);
+    if (!this.engine.tracer.active) return;
+    this.engine.tracer.drop({ pkt, host: this.name, ns: ns?.name || undefined, dev: dev?.name, bridge, reason, frame });
     if (this.engine.tracer.steps) this.step(ns, { pkt, dev: dev?.name, bridge, kind: 'drop', action: `dropped: ${reason}`, before: frame });
   }
 
   deliver(ns: Namespace, dev: Device, frame: Frame, pkt: number, to: string): void {
+    if (!this.engine.tracer.active) return;
     this.engine.tracer.deliver({ pkt, host: this.name, ns: ns.name || undefined, dev: dev.name, to, frame });
     if (this.engine.tracer.steps) this.step(ns, { pkt, dev: dev.name, kind: 'deliver', action: `delivered to ${to}`, before: frame });
   }

@@ -103,7 +103,8 @@ export class IpStack {
         }
       }
       if (spa !== 0) this.learn(dev, spa, arp.sha, false, pkt, frame);
-      this.host.drop(ns, dev, frame, pkt, `ARP who-has ${arp.tpa}: not a local address${dev.proxyArp || ns.proxyArpAll ? ' and not proxied' : ''}`);
+      // Every host of a segment hears each who-has (a thousand hosts: a million per flood's underlay ARP): no reason text unless kept.
+      if (this.host.engine.tracer.active) this.host.drop(ns, dev, frame, pkt, `ARP who-has ${arp.tpa}: not a local address${dev.proxyArp || ns.proxyArpAll ? ' and not proxied' : ''}`);
       return;
     }
     // Replies (and gratuitous ARP) update an entry that exists; unsolicited ones create
