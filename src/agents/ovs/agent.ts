@@ -431,7 +431,7 @@ export class OvsAgent extends Agent {
 
   /** The hybrid iptables firewall of the ports here (the 'firewall' fragment). */
   private async firewallFragment(info: SecurityGroupInfo | undefined): Promise<HostState> {
-    let st = emptyHost();
+    let st: HostState;
     if (!this.zones) {
       const raw = (await this.composer.current()).namespaces['']?.iptables.raw;
       this.zones = raw ? zonesFromRaw(raw) : new Map();
@@ -455,10 +455,17 @@ export class OvsAgent extends Agent {
       fw = built;
     }
     if (fw === last?.fw && last.state) return (this.lastFirewall = { ...last, info }).state!;
-    const root = st.namespaces[''];
     const ipsets: Record<string, IpSet> = Object.fromEntries(fw.ipsets.map((x) => [x.name, x]));
-    st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables: { filter: fw.filter, raw: fw.raw }, ipsets } } };
-    for (const [k, v] of Object.entries(fw.sysctls)) st = setSysctl(st, '', k, v);
+    const was = last?.state?.namespaces[''];
+    if (was && last!.fw.filter === fw.filter && last!.fw.raw === fw.raw && last!.fw.sysctls === fw.sysctls) {
+      // Only the sets changed (members came or went elsewhere): the rest as the last fragment held it.
+      st = { ...last!.state!, namespaces: { '': { ...was, ipsets } } };
+    } else {
+      st = emptyHost();
+      const root = st.namespaces[''];
+      st = { ...st, namespaces: { ...st.namespaces, '': { ...root, iptables: { filter: fw.filter, raw: fw.raw }, ipsets } } };
+      for (const [k, v] of Object.entries(fw.sysctls)) st = setSysctl(st, '', k, v);
+    }
     this.lastFirewall = { info, shape, fw, state: st };
     return st;
   }
