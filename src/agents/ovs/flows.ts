@@ -483,8 +483,7 @@ function tunnelEndpoint(type: TunnelType, ip: string): TunnelEndpoint {
  * flows here, not the network's thousands.
  */
 function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]): FdbChunk {
-  const peerSig = `${net.lvid}|${net.network_type}|${net.segmentation_id}|${s.arpResponder}|${s.tunnelTypes.join(',')}`;
-  const sig = `${peerSig}|${s.localIp}`;
+  const { peerSig, sig } = netSigs(s, net);
   const have = fdbMemo.get(entry);
   if (have && have.sig === sig) return have;
   const chunk: FdbChunk = { sig, flows: [], tunnels: [] };
@@ -500,6 +499,21 @@ function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]):
   chunk.flows = networkFlows(ctx, state, entry);
   chunk.tunnels = state.tunnels;
   return chunk;
+}
+
+/**
+ * What a network's chunk and its peers' records depend on, made once per network object (a
+ * pass looks up every network's chunk; the agent keeps the objects while its ports are the same,
+ * and never changes one once planned).
+ */
+const sigMemo = new WeakMap<LocalNetwork, { s: OvsSettings; peerSig: string; sig: string }>();
+function netSigs(s: OvsSettings, net: LocalNetwork): { peerSig: string; sig: string } {
+  const have = sigMemo.get(net);
+  if (have && have.s === s) return have;
+  const peerSig = `${net.lvid}|${net.network_type}|${net.segmentation_id}|${s.arpResponder}|${s.tunnelTypes.join(',')}`;
+  const made = { s, peerSig, sig: `${peerSig}|${s.localIp}` };
+  sigMemo.set(net, made);
+  return made;
 }
 
 /**
