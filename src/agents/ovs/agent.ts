@@ -431,7 +431,6 @@ export class OvsAgent extends Agent {
 
   /** The hybrid iptables firewall of the ports here (the 'firewall' fragment). */
   private async firewallFragment(info: SecurityGroupInfo | undefined): Promise<HostState> {
-    let st: HostState;
     if (!this.zones) {
       const raw = (await this.composer.current()).namespaces['']?.iptables.raw;
       this.zones = raw ? zonesFromRaw(raw) : new Map();
@@ -457,6 +456,7 @@ export class OvsAgent extends Agent {
     if (fw === last?.fw && last.state) return (this.lastFirewall = { ...last, info }).state!;
     const ipsets: Record<string, IpSet> = Object.fromEntries(fw.ipsets.map((x) => [x.name, x]));
     const was = last?.state?.namespaces[''];
+    let st: HostState;
     if (was && last!.fw.filter === fw.filter && last!.fw.raw === fw.raw && last!.fw.sysctls === fw.sysctls) {
       // Only the sets changed (members came or went elsewhere): the rest as the last fragment held it.
       st = { ...last!.state!, namespaces: { '': { ...was, ipsets } } };

@@ -52,6 +52,8 @@ export class World implements Engine {
   tracer = new Tracer(false, false);
   /** Whether captures record steps (`tracing`); the tracer's own flag is on only inside one. */
   private stepsWanted = true;
+  /** Whether captures keep a record at all (`unrecorded`). */
+  private recordWanted = true;
   now = 0;
   hosts = new Map<string, EmulatedHost>();
   segments = new Map<string, Segment>();
@@ -98,8 +100,6 @@ export class World implements Engine {
       this.recordWanted = was;
     }
   }
-
-  private recordWanted = true;
 
   /**
    * Runs `fn` and the traffic it causes with the tracer open, and returns the record. Traffic

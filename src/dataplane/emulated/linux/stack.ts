@@ -103,7 +103,8 @@ export class IpStack {
         }
       }
       if (spa !== 0) this.learn(dev, spa, arp.sha, false, pkt, frame);
-      // Every host of a segment hears each who-has (a thousand hosts: a million per flood's underlay ARP): no reason text unless kept.
+      // Every host of a segment hears each who-has (a thousand hosts: a million for the underlay
+      // ARP of one flood): no reason text unless a record keeps it.
       if (this.host.engine.tracer.active) this.host.drop(ns, dev, frame, pkt, `ARP who-has ${arp.tpa}: not a local address${dev.proxyArp || ns.proxyArpAll ? ' and not proxied' : ''}`);
       return;
     }
