@@ -38,6 +38,16 @@ export class Segment {
       const names = targets.map((n) => `${n.ns.host.name}:${n.name}`).join(', ') || '(nobody)';
       tracer.step({ pkt, host: from.ns.host.name, dev: from.name, bridge: `segment ${this.name}`, kind: 'wire', action: `${to ? 'to' : 'flood to'} ${names}`, before: frame });
     }
-    for (const n of targets) this.engine.schedule(() => n.ns.host.rx(n, frame, pkt));
+    // One event for a flood: each NIC's rx in turn is what an event per NIC would run, in the same
+    // order (what an rx schedules goes after the event, as after the last NIC's then), without
+    // a closure per NIC (a thousand hosts' tunnel segment hears a million who-has per flood).
+    if (targets.length === 1) {
+      const [n] = targets;
+      this.engine.schedule(() => n.ns.host.rx(n, frame, pkt));
+    } else if (targets.length) {
+      this.engine.schedule(() => {
+        for (const n of targets) n.ns.host.rx(n, frame, pkt);
+      });
+    }
   }
 }
