@@ -41,13 +41,9 @@ export class Segment {
     // One event for a flood: each NIC's rx in turn is what an event per NIC would run, in the same
     // order (what an rx schedules goes after the event, as after the last NIC's then), without
     // a closure per NIC (a thousand hosts' tunnel segment hears a million who-has per flood).
-    if (targets.length === 1) {
-      const [n] = targets;
-      this.engine.schedule(() => n.ns.host.rx(n, frame, pkt));
-    } else if (targets.length) {
+    if (targets.length)
       this.engine.schedule(() => {
         for (const n of targets) n.ns.host.rx(n, frame, pkt);
       });
-    }
   }
 }
