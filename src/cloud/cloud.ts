@@ -156,17 +156,20 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 }).catch(abort)).replace('//0.0.0.0:', '//127.0.0.1:');
   await servers.identity?.publishService('compute', 'nova', 'OpenStack Compute', `${computeUrl}/v2.1`);
 
+  // Quiet: a round in which no agent made a pass and the bus carried nothing. Looking at the
+  // agents alone missed the casts of a pass that ended just before its agent was looked at
+  // (a port's FDB casts to every host, sent after its host's agent had already been seen idle).
+  const syncs = () => {
+    let n = 0;
+    for (const node of nodes.values()) for (const a of node.agents) n += a.syncs;
+    return n;
+  };
   const settle = async () => {
     for (let round = 0; round < 50; round++) {
       await new Promise((r) => setTimeout(r, 5));
-      let busy = false;
-      for (const n of nodes.values())
-        for (const a of n.agents) {
-          const before = a.syncs;
-          await a.idle();
-          if (a.syncs !== before) busy = true;
-        }
-      if (!busy) return;
+      const [sent, done, passes] = [bus.sent, bus.done, syncs()];
+      for (const n of nodes.values()) for (const a of n.agents) await a.idle();
+      if (sent === done && bus.sent === sent && bus.done === done && syncs() === passes) return;
     }
   };
 
