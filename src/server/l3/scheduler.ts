@@ -120,9 +120,13 @@ export class Scheduler {
     return inTransaction(this.db, async (tx) => {
       const out = { routers: [] as string[], networks: [] as string[] };
       if (agent.agent_type === AGENT_TYPES.l3) {
+        // Only for the routers its mode may host: a compute host's dvr agent hosts none (after a
+        // pause every one of a thousand comes back, each rescheduling every router: the agents
+        // read whole, for nothing, a thousand times).
+        const mode = configOf(agent).agent_mode ?? 'legacy';
         const routers = await tx.selectFrom('routers').selectAll().execute();
         for (const r of routers) {
-          if (!this.needsAgent(r)) continue;
+          if (!this.needsAgent(r) || !this.eligibleModes(r).includes(mode)) continue;
           const before = await this.dvr.snatHost(tx, r.id);
           const after = await this.scheduleRouter(tx, r);
           if (after && after !== before) out.routers.push(r.id);
