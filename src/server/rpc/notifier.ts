@@ -207,7 +207,7 @@ export class AgentNotifier {
       this.views.portsChanged(port.network_id, port.id);
     }
     if (e.kind === 'network' || e.kind === 'subnet' || e.kind === 'router') this.views.networksChanged();
-    if (e.kind === 'agent') this.views.agentsChanged();
+    if (e.kind === 'agent') await this.views.agentChanged(e);
     if (e.kind === 'security_group') this.views.groupsChanged();
     switch (e.kind) {
       case 'port':

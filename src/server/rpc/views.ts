@@ -136,7 +136,7 @@ export class HostViews {
   /**
    * Tunnel endpoints of the hosts' OVS agents, in one query. Remembered per host until an
    * agent is created, revived, reconfigured or deleted (the notifier says so through
-   * `agentsChanged`).
+   * `agentChanged`).
    */
   async ovsAgentIps(hosts: string[]): Promise<Map<string, string>> {
     if (!this.opts.remember) return this.queryOvsAgentIps(hosts);
@@ -158,8 +158,15 @@ export class HostViews {
   private readonly tunnelIps = new Map<string, string | undefined>();
   private agentEpoch = 0;
 
-  /** An agent appeared, came back, changed its configuration or was deleted. */
-  agentsChanged(): void {
+  /**
+   * An agent appeared, came back, reported another configuration or was deleted. Only OVS
+   * agents' tunnel addresses are remembered, and a report changes one only if its address
+   * changed: its `devices` count changes with every port of its host, and forgetting every
+   * host's address then made the next port's FDB answers ask for a thousand again.
+   */
+  async agentChanged(e: { op: 'create' | 'revive' | 'update' | 'delete'; agentType: string; host: string }): Promise<void> {
+    if (e.agentType !== AGENT_TYPES.ovs) return;
+    if (e.op === 'update' && this.tunnelIps.has(e.host) && this.tunnelIps.get(e.host) === (await this.ovsAgentIp(e.host))) return;
     this.tunnelIps.clear();
     this.agentEpoch++;
   }
