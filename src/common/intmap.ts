@@ -2,10 +2,13 @@
 //
 // For tables with millions of entries across a process whose keys are already integers (an
 // emulated switch's flows by the hash of their match, a device's neighbours by address): a
-// `Map` entry costs about 60 bytes there, this one 16 bytes per slot at 37-75% load (24 with
-// `extra`). `undefined` marks an empty slot, so it is not a value the map can hold. Each entry
-// may keep a number beside its value (`extra`): what would otherwise take an object per entry
-// (the classifier keeps a flow's creation time there until the flow needs an object of its own).
+// `Map` entry costs about 60 bytes there, this one 16 bytes per slot at 37-75% load. `undefined`
+// marks an empty slot, so it is not a value the map can hold. Each entry may keep a number
+// beside its value (`extra`): what would otherwise take an object per entry (the classifier
+// keeps a flow's creation time there until the flow needs an object of its own). Only numbers
+// other than 0 are kept, in a `Map` by key: an emulated clock stands at 0 through a cloud's
+// boot, and a column beside the keys made on the first other number gave a thousand hosts'
+// big tables theirs in one burst (the first port added after a ping).
 //
 // Plain arrays (V8 keeps int32 keys and doubles unboxed in them), not typed arrays: a typed
 // array of more than 64 bytes has its memory outside V8's heap, and V8 answers a burst of such
@@ -14,19 +17,17 @@
 // added after a ping took 2-4 s at 400 hosts, most of it in this map's allocations.
 
 const NO_KEYS: number[] = [];
-const NO_EXTRAS: number[] = [];
 
 export class IntMap<V> {
   private keys: number[];
   private vals: Array<V | undefined>;
-  private extras: number[];
+  private extras?: Map<number, number>;
   private shift: number;
   private count = 0;
 
   /** Empty until the first set: most of an emulated host's devices never hold a neighbour. */
   constructor() {
     this.keys = NO_KEYS;
-    this.extras = NO_EXTRAS;
     this.vals = [];
     this.shift = 32;
   }
@@ -59,8 +60,8 @@ export class IntMap<V> {
 
   /** The number kept with the entry of `key` (0 when none was given, NaN when there is no entry). */
   extra(key: number): number {
-    const i = this.slot(key | 0);
-    return this.vals[i] === undefined ? NaN : this.extras.length ? this.extras[i] : 0;
+    key |= 0;
+    return this.vals[this.slot(key)] === undefined ? NaN : (this.extras?.get(key) ?? 0);
   }
 
   /** Sets the value (and the number kept with it: 0 unless given). */
@@ -77,23 +78,23 @@ export class IntMap<V> {
       this.count++;
     }
     this.vals[i] = value;
-    // The column is made on the first number other than 0 (a map that keeps none has none).
-    if (extra !== 0 && this.extras.length === 0) this.extras = new Array<number>(this.keys.length).fill(0);
-    if (this.extras.length) this.extras[i] = extra;
+    if (extra !== 0) (this.extras ??= new Map()).set(key, extra);
+    else this.extras?.delete(key);
     return this;
   }
 
   delete(key: number): boolean {
-    let hole = this.slot(key | 0);
+    key |= 0;
+    let hole = this.slot(key);
     const { keys, vals } = this;
     if (vals[hole] === undefined) return false;
+    this.extras?.delete(key);
     const mask = keys.length - 1;
     // Backward-shift deletion: pull up each later entry of the run whose home the hole now cuts it off from.
     for (let j = (hole + 1) & mask; vals[j] !== undefined; j = (j + 1) & mask) {
       if (((j - this.home(keys[j])) & mask) >= ((j - hole) & mask)) {
         keys[hole] = keys[j];
         vals[hole] = vals[j];
-        if (this.extras.length) this.extras[hole] = this.extras[j];
         hole = j;
       }
     }
@@ -105,7 +106,7 @@ export class IntMap<V> {
 
   clear(): void {
     this.keys = NO_KEYS;
-    this.extras = NO_EXTRAS;
+    this.extras = undefined;
     this.vals = [];
     this.shift = 32;
     this.count = 0;
@@ -118,9 +119,8 @@ export class IntMap<V> {
   }
 
   private resize(cap: number): void {
-    const { keys, vals, extras } = this;
+    const { keys, vals } = this;
     this.keys = new Array<number>(cap).fill(0);
-    this.extras = extras.length ? new Array<number>(cap).fill(0) : NO_EXTRAS;
     this.vals = new Array<V | undefined>(cap).fill(undefined);
     this.shift = 32 - Math.log2(cap);
     for (let i = 0; i < keys.length; i++) {
@@ -129,7 +129,6 @@ export class IntMap<V> {
         const k = this.slot(keys[i]);
         this.keys[k] = keys[i];
         this.vals[k] = v;
-        if (extras.length) this.extras[k] = extras[i];
       }
     }
   }
