@@ -529,7 +529,7 @@ function networkFlows(c: PeerContext, state: NetState, entry: FdbEntries[string]
   const changed = state.changed;
   state.changed = undefined;
   let floodChanged = false;
-  if (changed && state.blocks) {
+  if (changed && state.blocks && state.blockLists) {
     for (const ip of changed) {
       const b = blockOf(ip);
       const block: PeerRec[] = state.blocks[b];
@@ -543,6 +543,7 @@ function networkFlows(c: PeerContext, state: NetState, entry: FdbEntries[string]
       else if (rec) next[at] = rec;
       else next.splice(at, 1);
       state.blocks[b] = next;
+      state.blockLists[b] = blockFlows(next, state.parts);
     }
   } else {
     // Built in full: the blocks in the FDB's order (peers as they came; flows are an unordered set).
@@ -552,25 +553,21 @@ function networkFlows(c: PeerContext, state: NetState, entry: FdbEntries[string]
       if (rec) blocks[blockOf(ip)].push(rec);
     }
     state.blocks = blocks;
+    state.blockLists = blocks.map((block) => blockFlows(block, state.parts));
     floodChanged = true;
   }
   if (floodChanged || !state.flood) {
     state.flood = [];
     for (const block of state.blocks) for (const r of block) if (r.floods) state.flood.push(r.tunnel.name);
   }
-  const parts: Array<Items<Flow>> = state.blocks.map((block) => blockFlows(block, state.parts));
+  const parts: Array<Items<Flow>> = state.blockLists.slice();
   if (state.flood.length) parts.push(floodFlows(c.s, c.net, c.load, state.flood));
   return (state.list = joinChunks(parts, state.list));
 }
 
-/** A block's peers' flows, one list per block array (blocks are never changed once made). */
-const blockMemo = new WeakMap<readonly PeerRec[], Items<Flow>>();
+/** A block's peers' flows (a network where two peers claim a match takes each peer's own part: built in full each time). */
 function blockFlows(block: readonly PeerRec[], parts: NetState['parts']): Items<Flow> {
-  // A network where two peers claim a match takes each peer's own part (built in full each time).
-  if (parts) return joinChunks(block.map((r) => parts.get(r.tunnel.remoteIp) ?? r.flows));
-  let list = blockMemo.get(block);
-  if (!list) blockMemo.set(block, (list = joinChunks(block.map((r) => r.flows))));
-  return list;
+  return joinChunks(parts ? block.map((r) => parts.get(r.tunnel.remoteIp) ?? r.flows) : block.map((r) => r.flows));
 }
 
 interface PeerContext {
@@ -614,6 +611,8 @@ interface NetState {
   changed?: string[];
   /** The peers' records by block (networkFlows), the flooding peers' tunnels, and the flows as last assembled. */
   blocks?: PeerRec[][];
+  /** Each block's flows, made when the block is (a pass looks up no block it did not change). */
+  blockLists?: Array<Items<Flow>>;
   flood?: string[];
   list?: Items<Flow>;
 }
