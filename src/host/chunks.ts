@@ -76,16 +76,24 @@ export function joinChunks<T>(parts: ReadonlyArray<Items<T>>, last?: Items<T>): 
 export function changedParts<T>(cur: Items<T>, des: Items<T>): { cur: readonly T[]; des: readonly T[] } {
   if (cur === des) return { cur: [], des: [] };
   if (!isChunkList(cur) && !isChunkList(des)) return { cur, des };
+  // A pass asks twice for the same two lists (validate, then diff): the answer is kept on `des`.
+  const had = lastParts.get(des);
+  if (had?.cur === cur) return had.parts as { cur: readonly T[]; des: readonly T[] };
   const outC: T[] = [];
   const outD: T[] = [];
   compare(cur, des, outC, outD);
-  if (!outC.length || !outD.length) return { cur: outC, des: outD };
-  // A changed chunk keeps most of its elements as the same objects (builders share them): an
-  // element on both sides is the same entry, left out before anyone makes its key.
-  const inC = new Set(outC);
-  const inD = new Set(outD);
-  return { cur: outC.filter((x) => !inD.has(x)), des: outD.filter((x) => !inC.has(x)) };
+  let parts = { cur: outC as readonly T[], des: outD as readonly T[] };
+  if (outC.length && outD.length) {
+    // A changed chunk keeps most of its elements as the same objects (builders share them): an
+    // element on both sides is the same entry, left out before anyone makes its key.
+    const inC = new Set(outC);
+    const inD = new Set(outD);
+    parts = { cur: outC.filter((x) => !inD.has(x)), des: outD.filter((x) => !inC.has(x)) };
+  }
+  lastParts.set(des, { cur, parts });
+  return parts;
 }
+const lastParts = new WeakMap<object, { cur: object; parts: { cur: readonly unknown[]; des: readonly unknown[] } }>();
 
 function compare<T>(cur: Items<T>, des: Items<T>, outC: T[], outD: T[]): void {
   if (cur === des) return;
