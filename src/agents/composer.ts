@@ -272,7 +272,7 @@ export class HostComposer {
  * validate and diff skip).
  */
 const merged = new WeakMap<object, WeakMap<object, object>>();
-const mergeRecord = <T extends object>(a: Record<string, T>, b: Record<string, T>, merge: (x: T, y: T) => T): Record<string, T> => {
+const mergeRecord = <T>(a: Record<string, T>, b: Record<string, T>, merge: (x: T, y: T) => T): Record<string, T> => {
   // An empty side (a fragment's namespace holding only ipsets or rules: its links record is
   // made afresh each pass) gives the other side itself.
   if (isEmpty(b)) return a;
@@ -318,16 +318,34 @@ function mergeNamespace(a: Namespace, b: Namespace): Namespace {
       throw new Error(`iptables table ${t} of namespace '${a.name}' has two owners`);
     iptables[t as keyof typeof iptables] = text;
   }
+  // Each part the same object while its inputs are (diff and validate then skip it): a pass
+  // that changed the root namespace's sets made its sysctls anew, which diff sorted and walked.
   return {
     name: a.name,
     links: mergeRecord(a.links, b.links, shallow),
-    routes: [...a.routes, ...b.routes],
-    rules: [...a.rules, ...b.rules],
+    routes: concat(a.routes, b.routes),
+    rules: concat(a.rules, b.rules),
     neighbours: joinChunks([a.neighbours, b.neighbours]),
-    sysctls: { ...a.sysctls, ...b.sysctls },
+    sysctls: mergeRecord(a.sysctls, b.sysctls, second),
     iptables,
-    ipsets: { ...a.ipsets, ...b.ipsets },
+    ipsets: mergeRecord(a.ipsets, b.ipsets, second),
   };
+}
+
+const second = <T>(_: T, y: T): T => y;
+
+/** Two arrays one after the other; the same result array for the same two arrays. */
+const concatenated = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], unknown[]>>();
+function concat<T>(a: T[], b: T[]): T[] {
+  if (!b.length) return a;
+  if (!a.length) return b;
+  let byB = concatenated.get(a);
+  const have = byB?.get(b);
+  if (have) return have as T[];
+  const out = [...a, ...b];
+  if (!byB) concatenated.set(a, (byB = new WeakMap()));
+  byB.set(b, out);
+  return out;
 }
 
 /**
