@@ -301,6 +301,8 @@ export class L3Agent extends Agent {
 
   /** Only the routers a cast named, and the neighbour tables of subnets new to this host. */
   private async fetchSome(ids: Set<string>, removed: Set<string>) {
+    // ARP casts only: the routers, and so the subnets in use and their tables, are as they were.
+    if (!ids.size && !removed.size) return;
     for (const id of removed) if (!ids.has(id)) this.routers.delete(id);
     if (ids.size) {
       const got = await this.call('sync_routers', { host: this.host, router_ids: [...ids] });

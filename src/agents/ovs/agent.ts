@@ -435,7 +435,6 @@ export class OvsAgent extends Agent {
       const raw = (await this.composer.current()).namespaces['']?.iptables.raw;
       this.zones = raw ? zonesFromRaw(raw) : new Map();
     }
-    const devices = Object.values(info?.devices ?? {});
     const view = info ?? { devices: {}, security_groups: {}, sg_member_ips: {} };
     const enableIpset = this.config.securitygroup.enable_ipset;
     // With ipsets, the same ports and rules give the same chains: a member change (the
@@ -449,7 +448,7 @@ export class OvsAgent extends Agent {
       const ipsets = firewallIpsets(view, last.fw.ipsets);
       fw = ipsets === last.fw.ipsets ? last.fw : { ...last.fw, ipsets };
     } else {
-      const built = hybridFirewall(devices, view, { enableIpset, zones: this.zones });
+      const built = hybridFirewall(Object.values(view.devices), view, { enableIpset, zones: this.zones });
       this.zones = built.zones;
       fw = built;
     }
