@@ -156,7 +156,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const computeUrl = (await computeApp.listen({ host: conf.bind_host, port: o.computePort ?? 8774 }).catch(abort)).replace('//0.0.0.0:', '//127.0.0.1:');
   await servers.identity?.publishService('compute', 'nova', 'OpenStack Compute', `${computeUrl}/v2.1`);
 
-  // Quiet: a round in which no agent made a pass and the bus carried nothing. Looking at the
+  // Quiet: a round in which no agent made a pass and the bus carried no cast or fanout. Looking at the
   // agents alone missed the casts of a pass that ended just before its agent was looked at
   // (a port's FDB casts to every host, sent after its host's agent had already been seen idle).
   const syncs = () => {

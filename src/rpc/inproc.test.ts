@@ -24,6 +24,29 @@ describe('InProcessTransport', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('counts casts and fanouts until their handlers end, a dropped one too (what settling waits for)', async () => {
+    const b = new InProcessBus();
+    const t = b.transport();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const stop = await t.serve('l2pop.compute1', { add_fdb_entries: () => held }, { fanout: true });
+    await t.serve('l2pop.compute2', { add_fdb_entries: () => {} }, { fanout: true });
+    await t.cast('l2pop.compute1', 'add_fdb_entries', {});
+    await t.fanout('l2pop.compute2', 'add_fdb_entries', {});
+    assert.deepEqual([b.sent, b.done], [2, 1], 'the held handler has not ended');
+    release();
+    await until(() => b.done === 2);
+    await t.cast('l2pop.compute1', 'add_fdb_entries', {}); // handled: ends at once now
+    await t.cast('nobody.here', 'add_fdb_entries', {}); // no server: not sent
+    await until(() => b.done === 3);
+    const late = t.cast('l2pop.compute1', 'add_fdb_entries', {});
+    await stop(); // stopped before the delivery: dropped, and counted as done
+    await late;
+    await until(() => b.done === 4);
+    assert.deepEqual([b.sent, b.done], [4, 4]);
+    await t.close();
+  });
+
   it('reports cast handler failures to onHandlerError', async () => {
     const errors: string[] = [];
     const t = new InProcessTransport({ onHandlerError: (e, m) => errors.push(`${m.topic} ${m.method} ${(e as Error).message}`) });
