@@ -76,13 +76,7 @@ export class World implements Engine {
    * forty steps on each.
    */
   untraced<T>(fn: () => T): T {
-    const was = this.stepsWanted;
-    this.tracing = false;
-    try {
-      return fn();
-    } finally {
-      this.tracing = was;
-    }
+    return this.withOff((on) => (this.tracing = on), this.stepsWanted, fn);
   }
 
   /**
@@ -92,12 +86,16 @@ export class World implements Engine {
    * for a record nobody read.
    */
   unrecorded<T>(fn: () => T): T {
-    const was = this.recordWanted;
-    this.recordWanted = false;
+    return this.withOff((on) => (this.recordWanted = on), this.recordWanted, fn);
+  }
+
+  /** Runs `fn` with a setting off, then puts it back as it `was`. */
+  private withOff<T>(set: (on: boolean) => void, was: boolean, fn: () => T): T {
+    set(false);
     try {
       return fn();
     } finally {
-      this.recordWanted = was;
+      set(was);
     }
   }
 
