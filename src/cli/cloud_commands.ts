@@ -137,6 +137,8 @@ export function registerCloudCommands(program: Command) {
       if (o.exit || failures.length) {
         await cloud.close();
         if (cloud.dataplane.kind === 'linux' && o.exit) await takeDown(cloud.stateDir, o.netnsTag);
+        // The fresh state directory it made is nobody's once the cloud is gone.
+        else if (cloud.dataplane.kind === 'emulated' && !o.stateDir) rmSync(cloud.stateDir, { recursive: true, force: true });
         process.exit(failures.length ? 1 : 0);
       }
       serveForever(cloud);

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,12 @@ import {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const etc = (...p: string[]) => join(ROOT, 'etc', ...p);
 
+// Every file of this suite under one directory, removed when the suite ends.
+const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-agent-'));
+after(() => rmSync(BASE, { recursive: true, force: true }));
+
 function tmp(contents: Record<string, string>): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'dvrnet-agent-'));
+  const dir = mkdtempSync(join(BASE, 'c-'));
   return Object.entries(contents).map(([name, text]) => {
     const p = join(dir, name);
     writeFileSync(p, text);

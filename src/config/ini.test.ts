@@ -1,14 +1,18 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseIni, readIni } from './ini.js';
 import { parseBool, parseList } from './values.js';
 
+// Every file of this suite under one directory, removed when the suite ends.
+const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-ini-'));
+after(() => rmSync(BASE, { recursive: true, force: true }));
+
 function files(contents: Record<string, string>): (name: string) => string {
-  const dir = mkdtempSync(join(tmpdir(), 'dvrnet-ini-'));
+  const dir = mkdtempSync(join(BASE, 'c-'));
   for (const [name, text] of Object.entries(contents)) writeFileSync(join(dir, name), text);
   return (name) => join(dir, name);
 }

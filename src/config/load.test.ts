@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +8,12 @@ import { ConfigError, loadServerConfig } from './load.js';
 
 const ETC = resolve(dirname(fileURLToPath(import.meta.url)), '../../etc');
 
+// Every file of this suite under one directory, removed when the suite ends.
+const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-cfg-'));
+after(() => rmSync(BASE, { recursive: true, force: true }));
+
 function tmp(contents: Record<string, string>): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'dvrnet-cfg-'));
+  const dir = mkdtempSync(join(BASE, 'c-'));
   return Object.entries(contents).map(([name, text]) => {
     const p = join(dir, name);
     writeFileSync(p, text);

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPUTE1, COMPUTE2, computeState, ROUTER_ID, VM1, VM2 } from '../emulated/testbed.js';
@@ -75,6 +75,7 @@ describe('linux driver on two emulated hosts', { skip }, () => {
 
   after(async () => {
     await machine.down();
+    rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(machine.namespaces(), [], 'no namespace of the test is left');
   });
 
