@@ -184,6 +184,13 @@ describe('HostComposer passes', () => {
     assert.deepEqual(d.namespaces['qrouter-1'], b.namespaces['qrouter-1']);
     assert.equal(d.namespaces['qdhcp-2'], b.namespaces['qdhcp-2']);
     assert.deepEqual(Object.keys(d.namespaces), Object.keys(b.namespaces), 'first-seen order kept');
+    // What an agent sees of the others: merged once per change too, apart from the whole.
+    const others = c.desired('dhcp');
+    assert.equal(c.desired('dhcp').namespaces['qrouter-1'], others.namespaces['qrouter-1'], 'the same fragments: the same merged namespace');
+    assert.equal(others.namespaces['qdhcp-2'], undefined, "the excepted owner's own left out");
+    c.setFragment('dhcp', addNamespace(emptyHost(), 'qdhcp-3'));
+    assert.equal(c.desired('dhcp').namespaces['qrouter-1'], others.namespaces['qrouter-1'], "a change of the excepted owner's fragment merges nothing again");
+    assert.equal(c.desired().namespaces['qdhcp-3']?.name, 'qdhcp-3');
   });
 
   it('sends an announcement once the device is wired, and drops it when the device goes', async () => {

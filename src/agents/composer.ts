@@ -147,12 +147,21 @@ export class HostComposer {
     return this.fragments.get(owner);
   }
 
-  /** The merged desired state of every owner, or of every owner but `except`. */
+  /**
+   * The merged desired state of every owner, or of every owner but `except` (what an agent
+   * sees others plug: a merger of its own, so a pass merges only what changed since its last
+   * look, not the whole host: the network node's DHCP agent looked once per port).
+   */
   desired(except?: Owner): HostState {
     const entries = [...this.fragments].filter(([o]) => o !== except);
-    const merged = (except === undefined ? this.merger : new FragmentMerger()).merge(entries.map(([, s]) => s));
-    return dropOrphanAmendments(merged, entries);
+    let merger = this.merger;
+    if (except !== undefined) {
+      merger = this.mergersExcept.get(except) ?? new FragmentMerger();
+      this.mergersExcept.set(except, merger);
+    }
+    return dropOrphanAmendments(merger.merge(entries.map(([, s]) => s)), entries);
   }
+  private readonly mergersExcept = new Map<Owner, FragmentMerger>();
 
   /**
    * Announce `ip` from a device with a gratuitous ARP (what neighbours cached may be stale),

@@ -430,9 +430,14 @@ function normaliseFlow(f: Flow | FlowInput): Flow {
 
 export type DhcpServerInput = Pick<DhcpServer, 'id' | 'namespace' | 'interface'> & Partial<DhcpServer>;
 
-/** Adds a dnsmasq instance (defaults: domain `openstacklocal`, lease 86400 s, as Neutron's). */
+/**
+ * Adds a dnsmasq instance (defaults: domain `openstacklocal`, lease 86400 s, as Neutron's). A
+ * complete server is kept as the object given (the DHCP agent makes one per version of its
+ * network: validate and diff then pass over its thousands of hosts by identity).
+ */
 export function addDhcpServer(s: HostState, input: DhcpServerInput): HostState {
   if (s.dhcp[input.id]) throw new Error(`DHCP server "${input.id}" already exists`);
+  if (isCompleteServer(input)) return { ...s, dhcp: { ...s.dhcp, [input.id]: input } };
   const d: DhcpServer = {
     id: input.id,
     namespace: input.namespace,
@@ -445,6 +450,9 @@ export function addDhcpServer(s: HostState, input: DhcpServerInput): HostState {
   };
   return { ...s, dhcp: { ...s.dhcp, [d.id]: d } };
 }
+
+const isCompleteServer = (d: DhcpServerInput): d is DhcpServer =>
+  d.domain !== undefined && d.lease_time !== undefined && d.ranges !== undefined && d.hosts !== undefined && d.options !== undefined;
 
 export function addMetadataProxy(s: HostState, proxy: MetadataProxy): HostState {
   if (s.metadata[proxy.id]) throw new Error(`Metadata proxy "${proxy.id}" already exists`);

@@ -59,6 +59,10 @@ test('the same network, DHCP port and settings give the same server object; a re
   const s2 = dnsmasqConfig(more, DHCP, SETTINGS);
   assert.deepEqual(s2.hosts.map((h) => h.ip).sort(), ['192.168.1.1', '192.168.1.11', '192.168.1.12', '192.168.1.2']);
   assert.equal(dnsmasqConfig(n, DHCP, SETTINGS).hosts.length, 3);
+  // The fragment holds that object itself: validate and diff skip an unchanged network's hosts.
+  const h = addDhcpNetwork(addBridge(emptyHost(), 'br-int'), n, DHCP, SETTINGS);
+  assert.equal(h.dhcp['net-1'], dnsmasqConfig(n, DHCP, SETTINGS));
+  assert.equal(isolatedSubnets(n), isolatedSubnets(n), 'once per version of the network');
 });
 
 test('an isolated subnet: the metadata route goes to the DHCP port, where a proxy listens on 169.254.169.254:80', () => {

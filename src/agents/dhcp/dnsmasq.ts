@@ -96,15 +96,22 @@ export const dhcpSubnets = (net: NetworkInfo): SubnetInfo[] => net.subnets.filte
  * Subnets without a router: no port of a router owns the subnet's gateway address
  * (Neutron's `get_isolated_subnets`).
  */
-export function isolatedSubnets(net: NetworkInfo): Set<string> {
+export function isolatedSubnets(net: NetworkInfo): ReadonlySet<string> {
+  // Once per version of the network (a pass looks at every network it serves, each with
+  // thousands of ports on a big cloud's network node; a port change makes a new object).
+  const had = ISOLATED.get(net);
+  if (had) return had;
   const routed = new Set<string>();
   const byId = new Map(net.subnets.map((s) => [s.id, s]));
   for (const p of net.ports) {
     if (!ROUTER_INTERFACE_OWNERS.includes(p.device_owner)) continue;
     for (const a of p.fixed_ips) if (byId.get(a.subnet_id)?.gateway_ip === a.ip_address) routed.add(a.subnet_id);
   }
-  return new Set(net.subnets.filter((s) => !routed.has(s.id)).map((s) => s.id));
+  const isolated = new Set(net.subnets.filter((s) => !routed.has(s.id)).map((s) => s.id));
+  ISOLATED.set(net, isolated);
+  return isolated;
 }
+const ISOLATED = new WeakMap<NetworkInfo, ReadonlySet<string>>();
 
 /** Neutron's `should_enable_metadata`: whether this network's DHCP namespace serves metadata. */
 export function shouldEnableMetadata(settings: DnsmasqSettings, net: NetworkInfo): boolean {
