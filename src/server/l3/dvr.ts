@@ -110,7 +110,7 @@ export class DvrService {
   async routersOnHost(tx: Tx | undefined, host: string): Promise<Set<string>> {
     const q = tx ?? this.db.kysely;
     const out = new Set<string>();
-    if ((await this.dvrL3Hosts(tx)).has(host)) {
+    if ((await this.dvrL3Hosts(tx, host)).has(host)) {
       const served = await dvrServiced(
         q.selectFrom('ports as p').innerJoin('ipallocations as a', 'a.port_id', 'p.id').select('a.subnet_id').distinct().where('p.binding_host_id', '=', host),
       ).execute();
@@ -148,9 +148,11 @@ export class DvrService {
     return [...new Set((await q.execute()).filter((r) => want.has(r.subnet_id)).map((r) => r.id))];
   }
 
-  /** Hosts whose L3 agent runs distributed routers (dvr or dvr_snat mode). */
-  private async dvrL3Hosts(tx: Tx | undefined): Promise<Set<string>> {
-    const l3 = await (tx ?? this.db.kysely).selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', AGENT_TYPES.l3).execute();
+  /** Hosts whose L3 agent runs distributed routers (dvr or dvr_snat mode); of `only` that host (one row, not every agent's). */
+  private async dvrL3Hosts(tx: Tx | undefined, only?: string): Promise<Set<string>> {
+    let q = (tx ?? this.db.kysely).selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', AGENT_TYPES.l3);
+    if (only !== undefined) q = q.where('host', '=', only);
+    const l3 = await q.execute();
     return new Set(l3.filter((a) => ['dvr', 'dvr_snat'].includes(configOf(a).agent_mode ?? 'legacy')).map((a) => a.host));
   }
 
