@@ -154,11 +154,8 @@ export class HostComposer {
    */
   desired(except?: Owner): HostState {
     const entries = [...this.fragments].filter(([o]) => o !== except);
-    let merger = this.merger;
-    if (except !== undefined) {
-      merger = this.mergersExcept.get(except) ?? new FragmentMerger();
-      this.mergersExcept.set(except, merger);
-    }
+    let merger = except === undefined ? this.merger : this.mergersExcept.get(except);
+    if (!merger) this.mergersExcept.set(except!, (merger = new FragmentMerger()));
     return dropOrphanAmendments(merger.merge(entries.map(([, s]) => s)), entries);
   }
   private readonly mergersExcept = new Map<Owner, FragmentMerger>();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { suiteDirs } from '../common/testing.js';
 import { Journal } from './journal.js';
 
 interface Rec {
@@ -10,10 +10,8 @@ interface Rec {
   v: number;
 }
 
-// Every file of this suite under one directory, removed when the suite ends.
-const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-journal-'));
-after(() => rmSync(BASE, { recursive: true, force: true }));
-const fresh = () => join(mkdtempSync(join(BASE, 'j-')), 'recs.jsonl');
+const freshDir = suiteDirs('dvrnet-journal-');
+const fresh = () => join(freshDir(), 'recs.jsonl');
 
 describe('instance journal', () => {
   it('reads back what was put and not deleted, the last put of each id winning', () => {

@@ -1,7 +1,7 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { suiteDirs } from '../common/testing.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -15,12 +15,10 @@ import {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const etc = (...p: string[]) => join(ROOT, 'etc', ...p);
 
-// Every file of this suite under one directory, removed when the suite ends.
-const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-agent-'));
-after(() => rmSync(BASE, { recursive: true, force: true }));
+const freshDir = suiteDirs('dvrnet-agent-');
 
 function tmp(contents: Record<string, string>): string[] {
-  const dir = mkdtempSync(join(BASE, 'c-'));
+  const dir = freshDir();
   return Object.entries(contents).map(([name, text]) => {
     const p = join(dir, name);
     writeFileSync(p, text);

@@ -1,18 +1,16 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { suiteDirs } from '../common/testing.js';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseIni, readIni } from './ini.js';
 import { parseBool, parseList } from './values.js';
 
-// Every file of this suite under one directory, removed when the suite ends.
-const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-ini-'));
-after(() => rmSync(BASE, { recursive: true, force: true }));
+const freshDir = suiteDirs('dvrnet-ini-');
 
 function files(contents: Record<string, string>): (name: string) => string {
-  const dir = mkdtempSync(join(BASE, 'c-'));
+  const dir = freshDir();
   for (const [name, text] of Object.entries(contents)) writeFileSync(join(dir, name), text);
   return (name) => join(dir, name);
 }

@@ -1,19 +1,17 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { suiteDirs } from '../common/testing.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadServerConfig } from './load.js';
 
 const ETC = resolve(dirname(fileURLToPath(import.meta.url)), '../../etc');
 
-// Every file of this suite under one directory, removed when the suite ends.
-const BASE = mkdtempSync(join(tmpdir(), 'dvrnet-cfg-'));
-after(() => rmSync(BASE, { recursive: true, force: true }));
+const freshDir = suiteDirs('dvrnet-cfg-');
 
 function tmp(contents: Record<string, string>): string[] {
-  const dir = mkdtempSync(join(BASE, 'c-'));
+  const dir = freshDir();
   return Object.entries(contents).map(([name, text]) => {
     const p = join(dir, name);
     writeFileSync(p, text);
