@@ -381,10 +381,11 @@ function dropOrphanAmendments(merged: HostState, entries: Array<[Owner, HostStat
 const orphanMemo = new WeakMap<object, { others: Array<object | undefined>; names: string[] }>();
 function orphansOf(amending: HostState['ovs']['bridges'], others: Array<HostState['ovs']['bridges']>): Array<[string, string[]]> {
   const orphans: Array<[string, string[]]> = [];
-  for (const [bname, b] of Object.entries(amending)) {
+  for (const bname in amending) {
+    const b = amending[bname];
     const theirs = others.map((o) => o[bname]?.ports);
     let have = orphanMemo.get(b.ports);
-    if (!have || have.others.length !== theirs.length || !have.others.every((x, i) => x === theirs[i])) {
+    if (!have || !sameItems(have.others, theirs)) {
       const names: string[] = [];
       for (const [pname, p] of Object.entries(b.ports)) {
         if (p.type !== 'system' && p.type !== 'internal') continue;
@@ -411,8 +412,8 @@ class FragmentMerger {
     const nsInputs = new Map<string, Namespace[]>();
     const out = emptyHost();
     for (const s of states) {
-      for (const [name, b] of Object.entries(s.ovs.bridges)) push(bridgeInputs, name, b);
-      for (const [name, ns] of Object.entries(s.namespaces)) push(nsInputs, name, ns);
+      for (const name in s.ovs.bridges) push(bridgeInputs, name, s.ovs.bridges[name]);
+      for (const name in s.namespaces) push(nsInputs, name, s.namespaces[name]);
       Object.assign(out.dhcp, s.dhcp);
       Object.assign(out.metadata, s.metadata);
     }
@@ -438,11 +439,17 @@ function mergeEach<T>(inputs: Map<string, T[]>, before: Map<string, Merged<T>>, 
   const memo = new Map<string, Merged<T>>();
   for (const [key, list] of inputs) {
     const was = before.get(key);
-    const out = was && was.inputs.length === list.length && was.inputs.every((x, i) => x === list[i]) ? was.out : list.reduce(merge);
+    const out = was && sameItems(was.inputs, list) ? was.out : list.reduce(merge);
     into[key] = out;
     memo.set(key, { inputs: list, out });
   }
   return memo;
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** An OVS port carries traffic once the agent gave it a VLAN; any other device at once. */

@@ -69,6 +69,20 @@ describe('chunks', () => {
     assert.deepEqual(p.des, [now[1]]);
   });
 
+  it('changedParts finds what a table block gained, lost or replaced in place, and elements that moved', () => {
+    const head = [flow(9)];
+    const block = [flow(1), flow(2), flow(3), flow(4)];
+    const at = (b: Flow[]) => joinChunks([head, b]);
+    const added = [...block, flow(5)];
+    assert.deepEqual(changedParts(at(block), at(added)), { cur: [], des: [added[4]] }, 'one added at the end');
+    const replaced = [block[0], flow(6), block[2], block[3]];
+    assert.deepEqual(changedParts(at(block), at(replaced)), { cur: [block[1]], des: [replaced[1]] }, 'one replaced in place');
+    const removed = [block[0], block[2], block[3]];
+    assert.deepEqual(changedParts(at(block), at(removed)), { cur: [block[1]], des: [] }, 'one removed');
+    const moved = [block[3], block[1], block[2], block[0], flow(7)];
+    assert.deepEqual(changedParts(at(block), at(moved)), { cur: [], des: [moved[4]] }, 'the same objects in another order are not changes');
+  });
+
   it('changedParts opens only the list that changed (a bridge of networks of peers)', () => {
     const peers = (net: number, n: number) => Array.from({ length: n }, (_, i) => [flow(net * 16 + i)]);
     const nets = [peers(1, 5), peers(2, 5), peers(3, 5)];

@@ -85,10 +85,21 @@ export function changedParts<T>(cur: Items<T>, des: Items<T>): { cur: readonly T
   let parts = { cur: outC as readonly T[], des: outD as readonly T[] };
   if (outC.length && outD.length) {
     // A changed chunk keeps most of its elements as the same objects (builders share them): an
-    // element on both sides is the same entry, left out before anyone makes its key.
-    const inC = new Set(outC);
-    const inD = new Set(outD);
-    parts = { cur: outC.filter((x) => !inD.has(x)), des: outD.filter((x) => !inC.has(x)) };
+    // element on both sides is the same entry, left out before anyone makes its key. Builders
+    // also keep their order (one entry added to a table's last block, one replaced in place):
+    // the common head and tail go by identity, and only what lies between needs sets.
+    let head = 0;
+    let endC = outC.length;
+    let endD = outD.length;
+    while (head < endC && head < endD && outC[head] === outD[head]) head++;
+    while (endC > head && endD > head && outC[endC - 1] === outD[endD - 1]) endC--, endD--;
+    const midC = head === 0 && endC === outC.length ? outC : outC.slice(head, endC);
+    const midD = head === 0 && endD === outD.length ? outD : outD.slice(head, endD);
+    if (midC.length && midD.length) {
+      const inC = new Set(midC);
+      const inD = new Set(midD);
+      parts = { cur: midC.filter((x) => !inD.has(x)), des: midD.filter((x) => !inC.has(x)) };
+    } else parts = { cur: midC, des: midD };
   }
   lastParts.set(des, { cur, parts });
   return parts;

@@ -29,6 +29,18 @@ type Op<K extends HostOp['op']> = Extract<HostOp, { op: K }>;
 
 const sortedKeys = (o: object) => Object.keys(o).sort();
 
+const NONE: readonly string[] = [];
+/**
+ * The keys `keep` says yes to, sorted: a pass that changed one namespace of thirty sorts one
+ * name, not thirty, three times over (a sort costs V8 a work array and its state each time,
+ * and a thousand hosts make a pass each per port).
+ */
+function sortedWhere(o: object, keep: (key: string) => boolean): readonly string[] {
+  let out: string[] | undefined;
+  for (const k in o) if (keep(k)) (out ??= []).push(k);
+  return out ? out.sort() : NONE;
+}
+
 /** Where each OVS internal device (port or bridge-local) lives. */
 function ovsDeviceNamespaces(s: HostState): Map<string, string> {
   const m = new Map<string, string>();
@@ -160,8 +172,8 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   }
 
   // --- Namespaces.
-  for (const name of sortedKeys(curNs)) if (!desNs[name] && name !== ROOT_NS) netnsDel.push({ op: 'netns.delete', namespace: name });
-  for (const name of sortedKeys(desNs)) if (!curNs[name] && name !== ROOT_NS) netnsCreate.push({ op: 'netns.create', namespace: name });
+  for (const name of sortedWhere(curNs, (n) => !desNs[n] && n !== ROOT_NS)) netnsDel.push({ op: 'netns.delete', namespace: name });
+  for (const name of sortedWhere(desNs, (n) => !curNs[n] && n !== ROOT_NS)) netnsCreate.push({ op: 'netns.create', namespace: name });
 
   // --- Link deletions (only what nothing else takes along).
   const deletedPairs = new Set<string>();
@@ -182,11 +194,10 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
 
   // --- Per namespace: links, addresses, routes, rules, neighbours, sysctls, netfilter.
   const createdPairs = new Set<string>();
-  for (const nsName of sortedKeys(desNs)) {
+  for (const nsName of sortedWhere(desNs, (n) => desNs[n] !== curNs[n] || gone.has(n))) {
     const dn = desNs[nsName];
     const cn: Namespace | undefined = curNs[nsName];
     const goneHere = gone.get(nsName);
-    if (cn === dn && !goneHere) continue;
     const alive = (dev: string | undefined) => dev === undefined || !goneHere?.has(dev);
 
     // The same links record and nothing taken away: every link is as it was.
@@ -275,7 +286,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
 
     if (!cn || cn.ipsets !== dn.ipsets) {
       const have = cn?.ipsets ?? {};
-      for (const name of sortedKeys(dn.ipsets)) {
+      for (const name of sortedWhere(dn.ipsets, (n) => dn.ipsets[n] !== have[n])) {
         const d = dn.ipsets[name];
         const c = have[name];
         if (!c) ipsetOps.push({ op: 'ipset.create', namespace: nsName, set: d });
@@ -285,7 +296,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
           if (add.length || del.length) ipsetOps.push({ op: 'ipset.update', namespace: nsName, name, add, del, members: d.members });
         }
       }
-      for (const name of sortedKeys(have)) if (!dn.ipsets[name]) ipsetDestroy.push({ op: 'ipset.destroy', namespace: nsName, name });
+      for (const name of sortedWhere(have, (n) => !dn.ipsets[n])) ipsetDestroy.push({ op: 'ipset.destroy', namespace: nsName, name });
     }
 
     for (const table of IPTABLES_TABLES) {
@@ -296,8 +307,8 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   }
 
   // --- Open vSwitch: bridges, ports, flows.
-  for (const name of sortedKeys(curBridges)) if (!desBridges[name]) bridgeDel.push({ op: 'bridge.delete', name });
-  for (const name of sortedKeys(desBridges)) {
+  for (const name of sortedWhere(curBridges, (n) => !desBridges[n])) bridgeDel.push({ op: 'bridge.delete', name });
+  for (const name of sortedWhere(desBridges, (n) => desBridges[n] !== curBridges[n])) {
     const d = desBridges[name];
     const c = curBridges[name];
     if (!c) bridgeOps.push({ op: 'bridge.create', bridge: bridgeSpec(d) });
@@ -309,19 +320,17 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   // Bridges holding a re-created port are looked at even when their value is shared.
   const touched = new Set<string>();
   for (const p of recreatedPorts) touched.add(curPort(p)!.bridge).add(desPort(p)!.bridge);
-  for (const name of sortedKeys(curBridges)) {
-    if (!desBridges[name]) continue; // its ports went with it
+  // A bridge that went took its ports with it.
+  for (const name of sortedWhere(curBridges, (n) => !!desBridges[n] && (curBridges[n].ports !== desBridges[n].ports || touched.has(n)))) {
     const cb = curBridges[name];
-    if (cb.ports === desBridges[name].ports && !touched.has(name)) continue;
     for (const pname of sortedKeys(cb.ports)) {
       const dp = desPort(pname);
       if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) portDel.push({ op: 'port.del', bridge: name, name: pname });
     }
   }
-  for (const name of sortedKeys(desBridges)) {
+  for (const name of sortedWhere(desBridges, (n) => desBridges[n] !== curBridges[n] || touched.has(n))) {
     const db = desBridges[name];
     const cb = curBridges[name];
-    if (cb === db && !touched.has(name)) continue;
     if (cb?.ports !== db.ports || touched.has(name)) {
       for (const pname of sortedKeys(db.ports)) {
         const d = db.ports[pname];
@@ -356,12 +365,12 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   const flowUpdates = flowOps.filter((op) => op.add.length || op.modify.length || op.delete.length);
 
   // --- DHCP servers and metadata proxies.
-  for (const id of sortedKeys(current.dhcp)) {
+  for (const id of sortedWhere(current.dhcp, (i) => current.dhcp[i] !== desired.dhcp[i])) {
     const c = current.dhcp[id];
     const d = desired.dhcp[id];
     if (!d || c.namespace !== d.namespace || c.interface !== d.interface) dhcpStop.push({ op: 'dhcp.stop', id });
   }
-  for (const id of sortedKeys(desired.dhcp)) {
+  for (const id of sortedWhere(desired.dhcp, (i) => desired.dhcp[i] !== current.dhcp[i] || gone.size > 0)) {
     const d = desired.dhcp[id];
     const c = current.dhcp[id];
     if (!c || c.namespace !== d.namespace || c.interface !== d.interface) dhcpOps.push({ op: 'dhcp.start', server: d });
@@ -375,12 +384,13 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     for (const n of names) if (curNs[p.namespace]?.links[n]?.addresses.some((a) => a.split('/')[0] === p.listen_ip)) return true;
     return false;
   };
-  for (const id of sortedKeys(current.metadata)) {
+  // The same proxy (object) stays unless its listening address goes with a device.
+  for (const id of sortedWhere(current.metadata, (i) => current.metadata[i] !== desired.metadata[i] || gone.size > 0)) {
     const c = current.metadata[id];
     const d = desired.metadata[id];
     if (!d || !sameValue(c, d) || listenGone(c)) metadataStop.push({ op: 'metadata.stop', id });
   }
-  for (const id of sortedKeys(desired.metadata)) {
+  for (const id of sortedWhere(desired.metadata, (i) => desired.metadata[i] !== current.metadata[i] || gone.size > 0)) {
     const d = desired.metadata[id];
     const c = current.metadata[id];
     if (!c || !sameValue(c, d) || listenGone(c)) metadataStart.push({ op: 'metadata.start', proxy: d });

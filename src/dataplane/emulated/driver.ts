@@ -136,7 +136,7 @@ export class EmulatedDriver {
     },
     'ipset.update': (o) => {
       const ns = this.ns(o.namespace);
-      ns.ipsetRestore([...o.del.map((m) => `del ${o.name} ${m}`), ...o.add.map((m) => `add ${o.name} ${m}`)].join('\n'));
+      ns.ipsetUpdate(o.name, o.del, o.add);
       const s = ns.ipsetState[o.name];
       if (s) ns.ipsetState[o.name] = { ...s, members: o.members };
     },

@@ -307,6 +307,10 @@ export class Namespace {
     this.nf().ipset.restore(text);
   }
 
+  ipsetUpdate(name: string, del: readonly string[], add: readonly string[]): void {
+    this.nf().ipset.update(name, del, add);
+  }
+
   // --- sysctl --------------------------------------------------------------------------
 
   setSysctl(key: string, value: string | number | boolean): void {

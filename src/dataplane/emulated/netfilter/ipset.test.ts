@@ -56,6 +56,16 @@ test('-exist makes repeated create/add/del idempotent; without it they fail quot
   assert.throws(() => s.restore('del a 10.7.7.7'), /not added/);
 });
 
+test('update deletes then adds members as del/add lines would, and fails as they do', () => {
+  const s = new Ipsets();
+  s.restore('create a hash:net\nadd a 10.0.0.1\nadd a 10.0.0.2');
+  s.update('a', ['10.0.0.1'], ['10.0.0.3', '10.1.0.0/16']);
+  assert.deepEqual(s.get('a')!.members(), ['10.0.0.2', '10.0.0.3', '10.1.0.0/16']);
+  assert.throws(() => s.update('a', ['10.7.7.7'], []), /not added/);
+  assert.throws(() => s.update('a', [], ['10.0.0.2']), /already added/);
+  assert.throws(() => s.update('b', [], ['10.0.0.2']), /does not exist: b/);
+});
+
 test('IPv6 sets', () => {
   const s = new Ipsets();
   s.restore('create NIPv6sg hash:net family inet6\nadd NIPv6sg fd00::5\nadd NIPv6sg 2001:db8::/32');

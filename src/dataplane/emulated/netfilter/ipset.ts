@@ -156,6 +156,15 @@ export class Ipsets {
     }
   }
 
+  /**
+   * Deletes then adds members of one set, as `ipset restore` of `del`/`add` lines does (a
+   * member change reaches every host of a group: no text to make and parse per host).
+   */
+  update(name: string, del: readonly string[], add: readonly string[]): void {
+    for (const m of del) this.del(name, m, false, []);
+    for (const m of add) this.add(name, m, false, []);
+  }
+
   /** One ipset command, as on the `ipset` command line without the program name. */
   command(line: string, exist = false): void {
     const words: string[] = [];
