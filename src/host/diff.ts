@@ -60,120 +60,57 @@ function pairKey(ns: string, name: string, peerNs: string, peer: string): string
   return a < b ? `${a}\u0001${b}` : `${b}\u0001${a}`;
 }
 
+/** The operations of one diff, by kind; `list` puts them in the order the header gives. */
+class Ops {
+  readonly metadataStop: Op<'metadata.stop'>[] = [];
+  readonly dhcpStop: Op<'dhcp.stop'>[] = [];
+  readonly neighDel: Op<'neigh.del'>[] = [];
+  readonly ruleDel: Op<'rule.del'>[] = [];
+  readonly routeDel: Op<'route.del'>[] = [];
+  readonly addrDel: Op<'address.del'>[] = [];
+  readonly portDel: Op<'port.del'>[] = [];
+  readonly bridgeDel: Op<'bridge.delete'>[] = [];
+  readonly linkDel: Op<'link.delete'>[] = [];
+  readonly sysctlUnset: Op<'sysctl.unset'>[] = [];
+  readonly netnsDel: Op<'netns.delete'>[] = [];
+  readonly netnsCreate: Op<'netns.create'>[] = [];
+  readonly linkCreateFirst: Op<'link.create'>[] = []; // Linux bridges, lo, NICs: what others point at
+  readonly linkCreate: Op<'link.create'>[] = [];
+  readonly linkSet: Op<'link.set'>[] = [];
+  readonly bridgeOps: (Op<'bridge.create'> | Op<'bridge.set'>)[] = [];
+  readonly linkCreateBridgeLocal: Op<'link.create'>[] = [];
+  readonly portOps: (Op<'port.add'> | Op<'port.set'>)[] = [];
+  readonly linkCreateInternal: Op<'link.create'>[] = [];
+  readonly addrAdd: Op<'address.add'>[] = [];
+  readonly routeReplace: Op<'route.replace'>[] = [];
+  readonly ruleAdd: Op<'rule.add'>[] = [];
+  readonly neighReplace: Op<'neigh.replace'>[] = [];
+  readonly sysctlSet: Op<'sysctl.set'>[] = [];
+  readonly flowOps: Op<'flows.update'>[] = [];
+  readonly ipsetOps: (Op<'ipset.create'> | Op<'ipset.replace'> | Op<'ipset.update'>)[] = [];
+  readonly iptablesOps: Op<'iptables.restore'>[] = [];
+  readonly ipsetDestroy: Op<'ipset.destroy'>[] = [];
+  readonly dhcpOps: (Op<'dhcp.start'> | Op<'dhcp.reload'> | Op<'dhcp.restart'>)[] = [];
+  readonly metadataStart: Op<'metadata.start'>[] = [];
+}
+
 export function diff(current: HostState, desired: HostState): HostOp[] {
   if (current === desired) return [];
 
   // Deletions (in this order), then creations and changes (in this order).
-  const metadataStop: Op<'metadata.stop'>[] = [];
-  const dhcpStop: Op<'dhcp.stop'>[] = [];
-  const neighDel: Op<'neigh.del'>[] = [];
-  const ruleDel: Op<'rule.del'>[] = [];
-  const routeDel: Op<'route.del'>[] = [];
-  const addrDel: Op<'address.del'>[] = [];
-  const portDel: Op<'port.del'>[] = [];
-  const bridgeDel: Op<'bridge.delete'>[] = [];
-  const linkDel: Op<'link.delete'>[] = [];
-  const sysctlUnset: Op<'sysctl.unset'>[] = [];
-  const netnsDel: Op<'netns.delete'>[] = [];
-  const netnsCreate: Op<'netns.create'>[] = [];
-  const linkCreateFirst: Op<'link.create'>[] = []; // Linux bridges, lo, NICs: what others point at
-  const linkCreate: Op<'link.create'>[] = [];
-  const linkSet: Op<'link.set'>[] = [];
-  const bridgeOps: (Op<'bridge.create'> | Op<'bridge.set'>)[] = [];
-  const linkCreateBridgeLocal: Op<'link.create'>[] = [];
-  const portOps: (Op<'port.add'> | Op<'port.set'>)[] = [];
-  const linkCreateInternal: Op<'link.create'>[] = [];
-  const addrAdd: Op<'address.add'>[] = [];
-  const routeReplace: Op<'route.replace'>[] = [];
-  const ruleAdd: Op<'rule.add'>[] = [];
-  const neighReplace: Op<'neigh.replace'>[] = [];
-  const sysctlSet: Op<'sysctl.set'>[] = [];
-  const flowOps: Op<'flows.update'>[] = [];
-  const ipsetOps: (Op<'ipset.create'> | Op<'ipset.replace'> | Op<'ipset.update'>)[] = [];
-  const iptablesOps: Op<'iptables.restore'>[] = [];
-  const ipsetDestroy: Op<'ipset.destroy'>[] = [];
-  const dhcpOps: (Op<'dhcp.start'> | Op<'dhcp.reload'> | Op<'dhcp.restart'>)[] = [];
-  const metadataStart: Op<'metadata.start'>[] = [];
+  const o = new Ops();
 
   const curNs = current.namespaces;
   const desNs = desired.namespaces;
-  const curBridges = current.ovs.bridges;
-  const desBridges = desired.ovs.bridges;
-  const curPort = (name: string) => portAt(current, name);
-  const desPort = (name: string) => portAt(desired, name);
-  // No device came, went or changed (a pass for FDB entries, neighbours, ipset members):
-  // nothing goes away or is re-created, and no link or port needs looking at.
-  const devicesSame = sameDevices(current, desired);
 
-  // --- Which current links go away (deleted, re-created, or taken along by something else).
-  const gone = new Map<string, Set<string>>();
-  const markGone = (ns: string, name: string) => {
-    let set = gone.get(ns);
-    if (!set) gone.set(ns, (set = new Set()));
-    set.add(name);
-  };
-  const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
-  const recreatedPorts = new Set<string>();
-  if (!devicesSame) {
-    const curDevNs = ovsDeviceNamespaces(current);
-    const desDevNs = ovsDeviceNamespaces(desired);
-    for (const nsName of Object.keys(curNs)) {
-      const cn = curNs[nsName];
-      const dn = desNs[nsName];
-      if (cn === dn || cn.links === dn?.links) continue;
-      for (const [name, c] of Object.entries(cn.links)) {
-        const d = dn?.links[name];
-        if (!d || identityChanged(c, d)) markGone(nsName, name);
-      }
-    }
-    // Deleting one end of a veth deletes the other.
-    for (const [nsName, names] of [...gone]) {
-      for (const name of names) {
-        const c = curNs[nsName].links[name];
-        if (c.kind === 'veth' && curNs[c.peer_namespace]?.links[c.peer]) markGone(c.peer_namespace, c.peer);
-      }
-    }
-
-    // --- OVS ports that must be deleted and added again: only a bridge whose ports record
-    // changed can hold one moved or retyped; internal ports can change namespace, system ports
-    // lose their device, whatever their bridge.
-    const candidates = new Set<string>();
-    for (const name in curBridges) {
-      const ports = curBridges[name].ports;
-      if (desBridges[name]?.ports !== ports) for (const p in ports) candidates.add(p);
-      for (const p of portKinds(ports).internal) candidates.add(p);
-    }
-    for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
-    for (const name of candidates) {
-      const cp = curPort(name);
-      const dp = desPort(name);
-      if (!cp || !dp) continue;
-      if (
-        cp.bridge !== dp.bridge ||
-        cp.port.type !== dp.port.type ||
-        (cp.port.type === 'internal' && curDevNs.get(name) !== desDevNs.get(name)) ||
-        (cp.port.type === 'system' && isGone(ROOT_NS, name))
-      ) {
-        recreatedPorts.add(name);
-      }
-    }
-    // Deleting an internal port or a bridge deletes its Linux device.
-    for (const bname in curBridges) {
-      for (const name of portKinds(curBridges[bname].ports).internal) {
-        if (!desPort(name) || recreatedPorts.has(name) || !desBridges[bname]) {
-          const ns = curDevNs.get(name);
-          if (ns !== undefined) markGone(ns, name);
-        }
-      }
-    }
-    for (const name of Object.keys(curBridges)) {
-      if (!desBridges[name] && curDevNs.has(name)) markGone(curDevNs.get(name)!, name);
-    }
-  }
+  // --- Which current links go away (deleted, re-created, or taken along by something else),
+  // and which OVS ports are re-created. No device came, went or changed (a pass for FDB
+  // entries, neighbours, ipset members): nothing.
+  const { gone, recreatedPorts } = sameDevices(current, desired) ? { gone: new Map<string, Set<string>>(), recreatedPorts: new Set<string>() } : whatGoes(current, desired);
 
   // --- Namespaces.
-  for (const name of sortedWhere(curNs, (n) => !desNs[n] && n !== ROOT_NS)) netnsDel.push({ op: 'netns.delete', namespace: name });
-  for (const name of sortedWhere(desNs, (n) => !curNs[n] && n !== ROOT_NS)) netnsCreate.push({ op: 'netns.create', namespace: name });
+  for (const name of sortedWhere(curNs, (n) => !desNs[n] && n !== ROOT_NS)) o.netnsDel.push({ op: 'netns.delete', namespace: name });
+  for (const name of sortedWhere(desNs, (n) => !curNs[n] && n !== ROOT_NS)) o.netnsCreate.push({ op: 'netns.create', namespace: name });
 
   // --- Link deletions (only what nothing else takes along).
   const deletedPairs = new Set<string>();
@@ -188,133 +125,143 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
         if (!nsSurvives) continue; // deleted from the other end, or with both namespaces
         deletedPairs.add(key);
       } else if (!nsSurvives) continue;
-      linkDel.push({ op: 'link.delete', namespace: nsName, name });
+      o.linkDel.push({ op: 'link.delete', namespace: nsName, name });
     }
   }
 
   // --- Per namespace: links, addresses, routes, rules, neighbours, sysctls, netfilter.
   const createdPairs = new Set<string>();
-  for (const nsName of sortedWhere(desNs, (n) => desNs[n] !== curNs[n] || gone.has(n))) {
+  for (const nsName of sortedWhere(desNs, (n) => desNs[n] !== curNs[n] || gone.has(n))) diffNamespace(o, nsName, curNs[nsName], desNs[nsName], gone.get(nsName), desired, createdPairs);
+
+  // --- Open vSwitch: bridges, ports, flows.
+  const { flowDelFirst, flowUpdates } = diffBridges(o, current, desired, recreatedPorts);
+
+  // --- DHCP servers and metadata proxies.
+  diffServices(o, current, desired, gone);
+
+  return [
+    ...o.metadataStop,
+    ...o.dhcpStop,
+    ...o.neighDel,
+    ...o.ruleDel,
+    ...o.routeDel,
+    ...o.addrDel,
+    ...flowDelFirst,
+    ...o.portDel,
+    ...o.bridgeDel,
+    ...o.linkDel,
+    ...o.sysctlUnset,
+    ...o.netnsDel,
+    ...o.netnsCreate,
+    ...o.linkCreateFirst,
+    ...o.linkCreate,
+    ...o.linkSet,
+    ...o.bridgeOps,
+    ...o.linkCreateBridgeLocal,
+    ...o.portOps,
+    ...o.linkCreateInternal,
+    ...o.addrAdd,
+    ...o.routeReplace,
+    ...o.ruleAdd,
+    ...o.neighReplace,
+    ...o.sysctlSet,
+    ...flowUpdates,
+    ...o.ipsetOps,
+    ...o.iptablesOps,
+    ...o.ipsetDestroy,
+    ...o.dhcpOps,
+    ...o.metadataStart,
+  ];
+}
+
+/** The links that go away (by namespace) and the OVS ports deleted and added again. */
+function whatGoes(current: HostState, desired: HostState): { gone: Map<string, Set<string>>; recreatedPorts: Set<string> } {
+  const curNs = current.namespaces;
+  const desNs = desired.namespaces;
+  const curBridges = current.ovs.bridges;
+  const desBridges = desired.ovs.bridges;
+  const curPort = (name: string) => portAt(current, name);
+  const desPort = (name: string) => portAt(desired, name);
+  const gone = new Map<string, Set<string>>();
+  const markGone = (ns: string, name: string) => {
+    let set = gone.get(ns);
+    if (!set) gone.set(ns, (set = new Set()));
+    set.add(name);
+  };
+  const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
+  const recreatedPorts = new Set<string>();
+  const curDevNs = ovsDeviceNamespaces(current);
+  const desDevNs = ovsDeviceNamespaces(desired);
+  for (const nsName of Object.keys(curNs)) {
+    const cn = curNs[nsName];
     const dn = desNs[nsName];
-    const cn: Namespace | undefined = curNs[nsName];
-    const goneHere = gone.get(nsName);
-    const alive = (dev: string | undefined) => dev === undefined || !goneHere?.has(dev);
-
-    // The same links record and nothing taken away: every link is as it was.
-    for (const name of cn?.links === dn.links && !goneHere ? [] : sortedKeys(dn.links)) {
-      const d = dn.links[name];
-      const c = cn?.links[name];
-      if (!c || !alive(name)) {
-        const op: Op<'link.create'> = { op: 'link.create', namespace: nsName, link: linkSpec(d) };
-        let first = true; // a veth pair is created once, from whichever end comes first
-        if (d.kind === 'veth') {
-          const key = pairKey(nsName, name, d.peer_namespace, d.peer);
-          first = !createdPairs.has(key);
-          createdPairs.add(key);
-          const peer = desNs[d.peer_namespace]?.links[d.peer];
-          if (peer) op.peer = linkSpec(peer);
-        }
-        if (!first) {
-          // created with its peer
-        } else if (d.kind === 'ovs-internal') (desPort(name) ? linkCreateInternal : linkCreateBridgeLocal).push(op);
-        else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') linkCreateFirst.push(op);
-        else linkCreate.push(op);
-        for (const cidr of d.addresses) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
-        continue;
-      }
-      if (c === d) continue;
-      const set: Op<'link.set'> = { op: 'link.set', namespace: nsName, name };
-      let changed = false;
-      if (c.up !== d.up) (set.up = d.up), (changed = true);
-      if (d.mtu !== undefined && c.mtu !== d.mtu) (set.mtu = d.mtu), (changed = true);
-      if (d.mac !== undefined && c.mac !== d.mac) (set.mac = d.mac), (changed = true);
-      const curMaster = c.master !== undefined && alive(c.master) ? c.master : undefined;
-      if (curMaster !== d.master) (set.master = d.master ?? null), (changed = true);
-      if (changed) linkSet.push(set);
-      if (c.addresses !== d.addresses) {
-        const have = new Set(c.addresses);
-        const want = new Set(d.addresses);
-        for (const cidr of c.addresses) if (!want.has(cidr)) addrDel.push({ op: 'address.del', namespace: nsName, dev: name, cidr });
-        for (const cidr of d.addresses) if (!have.has(cidr)) addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
-      }
+    if (cn === dn || cn.links === dn?.links) continue;
+    for (const [name, c] of Object.entries(cn.links)) {
+      const d = dn?.links[name];
+      if (!d || identityChanged(c, d)) markGone(nsName, name);
     }
-
-    // Routes: keyed like `ip route replace`; those through a link that goes away went with it.
-    if (!cn || cn.routes !== dn.routes || goneHere) {
-      const have = new Map((cn?.routes ?? []).filter((r) => alive(r.dev)).map((r) => [routeKey(r), r]));
-      const want = new Set<string>();
-      for (const r of dn.routes) {
-        const key = routeKey(r);
-        want.add(key);
-        const c = have.get(key);
-        if (!c || !routeSatisfies(c, r)) routeReplace.push({ op: 'route.replace', namespace: nsName, route: r });
-      }
-      for (const [key, r] of have) if (!want.has(key)) routeDel.push({ op: 'route.del', namespace: nsName, route: r });
-    }
-
-    if (!cn || cn.rules !== dn.rules) {
-      const have = new Set((cn?.rules ?? []).map(ruleKey));
-      const want = new Set(dn.rules.map(ruleKey));
-      for (const r of cn?.rules ?? []) if (!want.has(ruleKey(r))) ruleDel.push({ op: 'rule.del', namespace: nsName, rule: r });
-      for (const r of dn.rules) if (!have.has(ruleKey(r))) ruleAdd.push({ op: 'rule.add', namespace: nsName, rule: r });
-    }
-
-    if (!cn || cn.neighbours !== dn.neighbours || goneHere) {
-      // Unless a device went away, only the chunks the two tables do not share (chunks.ts).
-      const part = cn && !goneHere ? changedParts(cn.neighbours, dn.neighbours) : { cur: itemsOf(cn?.neighbours ?? []), des: itemsOf(dn.neighbours) };
-      const have = new Map(part.cur.filter((n) => alive(n.dev)).map((n) => [neighKey(n), n]));
-      const want = new Set<string>();
-      for (const n of part.des) {
-        const key = neighKey(n);
-        want.add(key);
-        const c = have.get(key);
-        if (!c || c.lladdr !== n.lladdr || c.nud !== n.nud) neighReplace.push({ op: 'neigh.replace', namespace: nsName, neighbour: n });
-      }
-      for (const [key, n] of have) if (!want.has(key)) neighDel.push({ op: 'neigh.del', namespace: nsName, neighbour: n });
-    }
-
-    if (!cn || cn.sysctls !== dn.sysctls || goneHere) {
-      const have = cn?.sysctls ?? {};
-      for (const key of sortedKeys(dn.sysctls)) {
-        const value = dn.sysctls[key];
-        if (have[key] !== value || !alive(sysctlDevice(key))) sysctlSet.push({ op: 'sysctl.set', namespace: nsName, key, value });
-      }
-      for (const key of sortedKeys(have)) {
-        if (!(key in dn.sysctls) && alive(sysctlDevice(key))) sysctlUnset.push({ op: 'sysctl.unset', namespace: nsName, key });
-      }
-    }
-
-    if (!cn || cn.ipsets !== dn.ipsets) {
-      const have = cn?.ipsets ?? {};
-      for (const name of sortedWhere(dn.ipsets, (n) => dn.ipsets[n] !== have[n])) {
-        const d = dn.ipsets[name];
-        const c = have[name];
-        if (!c) ipsetOps.push({ op: 'ipset.create', namespace: nsName, set: d });
-        else if (c.type !== d.type || c.family !== d.family) ipsetOps.push({ op: 'ipset.replace', namespace: nsName, set: d });
-        else if (c !== d) {
-          const { add, del } = memberChanges(c.members, d.members);
-          if (add.length || del.length) ipsetOps.push({ op: 'ipset.update', namespace: nsName, name, add, del, members: d.members });
-        }
-      }
-      for (const name of sortedWhere(have, (n) => !dn.ipsets[n])) ipsetDestroy.push({ op: 'ipset.destroy', namespace: nsName, name });
-    }
-
-    for (const table of IPTABLES_TABLES) {
-      const c = cn?.iptables[table];
-      const d = dn.iptables[table];
-      if (c !== d) iptablesOps.push({ op: 'iptables.restore', namespace: nsName, table, text: d ?? null });
+  }
+  // Deleting one end of a veth deletes the other.
+  for (const [nsName, names] of [...gone]) {
+    for (const name of names) {
+      const c = curNs[nsName].links[name];
+      if (c.kind === 'veth' && curNs[c.peer_namespace]?.links[c.peer]) markGone(c.peer_namespace, c.peer);
     }
   }
 
-  // --- Open vSwitch: bridges, ports, flows.
-  for (const name of sortedWhere(curBridges, (n) => !desBridges[n])) bridgeDel.push({ op: 'bridge.delete', name });
+  // --- OVS ports that must be deleted and added again: only a bridge whose ports record
+  // changed can hold one moved or retyped; internal ports can change namespace, system ports
+  // lose their device, whatever their bridge.
+  const candidates = new Set<string>();
+  for (const name in curBridges) {
+    const ports = curBridges[name].ports;
+    if (desBridges[name]?.ports !== ports) for (const p in ports) candidates.add(p);
+    for (const p of portKinds(ports).internal) candidates.add(p);
+  }
+  for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
+  for (const name of candidates) {
+    const cp = curPort(name);
+    const dp = desPort(name);
+    if (!cp || !dp) continue;
+    if (
+      cp.bridge !== dp.bridge ||
+      cp.port.type !== dp.port.type ||
+      (cp.port.type === 'internal' && curDevNs.get(name) !== desDevNs.get(name)) ||
+      (cp.port.type === 'system' && isGone(ROOT_NS, name))
+    ) {
+      recreatedPorts.add(name);
+    }
+  }
+  // Deleting an internal port or a bridge deletes its Linux device.
+  for (const bname in curBridges) {
+    for (const name of portKinds(curBridges[bname].ports).internal) {
+      if (!desPort(name) || recreatedPorts.has(name) || !desBridges[bname]) {
+        const ns = curDevNs.get(name);
+        if (ns !== undefined) markGone(ns, name);
+      }
+    }
+  }
+  for (const name of Object.keys(curBridges)) {
+    if (!desBridges[name] && curDevNs.has(name)) markGone(curDevNs.get(name)!, name);
+  }
+
+  return { gone, recreatedPorts };
+}
+
+/** Bridges, their ports and flows; the flow updates that must go before the ports they name, and the rest. */
+function diffBridges(o: Ops, current: HostState, desired: HostState, recreatedPorts: Set<string>): { flowDelFirst: Op<'flows.update'>[]; flowUpdates: Op<'flows.update'>[] } {
+  const curBridges = current.ovs.bridges;
+  const desBridges = desired.ovs.bridges;
+  const curPort = (name: string) => portAt(current, name);
+  const desPort = (name: string) => portAt(desired, name);
+  for (const name of sortedWhere(curBridges, (n) => !desBridges[n])) o.bridgeDel.push({ op: 'bridge.delete', name });
   for (const name of sortedWhere(desBridges, (n) => desBridges[n] !== curBridges[n])) {
     const d = desBridges[name];
     const c = curBridges[name];
-    if (!c) bridgeOps.push({ op: 'bridge.create', bridge: bridgeSpec(d) });
+    if (!c) o.bridgeOps.push({ op: 'bridge.create', bridge: bridgeSpec(d) });
     else if (c !== d) {
       const changed = bridgeChanges(c, d);
-      if (changed.length) bridgeOps.push({ op: 'bridge.set', bridge: bridgeSpec(d), changed });
+      if (changed.length) o.bridgeOps.push({ op: 'bridge.set', bridge: bridgeSpec(d), changed });
     }
   }
   // Bridges holding a re-created port are looked at even when their value is shared.
@@ -325,7 +272,7 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
     const cb = curBridges[name];
     for (const pname of sortedKeys(cb.ports)) {
       const dp = desPort(pname);
-      if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) portDel.push({ op: 'port.del', bridge: name, name: pname });
+      if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) o.portDel.push({ op: 'port.del', bridge: name, name: pname });
     }
   }
   for (const name of sortedWhere(desBridges, (n) => desBridges[n] !== curBridges[n] || touched.has(n))) {
@@ -335,25 +282,25 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
       for (const pname of sortedKeys(db.ports)) {
         const d = db.ports[pname];
         const cp = curPort(pname);
-        if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) portOps.push({ op: 'port.add', bridge: name, port: d });
+        if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) o.portOps.push({ op: 'port.add', bridge: name, port: d });
         else if (cp.port !== d) {
           const changed = portChanges(cp.port, d);
-          if (changed.length) portOps.push({ op: 'port.set', bridge: name, port: d, changed });
+          if (changed.length) o.portOps.push({ op: 'port.set', bridge: name, port: d, changed });
         }
       }
     }
     // A re-created port may get another OpenFlow port number; flows that name it are re-sent.
     const renumbered = cb ? [...recreatedPorts].filter((p) => db.ports[p] && cb.ports[p]) : [];
     const update = diffFlows(name, cb?.flows ?? [], db.flows, renumbered);
-    if (update) flowOps.push(update);
+    if (update) o.flowOps.push(update);
   }
 
   // Flows whose match names a port that goes away are deleted while the port still exists:
   // afterwards `ovs-ofctl del-flows in_port=<name>` can no longer resolve the name.
   const flowDelFirst: Op<'flows.update'>[] = [];
-  if (portDel.length) {
-    for (const op of flowOps) {
-      const names = portDel.filter((d) => d.bridge === op.bridge).map((d) => d.name);
+  if (o.portDel.length) {
+    for (const op of o.flowOps) {
+      const names = o.portDel.filter((d) => d.bridge === op.bridge).map((d) => d.name);
       if (!names.length || !op.delete.length) continue;
       const re = portNamePattern(names);
       const early = op.delete.filter((k) => re.test(k.match));
@@ -362,21 +309,26 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
       flowDelFirst.push({ op: 'flows.update', bridge: op.bridge, add: [], modify: [], delete: early });
     }
   }
-  const flowUpdates = flowOps.filter((op) => op.add.length || op.modify.length || op.delete.length);
+  const flowUpdates = o.flowOps.filter((op) => op.add.length || op.modify.length || op.delete.length);
+  return { flowDelFirst, flowUpdates };
+}
 
-  // --- DHCP servers and metadata proxies.
+/** DHCP servers and metadata proxies (`gone`: the links that go away, by namespace). */
+function diffServices(o: Ops, current: HostState, desired: HostState, gone: Map<string, Set<string>>): void {
+  const curNs = current.namespaces;
+  const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
   for (const id of sortedWhere(current.dhcp, (i) => current.dhcp[i] !== desired.dhcp[i])) {
     const c = current.dhcp[id];
     const d = desired.dhcp[id];
-    if (!d || c.namespace !== d.namespace || c.interface !== d.interface) dhcpStop.push({ op: 'dhcp.stop', id });
+    if (!d || c.namespace !== d.namespace || c.interface !== d.interface) o.dhcpStop.push({ op: 'dhcp.stop', id });
   }
   for (const id of sortedWhere(desired.dhcp, (i) => desired.dhcp[i] !== current.dhcp[i] || gone.size > 0)) {
     const d = desired.dhcp[id];
     const c = current.dhcp[id];
-    if (!c || c.namespace !== d.namespace || c.interface !== d.interface) dhcpOps.push({ op: 'dhcp.start', server: d });
+    if (!c || c.namespace !== d.namespace || c.interface !== d.interface) o.dhcpOps.push({ op: 'dhcp.start', server: d });
     else if (c === d && !isGone(d.namespace, d.interface)) continue;
-    else if (isGone(d.namespace, d.interface) || needsRestart(c, d)) dhcpOps.push({ op: 'dhcp.restart', server: d });
-    else if (!sameHosts(c.hosts, d.hosts) || !sameValue(c.options, d.options)) dhcpOps.push({ op: 'dhcp.reload', server: d });
+    else if (isGone(d.namespace, d.interface) || needsRestart(c, d)) o.dhcpOps.push({ op: 'dhcp.restart', server: d });
+    else if (!sameHosts(c.hosts, d.hosts) || !sameValue(c.options, d.options)) o.dhcpOps.push({ op: 'dhcp.reload', server: d });
   }
   const listenGone = (p: MetadataProxy) => {
     const names = gone.get(p.namespace);
@@ -388,47 +340,128 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
   for (const id of sortedWhere(current.metadata, (i) => current.metadata[i] !== desired.metadata[i] || gone.size > 0)) {
     const c = current.metadata[id];
     const d = desired.metadata[id];
-    if (!d || !sameValue(c, d) || listenGone(c)) metadataStop.push({ op: 'metadata.stop', id });
+    if (!d || !sameValue(c, d) || listenGone(c)) o.metadataStop.push({ op: 'metadata.stop', id });
   }
   for (const id of sortedWhere(desired.metadata, (i) => desired.metadata[i] !== current.metadata[i] || gone.size > 0)) {
     const d = desired.metadata[id];
     const c = current.metadata[id];
-    if (!c || !sameValue(c, d) || listenGone(c)) metadataStart.push({ op: 'metadata.start', proxy: d });
+    if (!c || !sameValue(c, d) || listenGone(c)) o.metadataStart.push({ op: 'metadata.start', proxy: d });
+  }
+}
+
+/**
+ * One namespace's links, addresses, routes, rules, neighbours, sysctls and netfilter. (Its own
+ * function, as are the other parts of a diff: V8 gave up optimizing one function of them all.)
+ */
+function diffNamespace(o: Ops, nsName: string, cn: Namespace | undefined, dn: Namespace, goneHere: Set<string> | undefined, desired: HostState, createdPairs: Set<string>): void {
+  const desNs = desired.namespaces;
+  const desPort = (name: string) => portAt(desired, name);
+  const alive = (dev: string | undefined) => dev === undefined || !goneHere?.has(dev);
+
+  // The same links record and nothing taken away: every link is as it was.
+  for (const name of cn?.links === dn.links && !goneHere ? [] : sortedKeys(dn.links)) {
+    const d = dn.links[name];
+    const c = cn?.links[name];
+    if (!c || !alive(name)) {
+      const op: Op<'link.create'> = { op: 'link.create', namespace: nsName, link: linkSpec(d) };
+      let first = true; // a veth pair is created once, from whichever end comes first
+      if (d.kind === 'veth') {
+        const key = pairKey(nsName, name, d.peer_namespace, d.peer);
+        first = !createdPairs.has(key);
+        createdPairs.add(key);
+        const peer = desNs[d.peer_namespace]?.links[d.peer];
+        if (peer) op.peer = linkSpec(peer);
+      }
+      if (!first) {
+        // created with its peer
+      } else if (d.kind === 'ovs-internal') (desPort(name) ? o.linkCreateInternal : o.linkCreateBridgeLocal).push(op);
+      else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') o.linkCreateFirst.push(op);
+      else o.linkCreate.push(op);
+      for (const cidr of d.addresses) o.addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
+      continue;
+    }
+    if (c === d) continue;
+    const set: Op<'link.set'> = { op: 'link.set', namespace: nsName, name };
+    let changed = false;
+    if (c.up !== d.up) (set.up = d.up), (changed = true);
+    if (d.mtu !== undefined && c.mtu !== d.mtu) (set.mtu = d.mtu), (changed = true);
+    if (d.mac !== undefined && c.mac !== d.mac) (set.mac = d.mac), (changed = true);
+    const curMaster = c.master !== undefined && alive(c.master) ? c.master : undefined;
+    if (curMaster !== d.master) (set.master = d.master ?? null), (changed = true);
+    if (changed) o.linkSet.push(set);
+    if (c.addresses !== d.addresses) {
+      const have = new Set(c.addresses);
+      const want = new Set(d.addresses);
+      for (const cidr of c.addresses) if (!want.has(cidr)) o.addrDel.push({ op: 'address.del', namespace: nsName, dev: name, cidr });
+      for (const cidr of d.addresses) if (!have.has(cidr)) o.addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
+    }
   }
 
-  return [
-    ...metadataStop,
-    ...dhcpStop,
-    ...neighDel,
-    ...ruleDel,
-    ...routeDel,
-    ...addrDel,
-    ...flowDelFirst,
-    ...portDel,
-    ...bridgeDel,
-    ...linkDel,
-    ...sysctlUnset,
-    ...netnsDel,
-    ...netnsCreate,
-    ...linkCreateFirst,
-    ...linkCreate,
-    ...linkSet,
-    ...bridgeOps,
-    ...linkCreateBridgeLocal,
-    ...portOps,
-    ...linkCreateInternal,
-    ...addrAdd,
-    ...routeReplace,
-    ...ruleAdd,
-    ...neighReplace,
-    ...sysctlSet,
-    ...flowUpdates,
-    ...ipsetOps,
-    ...iptablesOps,
-    ...ipsetDestroy,
-    ...dhcpOps,
-    ...metadataStart,
-  ];
+  // Routes: keyed like `ip route replace`; those through a link that goes away went with it.
+  if (!cn || cn.routes !== dn.routes || goneHere) {
+    const have = new Map((cn?.routes ?? []).filter((r) => alive(r.dev)).map((r) => [routeKey(r), r]));
+    const want = new Set<string>();
+    for (const r of dn.routes) {
+      const key = routeKey(r);
+      want.add(key);
+      const c = have.get(key);
+      if (!c || !routeSatisfies(c, r)) o.routeReplace.push({ op: 'route.replace', namespace: nsName, route: r });
+    }
+    for (const [key, r] of have) if (!want.has(key)) o.routeDel.push({ op: 'route.del', namespace: nsName, route: r });
+  }
+
+  if (!cn || cn.rules !== dn.rules) {
+    const have = new Set((cn?.rules ?? []).map(ruleKey));
+    const want = new Set(dn.rules.map(ruleKey));
+    for (const r of cn?.rules ?? []) if (!want.has(ruleKey(r))) o.ruleDel.push({ op: 'rule.del', namespace: nsName, rule: r });
+    for (const r of dn.rules) if (!have.has(ruleKey(r))) o.ruleAdd.push({ op: 'rule.add', namespace: nsName, rule: r });
+  }
+
+  if (!cn || cn.neighbours !== dn.neighbours || goneHere) {
+    // Unless a device went away, only the chunks the two tables do not share (chunks.ts).
+    const part = cn && !goneHere ? changedParts(cn.neighbours, dn.neighbours) : { cur: itemsOf(cn?.neighbours ?? []), des: itemsOf(dn.neighbours) };
+    const have = new Map(part.cur.filter((n) => alive(n.dev)).map((n) => [neighKey(n), n]));
+    const want = new Set<string>();
+    for (const n of part.des) {
+      const key = neighKey(n);
+      want.add(key);
+      const c = have.get(key);
+      if (!c || c.lladdr !== n.lladdr || c.nud !== n.nud) o.neighReplace.push({ op: 'neigh.replace', namespace: nsName, neighbour: n });
+    }
+    for (const [key, n] of have) if (!want.has(key)) o.neighDel.push({ op: 'neigh.del', namespace: nsName, neighbour: n });
+  }
+
+  if (!cn || cn.sysctls !== dn.sysctls || goneHere) {
+    const have = cn?.sysctls ?? {};
+    for (const key of sortedKeys(dn.sysctls)) {
+      const value = dn.sysctls[key];
+      if (have[key] !== value || !alive(sysctlDevice(key))) o.sysctlSet.push({ op: 'sysctl.set', namespace: nsName, key, value });
+    }
+    for (const key of sortedKeys(have)) {
+      if (!(key in dn.sysctls) && alive(sysctlDevice(key))) o.sysctlUnset.push({ op: 'sysctl.unset', namespace: nsName, key });
+    }
+  }
+
+  if (!cn || cn.ipsets !== dn.ipsets) {
+    const have = cn?.ipsets ?? {};
+    for (const name of sortedWhere(dn.ipsets, (n) => dn.ipsets[n] !== have[n])) {
+      const d = dn.ipsets[name];
+      const c = have[name];
+      if (!c) o.ipsetOps.push({ op: 'ipset.create', namespace: nsName, set: d });
+      else if (c.type !== d.type || c.family !== d.family) o.ipsetOps.push({ op: 'ipset.replace', namespace: nsName, set: d });
+      else if (c !== d) {
+        const { add, del } = memberChanges(c.members, d.members);
+        if (add.length || del.length) o.ipsetOps.push({ op: 'ipset.update', namespace: nsName, name, add, del, members: d.members });
+      }
+    }
+    for (const name of sortedWhere(have, (n) => !dn.ipsets[n])) o.ipsetDestroy.push({ op: 'ipset.destroy', namespace: nsName, name });
+  }
+
+  for (const table of IPTABLES_TABLES) {
+    const c = cn?.iptables[table];
+    const d = dn.iptables[table];
+    if (c !== d) o.iptablesOps.push({ op: 'iptables.restore', namespace: nsName, table, text: d ?? null });
+  }
 }
 
 function bridgeChanges(c: OvsBridge, d: OvsBridge): BridgeColumn[] {
