@@ -60,7 +60,7 @@ function pairKey(ns: string, name: string, peerNs: string, peer: string): string
   return a < b ? `${a}\u0001${b}` : `${b}\u0001${a}`;
 }
 
-/** The operations of one diff, by kind; `list` puts them in the order the header gives. */
+/** The operations of one diff, by kind; `diff` returns them in the order the header gives. */
 class Ops {
   readonly metadataStop: Op<'metadata.stop'>[] = [];
   readonly dhcpStop: Op<'dhcp.stop'>[] = [];
@@ -96,8 +96,6 @@ class Ops {
 
 export function diff(current: HostState, desired: HostState): HostOp[] {
   if (current === desired) return [];
-
-  // Deletions (in this order), then creations and changes (in this order).
   const o = new Ops();
 
   const curNs = current.namespaces;
