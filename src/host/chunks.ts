@@ -76,9 +76,9 @@ export function joinChunks<T>(parts: ReadonlyArray<Items<T>>, last?: Items<T>): 
 export function changedParts<T>(cur: Items<T>, des: Items<T>): { cur: readonly T[]; des: readonly T[] } {
   if (cur === des) return { cur: [], des: [] };
   if (!isChunkList(cur) && !isChunkList(des)) return { cur, des };
-  // A pass asks twice for the same two lists (validate, then diff): the answer is kept on `des`.
-  const had = lastParts.get(des);
-  if (had?.cur === cur) return had.parts as { cur: readonly T[]; des: readonly T[] };
+  // A pass asks twice for the same two lists (validate, then diff, in one call): the last few
+  // answers are kept, not one per list for as long as the list lives (every host's last one).
+  for (const had of lastParts) if (had?.des === des && had.cur === cur) return had.parts as { cur: readonly T[]; des: readonly T[] };
   const outC: T[] = [];
   const outD: T[] = [];
   compare(cur, des, outC, outD);
@@ -101,10 +101,13 @@ export function changedParts<T>(cur: Items<T>, des: Items<T>): { cur: readonly T
       parts = { cur: midC.filter((x) => !inD.has(x)), des: midD.filter((x) => !inC.has(x)) };
     } else parts = { cur: midC, des: midD };
   }
-  lastParts.set(des, { cur, parts });
+  lastParts[nextPart] = { cur, des, parts };
+  nextPart = (nextPart + 1) % lastParts.length;
   return parts;
 }
-const lastParts = new WeakMap<object, { cur: object; parts: { cur: readonly unknown[]; des: readonly unknown[] } }>();
+/** The last answers, a ring: more than the collections one pass validates and diffs. */
+const lastParts = new Array<{ cur: object; des: object; parts: { cur: readonly unknown[]; des: readonly unknown[] } } | undefined>(16).fill(undefined);
+let nextPart = 0;
 
 function compare<T>(cur: Items<T>, des: Items<T>, outC: T[], outD: T[]): void {
   if (cur === des) return;
