@@ -60,6 +60,10 @@ function pairKey(ns: string, name: string, peerNs: string, peer: string): string
   return a < b ? `${a}\u0001${b}` : `${b}\u0001${a}`;
 }
 
+/** Links that go away, by namespace. */
+type Gone = Map<string, Set<string>>;
+const isGone = (gone: Gone, ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
+
 /** The operations of one diff, by kind; `diff` returns them in the order the header gives. */
 class Ops {
   readonly metadataStop: Op<'metadata.stop'>[] = [];
@@ -173,20 +177,17 @@ export function diff(current: HostState, desired: HostState): HostOp[] {
 }
 
 /** The links that go away (by namespace) and the OVS ports deleted and added again. */
-function whatGoes(current: HostState, desired: HostState): { gone: Map<string, Set<string>>; recreatedPorts: Set<string> } {
+function whatGoes(current: HostState, desired: HostState): { gone: Gone; recreatedPorts: Set<string> } {
   const curNs = current.namespaces;
   const desNs = desired.namespaces;
   const curBridges = current.ovs.bridges;
   const desBridges = desired.ovs.bridges;
-  const curPort = (name: string) => portAt(current, name);
-  const desPort = (name: string) => portAt(desired, name);
   const gone = new Map<string, Set<string>>();
   const markGone = (ns: string, name: string) => {
     let set = gone.get(ns);
     if (!set) gone.set(ns, (set = new Set()));
     set.add(name);
   };
-  const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
   const recreatedPorts = new Set<string>();
   const curDevNs = ovsDeviceNamespaces(current);
   const desDevNs = ovsDeviceNamespaces(desired);
@@ -218,14 +219,14 @@ function whatGoes(current: HostState, desired: HostState): { gone: Map<string, S
   }
   for (const name of gone.get(ROOT_NS) ?? []) candidates.add(name);
   for (const name of candidates) {
-    const cp = curPort(name);
-    const dp = desPort(name);
+    const cp = portAt(current, name);
+    const dp = portAt(desired, name);
     if (!cp || !dp) continue;
     if (
       cp.bridge !== dp.bridge ||
       cp.port.type !== dp.port.type ||
       (cp.port.type === 'internal' && curDevNs.get(name) !== desDevNs.get(name)) ||
-      (cp.port.type === 'system' && isGone(ROOT_NS, name))
+      (cp.port.type === 'system' && isGone(gone, ROOT_NS, name))
     ) {
       recreatedPorts.add(name);
     }
@@ -233,7 +234,7 @@ function whatGoes(current: HostState, desired: HostState): { gone: Map<string, S
   // Deleting an internal port or a bridge deletes its Linux device.
   for (const bname in curBridges) {
     for (const name of portKinds(curBridges[bname].ports).internal) {
-      if (!desPort(name) || recreatedPorts.has(name) || !desBridges[bname]) {
+      if (!portAt(desired, name) || recreatedPorts.has(name) || !desBridges[bname]) {
         const ns = curDevNs.get(name);
         if (ns !== undefined) markGone(ns, name);
       }
@@ -250,8 +251,6 @@ function whatGoes(current: HostState, desired: HostState): { gone: Map<string, S
 function diffBridges(o: Ops, current: HostState, desired: HostState, recreatedPorts: Set<string>): { flowDelFirst: Op<'flows.update'>[]; flowUpdates: Op<'flows.update'>[] } {
   const curBridges = current.ovs.bridges;
   const desBridges = desired.ovs.bridges;
-  const curPort = (name: string) => portAt(current, name);
-  const desPort = (name: string) => portAt(desired, name);
   for (const name of sortedWhere(curBridges, (n) => !desBridges[n])) o.bridgeDel.push({ op: 'bridge.delete', name });
   for (const name of sortedWhere(desBridges, (n) => desBridges[n] !== curBridges[n])) {
     const d = desBridges[name];
@@ -264,12 +263,12 @@ function diffBridges(o: Ops, current: HostState, desired: HostState, recreatedPo
   }
   // Bridges holding a re-created port are looked at even when their value is shared.
   const touched = new Set<string>();
-  for (const p of recreatedPorts) touched.add(curPort(p)!.bridge).add(desPort(p)!.bridge);
+  for (const p of recreatedPorts) touched.add(portAt(current, p)!.bridge).add(portAt(desired, p)!.bridge);
   // A bridge that went took its ports with it.
   for (const name of sortedWhere(curBridges, (n) => !!desBridges[n] && (curBridges[n].ports !== desBridges[n].ports || touched.has(n)))) {
     const cb = curBridges[name];
     for (const pname of sortedKeys(cb.ports)) {
-      const dp = desPort(pname);
+      const dp = portAt(desired, pname);
       if (!dp || dp.bridge !== name || recreatedPorts.has(pname)) o.portDel.push({ op: 'port.del', bridge: name, name: pname });
     }
   }
@@ -279,7 +278,7 @@ function diffBridges(o: Ops, current: HostState, desired: HostState, recreatedPo
     if (cb?.ports !== db.ports || touched.has(name)) {
       for (const pname of sortedKeys(db.ports)) {
         const d = db.ports[pname];
-        const cp = curPort(pname);
+        const cp = portAt(current, pname);
         if (!cp || cp.bridge !== name || recreatedPorts.has(pname)) o.portOps.push({ op: 'port.add', bridge: name, port: d });
         else if (cp.port !== d) {
           const changed = portChanges(cp.port, d);
@@ -312,9 +311,8 @@ function diffBridges(o: Ops, current: HostState, desired: HostState, recreatedPo
 }
 
 /** DHCP servers and metadata proxies (`gone`: the links that go away, by namespace). */
-function diffServices(o: Ops, current: HostState, desired: HostState, gone: Map<string, Set<string>>): void {
+function diffServices(o: Ops, current: HostState, desired: HostState, gone: Gone): void {
   const curNs = current.namespaces;
-  const isGone = (ns: string, name: string) => gone.get(ns)?.has(name) ?? false;
   for (const id of sortedWhere(current.dhcp, (i) => current.dhcp[i] !== desired.dhcp[i])) {
     const c = current.dhcp[id];
     const d = desired.dhcp[id];
@@ -324,8 +322,8 @@ function diffServices(o: Ops, current: HostState, desired: HostState, gone: Map<
     const d = desired.dhcp[id];
     const c = current.dhcp[id];
     if (!c || c.namespace !== d.namespace || c.interface !== d.interface) o.dhcpOps.push({ op: 'dhcp.start', server: d });
-    else if (c === d && !isGone(d.namespace, d.interface)) continue;
-    else if (isGone(d.namespace, d.interface) || needsRestart(c, d)) o.dhcpOps.push({ op: 'dhcp.restart', server: d });
+    else if (c === d && !isGone(gone, d.namespace, d.interface)) continue;
+    else if (isGone(gone, d.namespace, d.interface) || needsRestart(c, d)) o.dhcpOps.push({ op: 'dhcp.restart', server: d });
     else if (!sameHosts(c.hosts, d.hosts) || !sameValue(c.options, d.options)) o.dhcpOps.push({ op: 'dhcp.reload', server: d });
   }
   const listenGone = (p: MetadataProxy) => {
@@ -353,7 +351,6 @@ function diffServices(o: Ops, current: HostState, desired: HostState, gone: Map<
  */
 function diffNamespace(o: Ops, nsName: string, cn: Namespace | undefined, dn: Namespace, goneHere: Set<string> | undefined, desired: HostState, createdPairs: Set<string>): void {
   const desNs = desired.namespaces;
-  const desPort = (name: string) => portAt(desired, name);
   const alive = (dev: string | undefined) => dev === undefined || !goneHere?.has(dev);
 
   // The same links record and nothing taken away: every link is as it was.
@@ -372,7 +369,7 @@ function diffNamespace(o: Ops, nsName: string, cn: Namespace | undefined, dn: Na
       }
       if (!first) {
         // created with its peer
-      } else if (d.kind === 'ovs-internal') (desPort(name) ? o.linkCreateInternal : o.linkCreateBridgeLocal).push(op);
+      } else if (d.kind === 'ovs-internal') (portAt(desired, name) ? o.linkCreateInternal : o.linkCreateBridgeLocal).push(op);
       else if (d.kind === 'bridge' || d.kind === 'loopback' || d.kind === 'physical') o.linkCreateFirst.push(op);
       else o.linkCreate.push(op);
       for (const cidr of d.addresses) o.addrAdd.push({ op: 'address.add', namespace: nsName, dev: name, cidr });
