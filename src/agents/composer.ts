@@ -434,16 +434,20 @@ function push<T>(m: Map<string, T[]>, key: string, v: T) {
   else m.set(key, [v]);
 }
 
-/** Merges each key's inputs into `into` (in first-seen order), reusing `before`'s result for the same inputs; returns the memo for the next pass. */
+/**
+ * Merges each key's inputs into `into` (in first-seen order), reusing `before`'s result for the
+ * same inputs; updates `before` in place as the memo for the next pass. (A memo made anew per
+ * pass, an entry per bridge and namespace, outlived the pass on every host: old by the next
+ * scavenge, copied by it.)
+ */
 function mergeEach<T>(inputs: Map<string, T[]>, before: Map<string, Merged<T>>, merge: (a: T, b: T) => T, into: Record<string, T>): Map<string, Merged<T>> {
-  const memo = new Map<string, Merged<T>>();
   for (const [key, list] of inputs) {
     const was = before.get(key);
-    const out = was && sameItems(was.inputs, list) ? was.out : list.reduce(merge);
-    into[key] = out;
-    memo.set(key, { inputs: list, out });
+    if (was && sameItems(was.inputs, list)) into[key] = was.out;
+    else before.set(key, { inputs: list, out: (into[key] = list.reduce(merge)) });
   }
-  return memo;
+  if (before.size > inputs.size) for (const key of before.keys()) if (!inputs.has(key)) before.delete(key);
+  return before;
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {

@@ -24,6 +24,19 @@ export const isChunkList = <T>(x: Items<T>): x is ChunkList<T> => x instanceof C
 /** Immutable: built once from its parts (none empty, at least two), never changed. */
 export class ChunkList<T> implements Iterable<T> {
   readonly length: number;
+  /**
+   * What `validate` learned of the list (its elements' key hashes), kept on the list: in a
+   * weak map, a thousand hosts' lists of every pass stayed as entries until a full collection,
+   * and each insert into the grown table cost more than the check it remembered. (Private: two
+   * lists of the same elements are equal whatever was learned of them.)
+   */
+  #validated: unknown;
+  get validated(): unknown {
+    return this.#validated;
+  }
+  set validated(v: unknown) {
+    this.#validated = v;
+  }
 
   constructor(readonly parts: ReadonlyArray<Items<T>>) {
     let n = 0;

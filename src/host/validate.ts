@@ -1,7 +1,7 @@
 // Consistency checks on a host state, run before a driver acts on it (and by the linux
 // driver before any name or address reaches a command line). Each problem names the object
 // and quotes the offending text; all problems are reported, not just the first.
-import { changedParts, itemsOf, type Items } from './chunks.js';
+import { changedParts, isChunkList, itemsOf, type Items } from './chunks.js';
 import { flowKey, isCanonicalCookie, splitTopLevel } from './flow.js';
 import { HashBag, hashString } from './hashbag.js';
 import { cidrIp, ipFamily, isCidr, isIp, isMac, isNetworkCidr } from './ip.js';
@@ -276,22 +276,29 @@ function heldHash<T extends object>(x: T, keyOf: (x: T) => string): number {
 }
 
 /**
- * The key hashes of an unordered collection that passed (no element twice), by the array's
- * identity. A collection validated before hands its hashes on to its successor, which then
- * costs only the chunks the two do not share (chunks.ts); anything else is checked in full.
- * An element whose hash is there already is a duplicate only if its key is in the array twice.
+ * The key hashes of an unordered collection that passed (no element twice): kept on a
+ * `ChunkList` itself, by identity for a plain array. A collection validated before hands its
+ * hashes on to its successor, which then costs only the chunks the two do not share
+ * (chunks.ts); anything else is checked in full. An element whose hash is there already is a
+ * duplicate only if its key is in the array twice.
  */
 const validHashes = new WeakMap<Items<unknown>, HashBag>();
+const heldBag = (arr: Items<unknown>): HashBag | undefined => (isChunkList(arr) ? (arr.validated as HashBag | undefined) : validHashes.get(arr));
+function holdBag(arr: Items<unknown>, bag: HashBag | undefined): void {
+  if (isChunkList(arr)) arr.validated = bag;
+  else if (bag) validHashes.set(arr, bag);
+  else validHashes.delete(arr);
+}
 
 function uniqueKeys<T extends object>(arr: Items<T>, prev: Items<T> | undefined, keyOf: (x: T) => string, check: (x: T) => void, twice: (x: T) => void): void {
   const before = problemsSeen;
-  const prevHashes = prev && validHashes.get(prev);
+  const prevHashes = prev && heldBag(prev);
   if (prev === arr && prevHashes) return;
   let hashes: HashBag;
   let items: readonly T[] | undefined;
   if (prevHashes) {
     // Taken over, not copied: the previous array's hashes are dropped (a failed pass starts afresh).
-    validHashes.delete(prev!);
+    holdBag(prev!, undefined);
     const part = changedParts(prev!, arr);
     for (const g of part.cur) prevHashes.delete(heldHash(g, keyOf));
     hashes = prevHashes;
@@ -318,7 +325,7 @@ function uniqueKeys<T extends object>(arr: Items<T>, prev: Items<T> | undefined,
       seen.add(key);
     }
   }
-  if (problemsSeen === before) validHashes.set(arr, hashes);
+  if (problemsSeen === before) holdBag(arr, hashes);
 }
 
 const flowWhat = (bridge: string, f: Flow) => `Flow "table=${f.table},priority=${f.priority},${f.match}" on bridge "${bridge}"`;
@@ -451,6 +458,11 @@ function checkNamespace(
 
   for (const [key, set] of Object.entries(ns.ipsets)) {
     if (checkedIpsets.has(set) && set.name === key) continue;
+    // The set `prev` held (which passed) with other members that passed for its type and
+    // family (the common refresh: a port came or went elsewhere): nothing else to look at, and
+    // no entry in the weak set per host per member change.
+    const was = prev?.ipsets[key];
+    if (was && was.name === key && set.name === key && was.type === set.type && was.family === set.family && checkedMembers.get(set.members) === `${set.type} ${set.family}`) continue;
     const before = problemsSeen;
     const flag = (m: string) => {
       problemsSeen++;

@@ -53,18 +53,12 @@ function* arpEntries(table: ChunkedTable<ArpPair> | undefined): Iterable<ArpPair
 }
 
 /**
- * A chunk of a subnet's ARP table as permanent neighbours on `dev`, made once per chunk: the
- * chunks that did not change since the last pass give the same arrays, which is what lets
- * diff and validate skip them (host/chunks.ts).
+ * A chunk of a subnet's ARP table as permanent neighbours on `dev` (the agent keeps what it
+ * made while the chunk stays: `neighbourChunks`).
  */
 function neighbourChunk(chunk: readonly ArpPair[], dev: string): readonly Neighbour[] {
-  const had = NEIGHBOUR_CHUNKS.get(chunk);
-  if (had?.dev === dev) return had.list;
-  const list = chunk.map((p) => pairNeighbour(p, dev));
-  NEIGHBOUR_CHUNKS.set(chunk, { dev, list });
-  return list;
+  return chunk.map((p) => pairNeighbour(p, dev));
 }
-const NEIGHBOUR_CHUNKS = new WeakMap<readonly ArpPair[], { dev: string; list: readonly Neighbour[] }>();
 
 /**
  * A pair's permanent entry on `dev`, one object kept on the (shared) pair: a distributed
@@ -226,12 +220,22 @@ export class L3Agent extends Agent {
     if (!byDev) this.neighbourLists.set(subnetId, (byDev = new Map()));
     const have = byDev.get(dev);
     if (have && have.table === table && have.version === table?.version) return have.list;
-    const list = joinChunks((table?.chunks() ?? []).map((c) => neighbourChunk(c, dev)), have?.list);
-    byDev.set(dev, { table, version: table?.version, list });
+    // A chunk that did not change keeps its neighbours (the same array: what diff and validate skip).
+    const chunks = table?.chunks() ?? [];
+    const lists = chunks.map((c, i) => (have?.chunks[i] === c ? have.lists[i] : neighbourChunk(c, dev)));
+    const list = joinChunks(lists, have?.list);
+    byDev.set(dev, { table, version: table?.version, list, chunks, lists });
     return list;
   }
-  /** Per subnet and device, the neighbour list as last joined, and the table (and its version) it was joined from. */
-  private readonly neighbourLists = new Map<string, Map<string, { table: ChunkedTable<ArpPair> | undefined; version: number | undefined; list: Items<Neighbour> }>>();
+  /**
+   * Per subnet and device, the neighbour list as last joined, the table (and its version) it
+   * was joined from, and its chunks with their neighbours (kept here, per host: a weak map by
+   * chunk took an entry per host per cast until a full collection).
+   */
+  private readonly neighbourLists = new Map<
+    string,
+    Map<string, { table: ChunkedTable<ArpPair> | undefined; version: number | undefined; list: Items<Neighbour>; chunks: ReadonlyArray<readonly ArpPair[]>; lists: ReadonlyArray<readonly Neighbour[]> }>
+  >();
 
   private refetch(routerId: string) {
     this.pending.routers.add(routerId);

@@ -368,13 +368,15 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   if (tunnelling) {
     const byId = new Map(plan.networks.map((n) => [n.id, n]));
     const chunks = new Map<string, FdbChunk>();
+    const before = lastChunks.get(s);
     for (const netId of Object.keys(plan.fdb).sort()) {
       const net = byId.get(netId);
       if (!net || !isTunnelNetwork(net)) continue;
-      const chunk = fdbChunk(s, net, plan.fdb[netId]);
+      const chunk = fdbChunk(s, net, plan.fdb[netId], before?.get(netId));
       tunChunks.push(chunk.flows);
       chunks.set(netId, chunk);
     }
+    lastChunks.set(s, chunks);
     let union = unions.get(s);
     if (!union) unions.set(s, (union = new TunnelUnion()));
     tunnels = union.update(chunks);
@@ -453,11 +455,18 @@ const unions = new WeakMap<OvsSettings, TunnelUnion>();
 
 interface FdbChunk {
   sig: string;
+  /** The FDB entry it was built from (the agent keeps the object while its content is the same). */
+  entry: FdbEntries[string];
   /** The network's flows: blocks of a chunk per peer, and the flood flow's (networkFlows). */
   flows: Items<Flow>;
   tunnels: TunnelEndpoint[];
 }
-const fdbMemo = new WeakMap<FdbEntries[string], FdbChunk>();
+/**
+ * Each host's chunks of its last pass, by network: kept per host, not in a weak map by entry
+ * object (every FDB cast makes a new entry on every host of the network, and such a map
+ * grew an entry per host per cast until a full collection).
+ */
+const lastChunks = new WeakMap<OvsSettings, Map<string, FdbChunk>>();
 /**
  * One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept
  * while unchanged; shared by the hosts of a process, shared.ts), a record per network setting.
@@ -482,12 +491,10 @@ function tunnelEndpoint(type: TunnelType, ip: string): TunnelEndpoint {
  * need: a chunk per peer (chunks.ts), so a port coming up elsewhere costs its peer's few
  * flows here, not the network's thousands.
  */
-function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string]): FdbChunk {
+function fdbChunk(s: OvsSettings, net: LocalNetwork, entry: FdbEntries[string], have: FdbChunk | undefined): FdbChunk {
   const { peerSig, sig } = netSigs(s, net);
-  const have = fdbMemo.get(entry);
-  if (have && have.sig === sig) return have;
-  const chunk: FdbChunk = { sig, flows: [], tunnels: [] };
-  fdbMemo.set(entry, chunk);
+  if (have && have.entry === entry && have.sig === sig) return have;
+  const chunk: FdbChunk = { sig, entry, flows: [], tunnels: [] };
   const type = entry.network_type as TunnelType;
   if (net.network_type !== entry.network_type || !s.tunnelTypes.includes(type)) return chunk;
   const ctx: PeerContext = { s, net, sig, peerSig, type, load: `strip_vlan,load:${hex(net.segmentation_id!)}->NXM_NX_TUN_ID[]` };

@@ -14,8 +14,12 @@ const familiesByContent = new ContentMemo<string[]>();
 /** Groups' members made here, by their two (shared) family lists. */
 const groups = new WeakMap<readonly string[], WeakMap<readonly string[], MemberIps>>();
 const canonicalGroups = new WeakSet<MemberIps>();
-/** What a change made of a group's members (null: not what the server has: fetch the group). */
-const changed = new WeakMap<MemberIps, Map<string, MemberIps | null>>();
+/**
+ * What a change made of a group's members (null: not what the server has: fetch the group),
+ * by the change object: a cast's arguments are one object for every host it goes to, so the
+ * first host works it out and the others look it up (no text made of it per host).
+ */
+const changed = new WeakMap<MemberIps, WeakMap<MemberChange, MemberIps | null>>();
 const familySets = new WeakMap<readonly string[], Set<string>>();
 const digests = new WeakMap<MemberIps, string>();
 
@@ -57,14 +61,13 @@ function shared(list: string[]): string[] {
 export function applyMemberChange(base: MemberIps, change: MemberChange): MemberIps | undefined {
   const start = canonicalMembers(base);
   let byChange = changed.get(start);
-  if (!byChange) changed.set(start, (byChange = new Map()));
-  const key = JSON.stringify(change);
-  let out = byChange.get(key);
+  if (!byChange) changed.set(start, (byChange = new WeakMap()));
+  let out = byChange.get(change);
   if (out === undefined) {
     // Hosts that came by other histories to the same members meet here again (shared lists).
     const made = group(applyFamily(start.IPv4, change.IPv4), applyFamily(start.IPv6, change.IPv6));
     out = digestOf(made) === change.digest ? made : null;
-    byChange.set(key, out);
+    byChange.set(change, out);
   }
   return out ?? undefined;
 }
