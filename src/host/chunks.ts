@@ -26,9 +26,8 @@ export class ChunkList<T> implements Iterable<T> {
   readonly length: number;
   /**
    * What `validate` learned of the list (its elements' key hashes), kept on the list: in a
-   * weak map, a thousand hosts' lists of every pass stayed as entries until a full collection,
-   * and each insert into the grown table cost more than the check it remembered. (Private: two
-   * lists of the same elements are equal whatever was learned of them.)
+   * weak map, a thousand hosts' lists of every pass stayed as entries until a full collection.
+   * (Private: two lists of the same elements are equal whatever was learned of them.)
    */
   #validated: unknown;
   get validated(): unknown {
