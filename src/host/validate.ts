@@ -458,11 +458,15 @@ function checkNamespace(
 
   for (const [key, set] of Object.entries(ns.ipsets)) {
     if (checkedIpsets.has(set) && set.name === key) continue;
-    // The set `prev` held (which passed) with other members that passed for its type and
-    // family (the common refresh: a port came or went elsewhere): nothing else to look at, and
-    // no entry in the weak set per host per member change.
+    // A members array that passed for this type and family passes again (hosts in one
+    // process share the firewall's arrays for the same member lists).
+    const kind = `${set.type} ${set.family}`;
+    const membersPassed = checkedMembers.get(set.members) === kind;
+    // The set `prev` held (which passed), with other members that passed (the common refresh:
+    // a port came or went elsewhere): nothing else to look at, and no entry in the weak set per
+    // host per member change.
     const was = prev?.ipsets[key];
-    if (was && was.name === key && set.name === key && was.type === set.type && was.family === set.family && checkedMembers.get(set.members) === `${set.type} ${set.family}`) continue;
+    if (membersPassed && was && set.name === key && was.type === set.type && was.family === set.family) continue;
     const before = problemsSeen;
     const flag = (m: string) => {
       problemsSeen++;
@@ -474,10 +478,7 @@ function checkNamespace(
     if (set.type !== 'hash:ip' && set.type !== 'hash:net') flag(`${what}: type "${set.type}" is not hash:ip or hash:net`);
     if (set.family !== 'inet' && set.family !== 'inet6') flag(`${what}: family "${set.family}" is not inet or inet6`);
     const fam = set.family === 'inet6' ? 6 : 4;
-    // A members array that passed for this type and family passes again (hosts in one
-    // process share the firewall's arrays for the same member lists).
-    const kind = `${set.type} ${set.family}`;
-    if (checkedMembers.get(set.members) === kind) {
+    if (membersPassed) {
       if (problemsSeen === before && set.name === key) checkedIpsets.add(set);
       continue;
     }

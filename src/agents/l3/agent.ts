@@ -53,14 +53,6 @@ function* arpEntries(table: ChunkedTable<ArpPair> | undefined): Iterable<ArpPair
 }
 
 /**
- * A chunk of a subnet's ARP table as permanent neighbours on `dev` (the agent keeps what it
- * made while the chunk stays: `neighbourChunks`).
- */
-function neighbourChunk(chunk: readonly ArpPair[], dev: string): readonly Neighbour[] {
-  return chunk.map((p) => pairNeighbour(p, dev));
-}
-
-/**
  * A pair's permanent entry on `dev`, one object kept on the (shared) pair: a distributed
  * router's qr- device has the same name on every host, so the hosts of one process (the
  * emulated cloud) share the entries of its thousands of ports; a subnet's last chunk is new on
@@ -222,7 +214,7 @@ export class L3Agent extends Agent {
     if (have && have.table === table && have.version === table?.version) return have.list;
     // A chunk that did not change keeps its neighbours (the same array: what diff and validate skip).
     const chunks = table?.chunks() ?? [];
-    const lists = chunks.map((c, i) => (have?.chunks[i] === c ? have.lists[i] : neighbourChunk(c, dev)));
+    const lists = chunks.map((c, i) => (have?.chunks[i] === c ? have.lists[i] : c.map((p) => pairNeighbour(p, dev))));
     const list = joinChunks(lists, have?.list);
     byDev.set(dev, { table, version: table?.version, list, chunks, lists });
     return list;

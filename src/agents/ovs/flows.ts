@@ -368,17 +368,15 @@ export function planFlows(plan: OvsPlan): PlannedFlows {
   if (tunnelling) {
     const byId = new Map(plan.networks.map((n) => [n.id, n]));
     const chunks = new Map<string, FdbChunk>();
-    const before = lastChunks.get(s);
+    let union = unions.get(s);
+    if (!union) unions.set(s, (union = new TunnelUnion()));
     for (const netId of Object.keys(plan.fdb).sort()) {
       const net = byId.get(netId);
       if (!net || !isTunnelNetwork(net)) continue;
-      const chunk = fdbChunk(s, net, plan.fdb[netId], before?.get(netId));
+      const chunk = fdbChunk(s, net, plan.fdb[netId], union.chunks.get(netId));
       tunChunks.push(chunk.flows);
       chunks.set(netId, chunk);
     }
-    lastChunks.set(s, chunks);
-    let union = unions.get(s);
-    if (!union) unions.set(s, (union = new TunnelUnion()));
     tunnels = union.update(chunks);
     tunChunks.push(tunnelInFlows(tunnels));
   }
@@ -421,11 +419,16 @@ const TUNNEL_IN = new Map<string, Flow>();
  * ports are memoized on) until a tunnel comes or goes. Sorted by name, whatever the history.
  */
 class TunnelUnion {
-  private chunks = new Map<string, FdbChunk>();
+  /**
+   * The host's chunks of its last pass, by network (what `fdbChunk` builds on): kept per host,
+   * not in a weak map by entry object, which grew an entry per host per FDB cast until a full
+   * collection (every cast makes a new entry on every host of the network).
+   */
+  chunks: ReadonlyMap<string, FdbChunk> = new Map();
   private readonly counts = new Map<string, { tunnel: TunnelEndpoint; n: number }>();
   private list: TunnelEndpoint[] = [];
 
-  update(chunks: Map<string, FdbChunk>): TunnelEndpoint[] {
+  update(chunks: ReadonlyMap<string, FdbChunk>): TunnelEndpoint[] {
     const touched = new Map<string, boolean>(); // name -> present before
     const add = (t: TunnelEndpoint, d: number) => {
       const c = this.counts.get(t.name);
@@ -461,12 +464,6 @@ interface FdbChunk {
   flows: Items<Flow>;
   tunnels: TunnelEndpoint[];
 }
-/**
- * Each host's chunks of its last pass, by network: kept per host, not in a weak map by entry
- * object (every FDB cast makes a new entry on every host of the network, and such a map
- * grew an entry per host per cast until a full collection).
- */
-const lastChunks = new WeakMap<OvsSettings, Map<string, FdbChunk>>();
 /**
  * One peer's unicast and ARP responder flows on one network, by the peer's entry list (kept
  * while unchanged; shared by the hosts of a process, shared.ts), a record per network setting.
