@@ -49,6 +49,9 @@ describe('the all-in-one cloud over its life', () => {
       await ok(call('PUT', `/v2.0/routers/${router.id}`, { router: { external_gateway_info: { network_id: ids.ext.id } } }, as));
       ids[who] = { net, sub, router };
     }
+    // Both subnets hold the same addresses (router, SNAT, DHCP) before the instances boot: the
+    // DHCP agents' ports come in their own time, and the instances must get the same next one.
+    await cloud.settle();
     vm1 = await cloud.compute.boot(member('demo'), { name: 'vm1', network_id: ids.demo.net.id });
     vmOther = await cloud.compute.boot(member('other'), { name: 'vm-other', network_id: ids.other.net.id });
     await cloud.settle();
