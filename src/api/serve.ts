@@ -16,6 +16,8 @@ export interface RunningServer {
   db: Db;
   /** The RPC transport the server talks to its agents on. */
   transport: Transport;
+  /** Resolves once the server has nothing waiting to go out to its agents. */
+  rpcIdle(): Promise<void>;
   url: string;
   close(): Promise<void>;
 }
@@ -30,13 +32,13 @@ export async function startApiServer(
   const app = buildApp({ plugin, auth, logger: opts.logger });
   // transport_url in neutron.conf: empty or inproc:// for the all-in-one bus, rabbit:// across machines.
   const transport = opts.transport ?? transportFromUrl(conf.raw.DEFAULT?.transport_url || undefined);
-  const stopRpc = await startServerRpc(plugin, transport);
+  const rpc = await startServerRpc(plugin, transport);
   const host = opts.host ?? conf.bind_host;
   let address: string;
   try {
     address = await app.listen({ host, port: opts.port ?? conf.bind_port });
   } catch (err) {
-    await stopRpc();
+    await rpc.stop();
     if (!opts.transport) await transport.close();
     await db.close();
     throw err;
@@ -46,10 +48,11 @@ export async function startApiServer(
     plugin,
     db,
     transport,
+    rpcIdle: () => rpc.idle(),
     url: address,
     async close() {
       await app.close();
-      await stopRpc();
+      await rpc.stop();
       if (!opts.transport) await transport.close();
       await db.close();
     },

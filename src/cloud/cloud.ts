@@ -167,6 +167,7 @@ export async function startCloud(o: CloudOptions): Promise<Cloud> {
   const settle = async () => {
     for (let round = 0; round < 50; round++) {
       await new Promise((r) => setTimeout(r, 5));
+      await servers.api.rpcIdle();
       const [sent, done, passes] = [bus.sent, bus.done, syncs()];
       for (const n of nodes.values()) for (const a of n.agents) await a.idle();
       if (sent === done && bus.sent === sent && bus.done === done && syncs() === passes) return;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { admin, client, demo, startTestServer, type TestServer, ok } from '../api/testing.js';
-import type { Transport } from '../rpc/transport.js';
+import type { FaultInjectable, Transport } from '../rpc/transport.js';
 import { DEVICE_OWNER } from '../common/constants.js';
 import { FakeAgent, scenarioAgents } from './fake_agents.js';
 import { AGENT_TYPES } from './agents.js';
@@ -372,7 +372,12 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const got = () => agents.compute1.ovs.got('dvr_mac_address_update').length;
       const before = got();
       const hosts = ['compute5', 'compute6', 'compute7', 'compute8', 'compute9'];
+      let listSent = false;
+      const watch = (transports.server as Transport & FaultInjectable).inject({ drop: (m) => ((listSent ||= m.method === 'dvr_mac_address_update'), false) });
       for (const h of hosts) await new FakeAgent(transports.agents, h, AGENT_TYPES.ovs, 'neutron-openvswitch-agent', 'N/A', agents.compute1.ovs.configurations).report(true);
+      await srv.rpcIdle();
+      watch();
+      assert.ok(listSent, 'the server is idle only once the gathered list has gone out');
       await eventually(() => got() > before, 'the list');
       await new Promise((r) => setTimeout(r, DVR_MACS_GATHER_MS * 2));
       assert.equal(got() - before, 1, 'one list for the five registrations');

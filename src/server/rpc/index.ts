@@ -10,8 +10,14 @@ import { AgentNotifier } from './notifier.js';
 import { HostViews } from './views.js';
 export { AgentNotifier, HostViews, serverEndpoints };
 
+/** The server's RPC side, running: `idle` resolves once nothing waits to go out to the agents. */
+export interface ServerRpc {
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /** Serve the server's endpoints on its topics and push changes to agents. */
-export async function startServerRpc(p: CorePlugin, transport: Transport): Promise<() => Promise<void>> {
+export async function startServerRpc(p: CorePlugin, transport: Transport): Promise<ServerRpc> {
   // Answers are remembered between changes only when this server hears every change.
   const views = new HostViews(p, { remember: transport instanceof InProcessTransport });
   const notifier = new AgentNotifier(p, views, transport);
@@ -23,10 +29,13 @@ export async function startServerRpc(p: CorePlugin, transport: Transport): Promi
     await transport.serve(SERVER_TOPICS.l3, handlers),
   ];
   const off = p.events.on((e) => notifier.handle(e));
-  return async () => {
-    off();
-    notifier.close();
-    for (const s of stops) await s();
+  return {
+    idle: () => notifier.idle(),
+    async stop() {
+      off();
+      notifier.close();
+      for (const s of stops) await s();
+    },
   };
 }
 

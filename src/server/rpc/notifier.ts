@@ -55,16 +55,36 @@ export class AgentNotifier {
       () => {
         this.macTimer = undefined;
         this.macSince = undefined;
-        void this.p.dvr
+        const sending: Promise<void> = this.p.dvr
           .hostMacs()
           .then((dvr_macs) => this.fanout(AGENT_TOPICS.ovs, 'dvr_mac_address_update', { dvr_macs }))
-          .catch((err) => console.error('dvr_mac_address_update failed:', err));
+          .catch((err) => console.error('dvr_mac_address_update failed:', err))
+          .finally(() => {
+            if (this.macSending === sending) this.macSending = undefined;
+          });
+        this.macSending = sending;
       },
       Math.max(0, Math.min(DVR_MACS_GATHER_MS, this.macSince + DVR_MACS_MAX_WAIT_MS - now)),
     );
   }
 
   private macTimer?: NodeJS.Timeout;
+  /** The gathered list on its way (read, then queued). */
+  private macSending?: Promise<void>;
+
+  /**
+   * Resolves once nothing waits to go out: no DVR MAC list gathering or being read, an empty
+   * outbox. (What "the cloud has settled" needs besides idle agents and an idle bus: a list
+   * still gathering made a host that registered first miss a later host's MAC until it came.)
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.macTimer) await new Promise((r) => setTimeout(r, 10));
+      else if (this.macSending) await this.macSending;
+      else if (this.flushing) await this.flushing;
+      else return;
+    }
+  }
   /** When the registrations the pending list gathers began. */
   private macSince?: number;
 
