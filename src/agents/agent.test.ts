@@ -102,6 +102,32 @@ describe('Agent passes', () => {
     assert.equal(listeners.size, 0, 'stop() unsubscribes');
   });
 
+  it('agents started together report at points of the interval of their own, then every interval', async () => {
+    const t = new InProcessTransport();
+    const reports = new Map<string, number[]>();
+    await t.serve(SERVER_TOPICS.reports, {
+      report_state: (a: { agent_state: { host: string; start_flag?: boolean } }) => {
+        if (!a.agent_state.start_flag) reports.set(a.agent_state.host, [...(reports.get(a.agent_state.host) ?? []), performance.now()]);
+        return {};
+      },
+    });
+    const world = new World();
+    const agents = Array.from({ length: 20 }, (_, i) => {
+      const name = `compute${i + 1}`;
+      return new Counting({ transport: t, host: name, composer: new HostComposer(name, world.addHost(name).driver), reportInterval: 1 });
+    });
+    const t0 = performance.now();
+    await Promise.all(agents.map((a) => a.start()));
+    await new Promise((r) => setTimeout(r, 2100));
+    await Promise.all(agents.map((a) => a.stop()));
+    assert.equal(reports.size, 20, 'every agent reported within the interval after its start');
+    const firsts = [...reports.values()].map((ts) => ts[0] - t0);
+    assert.ok(firsts.every((ms) => ms <= 1100), `no first periodic report later than one interval: ${firsts.map(Math.round)}`);
+    assert.ok(Math.max(...firsts) - Math.min(...firsts) > 500, `spread over the interval, not one burst: ${firsts.map(Math.round)}`);
+    for (const ts of reports.values()) if (ts.length > 1) assert.ok(Math.abs(ts[1] - ts[0] - 1000) < 150, `then every interval: ${ts.map((x) => Math.round(x - t0))}`);
+    assert.ok([...reports.values()].some((ts) => ts.length > 1), 'some reported twice in 2.1 s');
+  });
+
   it('requests during a running pass make one more pass, not one per timer that waited on it', async () => {
     const host = new World().addHost('h1');
     const a = new Counting({ transport: new InProcessTransport(), host: 'h1', composer: new HostComposer('h1', host.driver) });

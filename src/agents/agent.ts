@@ -15,6 +15,7 @@ import {
   type ServerMethods,
 } from '../rpc/messages.js';
 import { RpcTimeout, type Transport } from '../rpc/transport.js';
+import { fnv1a } from '../common/hash.js';
 import type { AgentCommon } from '../config/agents.js';
 import type { HostComposer } from './composer.js';
 
@@ -154,7 +155,20 @@ export abstract class Agent {
     await this.report(true);
     await this.resync();
     const report = this.opts.reportInterval ?? 30;
-    if (report > 0) this.timers.push(setInterval(() => void this.report(false).catch(() => {}), report * 1000).unref());
+    if (report > 0) {
+      // The first periodic report at a point of the interval of the agent's own (a hash of host
+      // and binary), then every interval: the agents of a thousand hosts started together
+      // reported in one burst every interval, 3000 report_state calls the server answered in
+      // 0.3 s, ahead of whatever else was waiting (a port coming up).
+      const reportAt = () => void this.report(false).catch(() => {});
+      const offset = ((fnv1a(`${this.host}|${this.binary}`) % 1000) / 1000) * report * 1000;
+      this.timers.push(
+        setTimeout(() => {
+          reportAt();
+          this.timers.push(setInterval(reportAt, report * 1000).unref());
+        }, offset).unref(),
+      );
+    }
     const resync = this.opts.resyncInterval ?? 0;
     if (resync > 0) this.timers.push(setInterval(() => this.requestSync(), resync * 1000).unref());
   }

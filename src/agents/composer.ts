@@ -16,6 +16,7 @@
 // pass. Listeners (`onChange`) hear of every fragment set, as Neutron's OVS agent hears of
 // new ports from its OVSDB monitor.
 
+import { fnv1a } from '../common/hash.js';
 import type { HostOp } from '../host/ops.js';
 import { emptyHost } from '../host/build.js';
 import { itemsOf, joinChunks } from '../host/chunks.js';
@@ -117,7 +118,7 @@ export class HostComposer {
     private readonly driver: HostDriver,
     private readonly opts: ComposerOptions = {},
   ) {
-    this.trustMs = Math.round((opts.trustMs ?? (driver.soleWriter ? Infinity : 60_000)) * (0.75 + (hash32(host) % 1000) / 2000));
+    this.trustMs = Math.round((opts.trustMs ?? (driver.soleWriter ? Infinity : 60_000)) * (0.75 + (fnv1a(host) % 1000) / 2000));
   }
 
   /**
@@ -460,11 +461,4 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
 function wired(s: HostState, dev: string): boolean {
   const at = portAt(s, dev);
   return !at || (at.port.tag !== undefined && at.port.tag !== DEAD_VLAN_TAG);
-}
-
-/** FNV-1a of a string: a stable spread per host name. */
-function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }

@@ -7,6 +7,7 @@
 
 import ipaddr from 'ipaddr.js';
 import { cached } from '../common/cache.js';
+import { fnv1a } from '../common/hash.js';
 
 /** A group's members by ethertype (as security_group_info_for_devices gives them). */
 export interface MemberIps {
@@ -37,11 +38,6 @@ export function memberDigest(m: MemberIps): string {
   return `${m.IPv4.length + m.IPv6.length}:${sum.toString(16)}`;
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /**
  * The change from `before` to `after`, or undefined when it says more than the members
