@@ -38,7 +38,6 @@ export function memberDigest(m: MemberIps): string {
   return `${m.IPv4.length + m.IPv6.length}:${sum.toString(16)}`;
 }
 
-
 /**
  * The change from `before` to `after`, or undefined when it says more than the members
  * themselves would (send them whole then).

@@ -176,6 +176,7 @@ export async function startLab(): Promise<Lab> {
     async settle() {
       for (let round = 0; round < 3; round++) {
         await new Promise((r) => setTimeout(r, 20));
+        await srv.rpcIdle();
         for (const n of all()) await n.l3.idle();
         for (const n of all()) await n.ovs.sync();
       }

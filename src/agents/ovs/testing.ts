@@ -138,6 +138,7 @@ export class Lab {
   async settle() {
     for (let round = 0; round < 100; round++) {
       await new Promise((r) => setTimeout(r, 5));
+      await this.srv.rpcIdle(); // a DVR MAC list the server still gathers
       let busy = false;
       for (const n of this.nodes.values()) {
         const before = n.agent.syncs;
