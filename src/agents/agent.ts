@@ -46,13 +46,15 @@ export const configOptions = (c: AgentCommon): Pick<AgentOptions, 'reportInterva
   rpcResponseMaxTimeout: c.rpc_response_max_timeout,
 });
 
+/** A periodic report this late (ms) waits for its own point of the next such span: the others are late too. */
+const LATE_REPORT_MS = 1000;
+/** The longest wait before trying a failed pass again (s). */
+const RETRY_MAX_S = 60;
 /**
  * Busy (see gatherMs): this many requests within this time found a pass already gathering
  * since an earlier moment, or running: casts keep coming (a cloud coming up). The casts of one
  * change arrive together, and changes one after the other leave the agent idle in between.
  */
-/** The longest wait before trying a failed pass again (s). */
-const RETRY_MAX_S = 60;
 const BUSY_LATE = 8;
 const BUSY_WITHIN_MS = 1000;
 const BUSY_GATHER_MS = 150;
@@ -156,25 +158,41 @@ export abstract class Agent {
     await this.resync();
     const report = this.opts.reportInterval ?? 30;
     if (report > 0) {
-      // The first periodic report at a point of the interval of the agent's own (a hash of host
-      // and binary), then every interval: the agents of a thousand hosts started together
-      // reported in one burst every interval, 3000 report_state calls the server answered in
-      // 0.3 s, ahead of whatever else was waiting (a port coming up).
-      const reportAt = () => void this.report(false).catch(() => {});
-      const offset = ((fnv1a(`${this.host}|${this.binary}`) % 1000) / 1000) * report * 1000;
-      this.timers.push(
-        setTimeout(() => {
-          reportAt();
-          this.timers.push(setInterval(reportAt, report * 1000).unref());
-        }, offset).unref(),
-      );
+      // At a point of the interval of the agent's own (a hash of host and binary): the agents
+      // of a thousand hosts started together reported in one burst every interval, 3000
+      // report_state calls the server answered in 0.3 s, ahead of whatever else was waiting.
+      const period = report * 1000;
+      this.scheduleReport(period, ((fnv1a(`${this.host}|${this.binary}`) % 1000) / 1000) * period, performance.now());
     }
     const resync = this.opts.resyncInterval ?? 0;
     if (resync > 0) this.timers.push(setInterval(() => this.requestSync(), resync * 1000).unref());
   }
 
+  /**
+   * The next periodic report_state, `phase` past a multiple of `period` since `origin` (not an
+   * interval timer: a late one drifts, and after a stall every agent's would stay together). A
+   * timer that fires late (the event loop was held: a long pass, a collection) finds the
+   * others late too: its report waits for its own point of the next LATE_REPORT_MS.
+   */
+  private scheduleReport(period: number, phase: number, origin: number, last = -Infinity): void {
+    const now = performance.now();
+    // After `last` too: a timer may fire a little before its time by this clock.
+    const due = origin + phase + (Math.floor((Math.max(now, last) - origin - phase) / period) + 1) * period;
+    const send = () => {
+      void this.report(false).catch(() => {});
+      this.scheduleReport(period, phase, origin, due);
+    };
+    this.reportTimer = setTimeout(() => {
+      if (performance.now() - due > LATE_REPORT_MS) this.reportTimer = setTimeout(send, (phase / period) * LATE_REPORT_MS).unref();
+      else send();
+    }, due - now).unref();
+  }
+
+  private reportTimer?: NodeJS.Timeout;
+
   async stop(): Promise<void> {
     this.stopping.abort();
+    clearTimeout(this.reportTimer);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     clearTimeout(this.retry);
