@@ -373,7 +373,12 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const before = got();
       const hosts = ['compute5', 'compute6', 'compute7', 'compute8', 'compute9'];
       let listSent = false;
-      const watch = (transports.server as Transport & FaultInjectable).inject({ drop: (m) => ((listSent ||= m.method === 'dvr_mac_address_update'), false) });
+      const watch = (transports.server as Transport & FaultInjectable).inject({
+        drop: (m) => {
+          if (m.method === 'dvr_mac_address_update') listSent = true;
+          return false; // watched, not dropped
+        },
+      });
       for (const h of hosts) await new FakeAgent(transports.agents, h, AGENT_TYPES.ovs, 'neutron-openvswitch-agent', 'N/A', agents.compute1.ovs.configurations).report(true);
       await srv.rpcIdle();
       watch();
