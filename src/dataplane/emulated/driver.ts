@@ -179,11 +179,7 @@ export class EmulatedDriver {
     'flows.update': (o) => {
       const model = this.host.vswitch.bridge(o.bridge).model;
       for (const k of o.delete) model.delFlows(`--strict ${renderFlowKey(k)}`);
-      const flows = [...o.modify, ...o.add];
-      const texts = flows.map(flowText);
-      model.addFlows(texts);
-      if (WRITTEN.size + texts.length > WRITTEN_MAX) WRITTEN.clear();
-      for (let i = 0; i < texts.length; i++) if (texts[i].length <= SHARED_TEXT_MAX) WRITTEN.set(texts[i], flows[i]);
+      model.addFlows([...o.modify, ...o.add].map(flowText));
     },
     'dhcp.start': (o) => this.dhcpStart(o.server),
     'dhcp.reload': (o) => {
@@ -316,14 +312,19 @@ const WRITTEN_MAX = 2_000_000;
  * A flow's text, made once per flow object: the hosts of an emulated cloud install the same
  * objects (a peer's unicast and ARP responder flows), and the same string each time is looked
  * up in the parse cache by its cached hash instead of being built, hashed and compared anew
- * per host. A long text (a host's own flood flow, one version per pass) is not kept.
+ * per host; it goes into WRITTEN then, not per host. A long text (a host's own flood flow, one
+ * version per pass) is kept in neither.
  */
 const TEXTS = new WeakMap<Flow, string>();
 function flowText(f: Flow): string {
   let text = TEXTS.get(f);
   if (text === undefined) {
     text = renderFlow(f);
-    if (text.length <= SHARED_TEXT_MAX) TEXTS.set(f, text);
+    if (text.length <= SHARED_TEXT_MAX) {
+      TEXTS.set(f, text);
+      if (WRITTEN.size >= WRITTEN_MAX) WRITTEN.clear();
+      WRITTEN.set(text, f);
+    }
   }
   return text;
 }

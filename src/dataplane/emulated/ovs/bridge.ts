@@ -139,7 +139,18 @@ interface Xlate {
  * differ only for a flow left behind while its port is deleted and added again under another
  * number, which the agents never do (they rewrite a re-created port's flows).
  */
-const PARSED = new Map<string, Array<{ flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]>; named: readonly string[] }>>();
+const PARSED = new Map<string, Parse[]>();
+/**
+ * A parse as the bridges share it: the port names it resolved to numbers, those whose presence
+ * it asked about, and its rule spec once a bridge installs it (made once for them all: a weak
+ * map from parse to spec cost a lookup per flow and host).
+ */
+interface Parse {
+  readonly flow: ParsedFlow;
+  readonly ports: ReadonlyArray<[string, number | undefined]>;
+  readonly named: readonly string[];
+  spec?: RuleSpec;
+}
 const PARSED_MAX = 1_000_000;
 /** Numberings remembered per text (hosts that plugged the same ports in another order). */
 const VARIANTS_MAX = 4;
@@ -148,25 +159,27 @@ const LONG_FLOWS_MAX = 1024;
 /** Where a flow's text turns from what it matches to what it does (as `renderFlow` writes it). */
 const ACTIONS = ',actions=';
 
-/** A parse's rule spec, made once for every bridge that installs it (another cookie: its own). */
-const SPECS = new WeakMap<ParsedFlow, RuleSpec>();
-function specOf(pf: ParsedFlow, cookie?: bigint): RuleSpec {
-  const init = () =>
-    new RuleSpec({
-      table: pf.table,
-      priority: pf.priority,
-      cookie: cookie ?? pf.cookie,
-      match: pf.match,
-      actions: pf.actions!,
-      idleTimeout: pf.idleTimeout,
-      hardTimeout: pf.hardTimeout,
-      importance: pf.importance,
-      text: pf.text,
-    });
-  if (cookie !== undefined) return init();
-  let spec = SPECS.get(pf);
-  if (!spec) SPECS.set(pf, (spec = init()));
-  return spec;
+/** A long flow's last parse on a bridge (parseLong), and the bridge's count of deleted ports then. */
+interface LongFlow {
+  actions: string;
+  flow: ParsedFlow;
+  ports: ReadonlyArray<[string, number | undefined]>;
+  gone: number;
+}
+
+/** A parse's rule spec (one per shared parse: Parse.spec; another cookie makes its own). */
+function specOf(pf: ParsedFlow, cookie = pf.cookie): RuleSpec {
+  return new RuleSpec({
+    table: pf.table,
+    priority: pf.priority,
+    cookie,
+    match: pf.match,
+    actions: pf.actions!,
+    idleTimeout: pf.idleTimeout,
+    hardTimeout: pf.hardTimeout,
+    importance: pf.importance,
+    text: pf.text,
+  });
 }
 
 export class OvsBridge {
@@ -224,6 +237,7 @@ export class OvsBridge {
     if (!p || p.ofport === OFPP.LOCAL) throw new OvsPortError(`No port '${name}' on bridge ${this.name}`);
     this.portsByName.delete(name);
     this.portsByNum.delete(p.ofport);
+    this.portsGone++;
     this.portList.splice(this.portList.indexOf(p), 1);
     this.macTable.flushPort(p.ofport);
   }
@@ -267,17 +281,28 @@ export class OvsBridge {
    * with every bridge that gives the port names it resolved the same numbers (see PARSED).
    */
   parseFlow(text: string): ParsedFlow {
-    if (text.length > SHARED_TEXT_MAX) return this.parseLong(text);
+    return this.parse(text).flow;
+  }
+
+  private parse(text: string): Parse {
+    if (text.length > SHARED_TEXT_MAX) return { flow: this.parseLong(text), ports: [], named: [] };
     let variants = PARSED.get(text);
-    for (const v of variants ?? []) if (v.ports.every(([name, n]) => this.portNumber(name) === n) && v.named.every((name) => this.port(name))) return v.flow;
-    const { flow, ports, named } = this.parseResolving(text);
+    if (variants) for (const v of variants) if (this.resolvesAs(v)) return v;
+    const v: Parse = this.parseResolving(text);
     if (!variants) {
       if (PARSED.size >= PARSED_MAX) PARSED.clear();
       PARSED.set(text, (variants = []));
     }
     if (variants.length >= VARIANTS_MAX) variants.shift();
-    variants.push({ flow, ports, named });
-    return flow;
+    variants.push(v);
+    return v;
+  }
+
+  /** A shared parse holds here when its port names give the same numbers and the ports it names exist (plain loops: this runs per flow and host). */
+  private resolvesAs(v: Parse): boolean {
+    for (let i = 0; i < v.ports.length; i++) if (this.portNumber(v.ports[i][0]) !== v.ports[i][1]) return false;
+    for (let i = 0; i < v.named.length; i++) if (this.port(v.named[i]) === undefined) return false;
+    return true;
   }
 
   /** A full parse, with the port names it resolved to numbers and those it asked about. */
@@ -297,7 +322,9 @@ export class OvsBridge {
   }
 
   /** Long flows as last parsed here, by their text up to `actions=` (table, priority, cookie, match). */
-  private readonly longFlows = new Map<string, { actions: string; flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }>();
+  private readonly longFlows = new Map<string, LongFlow>();
+  /** Ports deleted so far: a long flow's outputs kept from a parse made since then still name ports that are here. */
+  private portsGone = 0;
 
   /**
    * A long flow is one host's own (a flood flow): not shared, and each version would stay. Its
@@ -312,12 +339,12 @@ export class OvsBridge {
     const last = this.longFlows.get(head);
     const again = last && this.reuseLast(flowText, actions, last);
     if (again) {
-      this.longFlows.set(head, { actions, flow: again, ports: last.ports });
+      this.longFlows.set(head, { actions, flow: again, ports: last.ports, gone: this.portsGone });
       return again;
     }
     const { flow, ports } = this.parseResolving(text);
     if (this.longFlows.size >= LONG_FLOWS_MAX) this.longFlows.clear();
-    this.longFlows.set(head, { actions, flow, ports });
+    this.longFlows.set(head, { actions, flow, ports, gone: this.portsGone });
     return flow;
   }
 
@@ -326,7 +353,7 @@ export class OvsBridge {
    * changed parsed anew; undefined where a port name resolves otherwise now, or where only a
    * full parse does (which also gives any error its own words).
    */
-  private reuseLast(flowText: string, actionsText: string, last: { actions: string; flow: ParsedFlow; ports: ReadonlyArray<[string, number | undefined]> }): ParsedFlow | undefined {
+  private reuseLast(flowText: string, actionsText: string, last: LongFlow): ParsedFlow | undefined {
     if (!last.ports.every(([name, n]) => this.portNumber(name) === n)) return undefined;
     const ctx = { portNumber: (name: string) => this.portNumber(name), portKnown: (name: string) => this.port(name) !== undefined };
     let actions: Action[] | undefined;
@@ -335,29 +362,36 @@ export class OvsBridge {
     } catch {
       return undefined;
     }
-    // The outputs kept name ports that must still be here (OVS refuses a flow naming a missing one).
-    if (!actions || actions.some((a) => a.kind === 'output' && a.name !== undefined && !this.port(a.name))) return undefined;
+    if (!actions) return undefined;
+    // The outputs kept name ports that must still be here (OVS refuses a flow naming a missing
+    // one); the new ones were checked by their parse, and where no port went since the last
+    // parse the kept ones are (a flood flow names a thousand tunnels).
+    if (last.gone !== this.portsGone && actions.some((a) => a.kind === 'output' && a.name !== undefined && !this.port(a.name))) return undefined;
     return { ...last.flow, text: flowText, actions };
   }
 
   /** Adds one flow; returns it as the bridge keeps it. */
   addFlow(text: string): Rule {
-    const pf = this.parseFlow(text);
-    const spec = this.install(pf);
+    const spec = this.install(this.parse(text));
     return this.flows.find(spec.table, spec.match, spec.priority, spec.hash)!;
   }
 
   /** Adds flows; all are parsed first, so one bad flow leaves the bridge unchanged. */
   addFlows(texts: string[]): void {
-    const parsed = texts.map((t) => this.parseFlow(t));
-    for (const pf of parsed) this.install(pf);
+    const parsed = texts.map((t) => this.parse(t));
+    for (const p of parsed) this.install(p);
   }
 
-  private install(pf: ParsedFlow, cookie?: bigint): RuleSpec {
+  private install(p: Parse, cookie?: bigint): RuleSpec {
+    const pf = p.flow;
+    const spec = cookie === undefined || cookie === pf.cookie ? (p.spec ??= specOf(pf)) : specOf(pf, cookie);
     const now = this.clock();
-    const rule = new Rule(cookie === undefined || cookie === pf.cookie ? specOf(pf) : specOf(pf, cookie));
     // Whole milliseconds; the times a timeout reads only where one is set.
-    rule.created = Math.floor(now);
+    const created = Math.floor(now);
+    // A new flow without timeouts is its spec and time alone (classifier.ts): no Rule to make.
+    if (!pf.idleTimeout && !pf.hardTimeout && this.flows.insertBare(spec, created)) return spec;
+    const rule = new Rule(spec);
+    rule.created = created;
     if (pf.idleTimeout || pf.hardTimeout) rule.stamp(now);
     // OpenFlow 1.3: a replaced flow's counters carry over unless reset_counts is given.
     this.flows.insert(rule, !pf.resetCounts);
@@ -415,16 +449,17 @@ export class OvsBridge {
   replaceFlowsByCookie(cookie: bigint | number, texts: string[]): { added: number; deleted: number; kept: number } {
     const c = BigInt(cookie);
     const parsed = texts.map((t) => {
-      const pf = this.parseFlow(t);
-      if (/(^|[\s,])cookie=/.test(t.split('actions=')[0]) && pf.cookie !== c)
-        throw new OvsFlowError(pf.text, `cookie=${hex(pf.cookie)}`, `cookie differs from the replaced cookie ${hex(c)}`);
-      return pf;
+      const p = this.parse(t);
+      if (/(^|[\s,])cookie=/.test(t.split('actions=')[0]) && p.flow.cookie !== c)
+        throw new OvsFlowError(p.flow.text, `cookie=${hex(p.flow.cookie)}`, `cookie differs from the replaced cookie ${hex(c)}`);
+      return p;
     });
     // By spec: the flows as the classifier keeps them (see classifier.ts Entry).
     const old = new Set(this.flows.withCookie(c).map((r) => r.spec));
     let added = 0;
     let kept = 0;
-    for (const pf of parsed) {
+    for (const p of parsed) {
+      const pf = p.flow;
       const existing = this.flows.find(pf.table, pf.match, pf.priority, hashMatch(pf.match));
       if (
         existing &&
@@ -437,7 +472,7 @@ export class OvsBridge {
         kept++;
         continue;
       }
-      old.delete(this.install(pf, c));
+      old.delete(this.install(p, c));
       if (existing) old.delete(existing.spec);
       added++;
     }

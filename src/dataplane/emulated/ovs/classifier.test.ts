@@ -145,6 +145,19 @@ describe('OVS classifier', () => {
     assert.equal(dump().get(3)!.nPackets, 2);
   });
 
+  it('a flow written again before any packet hit it stays one flow, its duration from the new write', () => {
+    let now = 1_000;
+    const b = br(['priority=7,in_port=2,actions=output:1', 'priority=6,in_port=2,actions=output:3'], () => now);
+    now = 3_000;
+    b.addFlows(['priority=7,in_port=2,actions=output:1']);
+    assert.equal(b.flowCount, 2);
+    now = 3_500;
+    const dump = new Map(b.dumpFlows().map((f) => [f.priority, f.dump]));
+    assert.match(dump.get(7)!, /duration=0\.500s, table=0, n_packets=0,/);
+    assert.match(dump.get(6)!, /duration=2\.500s, table=0, n_packets=0,/);
+    assert.equal(hit(b, icmp(MAC.vm1, MAC.vm2), 'p2'), 'priority=7,in_port=2,actions=output:1');
+  });
+
   it('hard_timeout and idle_timeout expire flows on the bridge clock', () => {
     let now = 1_000_000;
     const b = br(['priority=5,hard_timeout=10,in_port=1,actions=output:2', 'priority=4,idle_timeout=15,in_port=1,actions=output:3', 'priority=0,actions=drop'], () => now);

@@ -115,10 +115,26 @@ class Subtable {
       bucket.splice(at, 0, rule);
       this.buckets.set(rule.hash, bucket);
     }
-    this.count++;
-    this.priorities.set(rule.priority, (this.priorities.get(rule.priority) ?? 0) + 1);
-    if (rule.priority > this.maxPriority) this.maxPriority = rule.priority;
+    this.added(rule.priority);
     return undefined;
+  }
+
+  /**
+   * Inserts a flow that has no life of its own yet as its spec and creation time, where its
+   * bucket is empty (most flows: no Rule is made for them); false, leaving all as it was,
+   * where the bucket holds a flow (the same one to replace, or one of another priority).
+   */
+  insertBare(spec: RuleSpec, created: number): boolean {
+    if (this.buckets.get(spec.hash) !== undefined) return false;
+    this.buckets.set(spec.hash, spec, created);
+    this.added(spec.priority);
+    return true;
+  }
+
+  private added(priority: number): void {
+    this.count++;
+    this.priorities.set(priority, (this.priorities.get(priority) ?? 0) + 1);
+    if (priority > this.maxPriority) this.maxPriority = priority;
   }
 
   /** Removes the flow of `spec`; false when it is not here. */
@@ -172,17 +188,32 @@ export class FlowTable {
   count = 0;
 
   insert(rule: Rule, carry = false): Rule | undefined {
-    let st = this.byShape.get(rule.match.shapeKey);
-    if (!st) {
-      st = new Subtable(rule.match);
-      this.byShape.set(rule.match.shapeKey, st);
-      this.order.push(st);
-    }
+    const st = this.subtable(rule.match);
     const before = st.maxPriority;
     const old = st.insert(rule, carry);
     if (!old) this.count++;
     if (st.maxPriority !== before) this.dirty = true;
     return old;
+  }
+
+  /** `Subtable.insertBare` in the flow's subtable. */
+  insertBare(spec: RuleSpec, created: number): boolean {
+    const st = this.subtable(spec.match);
+    const before = st.maxPriority;
+    if (!st.insertBare(spec, created)) return false;
+    this.count++;
+    if (st.maxPriority !== before) this.dirty = true;
+    return true;
+  }
+
+  private subtable(match: Match): Subtable {
+    let st = this.byShape.get(match.shapeKey);
+    if (!st) {
+      st = new Subtable(match);
+      this.byShape.set(match.shapeKey, st);
+      this.order.push(st);
+    }
+    return st;
   }
 
   remove(spec: RuleSpec): boolean {
@@ -275,6 +306,14 @@ export class Classifier {
     else this.count++;
     if (this.byCookie) this.index(this.byCookie, rule.spec);
     return old;
+  }
+
+  /** A new flow as its spec and creation time (`Subtable.insertBare`); false where a Rule must be inserted instead. */
+  insertBare(spec: RuleSpec, created: number): boolean {
+    if (!this.table(spec.table).insertBare(spec, created)) return false;
+    this.count++;
+    if (this.byCookie) this.index(this.byCookie, spec);
+    return true;
   }
 
   /** Removes the flow `rule` is (or has the spec of). */
