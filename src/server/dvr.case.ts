@@ -296,6 +296,11 @@ export function dvrScenarioSuite(name: string, makeTransports: () => Promise<{ s
       const gone = await fdb(kept);
       assert.deepEqual(gone, await fdb(fresh));
       assert.ok(!JSON.stringify(gone).includes(port.mac_address));
+      // The hosts the change did not touch keep their lists as the same arrays (agents know them by identity).
+      const [upLists, goneLists] = [up[ids.net.id].ports, gone[ids.net.id].ports];
+      const untouched = Object.keys(goneLists).filter((ip) => JSON.stringify(goneLists[ip]) === JSON.stringify(upLists[ip]));
+      assert.ok(untouched.length > 0 && untouched.length < Object.keys(upLists).length, 'one host\'s list changed, others did not');
+      for (const ip of untouched) assert.equal(goneLists[ip], upLists[ip], ip);
       // Every host's answer shares the other hosts' entry lists while the network stays as it is.
       const [a, b] = [await kept.fdbFor(ids.net.id, 'compute1'), await kept.fdbFor(ids.net.id, 'network1')];
       const [ipA, ipB] = [Object.keys(a[ids.net.id].ports), Object.keys(b[ids.net.id].ports)];

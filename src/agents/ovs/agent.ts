@@ -28,7 +28,7 @@ import { firewallIpsets, hybridFirewall, zonesFromRaw, type HybridFirewall } fro
 import { ovsFragment } from './fragment.js';
 import { LocalVlanMap } from './local_vlan.js';
 import { applyMemberChange, canonicalMembers } from './members.js';
-import { internPeerList } from './shared.js';
+import { heldPeerList, internPeerList } from './shared.js';
 
 export const OVS_AGENT_TYPE = 'Open vSwitch agent';
 export const OVS_AGENT_BINARY = 'neutron-openvswitch-agent';
@@ -581,6 +581,7 @@ function sameEntry(a: FdbEntries[string], b: FdbEntries[string]): boolean {
     const y = b.ports[ip];
     if (x === y) continue; // the server's shared list, interned as it came
     if (!y || x.length !== y.length) return false;
+    if (heldPeerList(ip, y) === x) continue; // a list of the server's this process interned before
     // The same set of pairs, whatever the order.
     const seen = new Set(x.map((p) => `${p[0]}|${p[1]}`));
     for (const p of y) if (!seen.has(`${p[0]}|${p[1]}`)) return false;

@@ -26,13 +26,31 @@ export class ContentMemo<T extends object> {
 
 type PeerList = FdbEntries[string]['ports'][string];
 const peerLists = new ContentMemo<PeerList>();
+/**
+ * The list held for a frozen list seen before, and its peer: on the in-process bus a host's
+ * full FDB is the server's frozen lists, the same arrays for every host (the server keeps a
+ * host's list while it is unchanged, views.ts), so one content key serves them all. Only
+ * frozen lists: a cast's additions make a new array per host, and an entry each was a weak
+ * map growing by a host per cast.
+ */
+const seen = new WeakMap<PeerList, { ip: string; held: PeerList }>();
+
+/** The list `internPeerList` holds for this frozen list of this peer, if it was given it before. */
+export function heldPeerList(ip: string, list: PeerList): PeerList | undefined {
+  const s = seen.get(list);
+  return s?.ip === ip ? s.held : undefined;
+}
 
 /**
  * A peer's l2population entry list, the same array for the same peer and entries: the flows
  * of a peer are memoized on it (flows.ts), so equal lists of different hosts share them.
  */
 export function internPeerList(ip: string, list: PeerList): PeerList {
+  const known = heldPeerList(ip, list);
+  if (known) return known;
   let key = ip;
   for (const [mac, addr] of list) key += ` ${mac}|${addr}`;
-  return peerLists.get(key, () => list);
+  const held = peerLists.get(key, () => list);
+  if (Object.isFrozen(list)) seen.set(list, { ip, held });
+  return held;
 }

@@ -451,7 +451,15 @@ export class HostViews {
       list.push([p.mac_address, p.ip_address ?? '']);
     }
     for (const h of peers) if (ips.has(h) && !byHost.has(h)) byHost.set(h, [FLOODING_ENTRY]);
-    const lists = [...byHost].map(([h, list]): [string, string, Array<[string, string]>] => [h, ips.get(h)!, list]);
+    // A host's list as made for the network's last state where it is the same: the hosts'
+    // agents find the list they hold by identity instead of comparing and interning its content
+    // (a network's rows change with every port that binds, and most hosts' lists do not).
+    const before = new Map<string, Array<[string, string]>>();
+    for (const [h, , list] of kept?.lists ?? []) before.set(h, list);
+    const lists = [...byHost].map(([h, list]): [string, string, Array<[string, string]>] => {
+      const old = before.get(h);
+      return [h, ips.get(h)!, old && samePairs(old, list) ? old : list];
+    });
     // Kept only if no agent changed meanwhile (the addresses may predate that), and only where answers are remembered.
     if (this.opts.remember && epoch === this.agentEpoch) this.fdbListsKept.set(networkId, { rows, peers, epoch, lists });
     return lists;
@@ -568,3 +576,9 @@ export class HostViews {
   }
 }
 
+/** The same pairs in the same order. */
+function samePairs(a: ReadonlyArray<readonly [string, string]>, b: ReadonlyArray<readonly [string, string]>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && (a[i][0] !== b[i][0] || a[i][1] !== b[i][1])) return false;
+  return true;
+}
