@@ -300,8 +300,14 @@ export class OvsBridge {
 
   /** A shared parse holds here when its port names give the same numbers and the ports it names exist (plain loops: this runs per flow and host). */
   private resolvesAs(v: Parse): boolean {
-    for (let i = 0; i < v.ports.length; i++) if (this.portNumber(v.ports[i][0]) !== v.ports[i][1]) return false;
+    if (!this.numbersHold(v.ports)) return false;
     for (let i = 0; i < v.named.length; i++) if (this.port(v.named[i]) === undefined) return false;
+    return true;
+  }
+
+  /** Every port name resolves here to the number a parse resolved it to. */
+  private numbersHold(ports: ReadonlyArray<[string, number | undefined]>): boolean {
+    for (let i = 0; i < ports.length; i++) if (this.portNumber(ports[i][0]) !== ports[i][1]) return false;
     return true;
   }
 
@@ -354,7 +360,7 @@ export class OvsBridge {
    * full parse does (which also gives any error its own words).
    */
   private reuseLast(flowText: string, actionsText: string, last: LongFlow): ParsedFlow | undefined {
-    if (!last.ports.every(([name, n]) => this.portNumber(name) === n)) return undefined;
+    if (!this.numbersHold(last.ports)) return undefined;
     const ctx = { portNumber: (name: string) => this.portNumber(name), portKnown: (name: string) => this.port(name) !== undefined };
     let actions: Action[] | undefined;
     try {
